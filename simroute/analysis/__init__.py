@@ -1,0 +1,1 @@
+"""Summaries and figures of simulated runs."""

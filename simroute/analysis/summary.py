@@ -1,0 +1,130 @@
+"""``summary.json``: totals, shares, percentiles and SLO attainment of one simulated run.
+
+Latency field names follow ``vllm bench serve`` where one exists (``mean_ttft_ms``,
+``median_ttft_ms``, ``p99_ttft_ms``, ``mean_tpot_ms``, ``mean_e2el_ms`` ...). Everything here is a
+pure function of the result tables, so the same run gives a byte-identical file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from simroute.policy.types import TIERS
+from simroute.sim.lifecycle import OUTCOMES
+from simroute.sim.run import SimResult
+from simroute.workload.skills import URGENCIES
+
+PERCENTILES = (50, 90, 99)
+
+
+def _pcts(x: np.ndarray) -> dict[str, float | None]:
+    x = x[np.isfinite(x)]
+    if not len(x):
+        return {f"p{p}": None for p in PERCENTILES}
+    return {f"p{p}": float(np.percentile(x, p)) for p in PERCENTILES}
+
+
+def _bench(x: np.ndarray, name: str) -> dict[str, float | None]:
+    """vLLM-bench style mean/median/p99 in milliseconds."""
+    x = x[np.isfinite(x)] * 1000.0
+    if not len(x):
+        return {f"mean_{name}_ms": None, f"median_{name}_ms": None, f"p99_{name}_ms": None}
+    return {f"mean_{name}_ms": float(x.mean()), f"median_{name}_ms": float(np.median(x)),
+            f"p99_{name}_ms": float(np.percentile(x, 99))}
+
+
+def headline(res: SimResult) -> dict[str, Any]:
+    """The few numbers that compare architectures: cost, success, SLO attainment."""
+    r = res.requests
+    n = r.height
+    ok = int((r["outcome"] == "succeeded").sum())
+    api = float(r["cost_api_usd"].sum())
+    total = api + res.local_fixed_usd
+    return {
+        "n_requests": n,
+        "success_rate": ok / n,
+        "slo_attainment": float(r["deadline_met"].mean() or 0.0),  # type: ignore[arg-type]
+        "cost_total_usd": total,
+        "cost_per_request_usd": total / n,
+        "cost_per_successful_task_usd": total / ok if ok else None,
+    }
+
+
+def summarize(res: SimResult, meta: Mapping[str, Any],
+              baseline: SimResult | None = None) -> dict[str, Any]:
+    """Full summary of ``res``; with ``baseline``, a paired comparison block."""
+    r = res.requests
+    a = res.attempts
+    n = r.height
+    head = headline(res)
+    by_tier_cost = {t: float(a.filter(pl.col("tier") == t)["cost_usd"].sum()) for t in TIERS}
+    by_tier_cost["local"] += res.local_fixed_usd
+    out: dict[str, Any] = {**meta, **head}
+    out["outcomes"] = {o: int((r["outcome"] == o).sum()) for o in OUTCOMES}
+    out["cost"] = {
+        "total_usd": head["cost_total_usd"],
+        "api_usd": float(r["cost_api_usd"].sum()),
+        "api_input_usd": float(r["cost_input_usd"].sum()),
+        "api_output_usd": float(r["cost_output_usd"].sum()),
+        "local_fixed_usd": res.local_fixed_usd,
+        "local_gpus": res.local_gpus,
+        "local_billing_horizon_s": res.horizon_s,
+        "by_tier_usd": by_tier_cost,
+        "per_request_usd": head["cost_per_request_usd"],
+        "per_successful_task_usd": head["cost_per_successful_task_usd"],
+    }
+    tokens = (r["prompt_tokens"] + r["output_tokens"]).to_numpy()
+    out["tier_share"] = {
+        "routed": {t: float((r["first_tier"] == t).sum() / n) for t in TIERS},
+        "served": {t: float((r["final_tier"] == t).sum() / n) for t in TIERS},
+        "served_tokens": {t: float(tokens[(r["final_tier"] == t).to_numpy()].sum() / tokens.sum())
+                          for t in TIERS},
+    }
+    out["escalations"] = {
+        "requests_escalated": int((r["attempts"] > 1).sum()),
+        "attempts_total": int(r["attempts"].sum()),
+        "risk_escalated": int(r["risk_escalated"].sum()),
+        "batch_jobs": res.batch_jobs,
+        "batch_expired_jobs": res.batch_expired_jobs,
+    }
+    out["latency"] = {
+        **_bench(r["ttft_s"].to_numpy(), "ttft"),
+        **_bench(r["tpot_s"].to_numpy(), "tpot"),
+        **_bench(r["e2e_s"].to_numpy(), "e2el"),
+        "by_tier": {t: {"n": int((r["final_tier"] == t).sum()),
+                        "e2e_s": _pcts(r.filter(pl.col("final_tier") == t)["e2e_s"].to_numpy()),
+                        "ttft_s": _pcts(r.filter(pl.col("final_tier") == t)["ttft_s"].to_numpy())}
+                    for t in TIERS},
+        "by_urgency": {u: {"n": int((r["urgency"] == u).sum()),
+                           "e2e_s": _pcts(r.filter(pl.col("urgency") == u)["e2e_s"].to_numpy()),
+                           "ttft_s": _pcts(r.filter(pl.col("urgency") == u)["ttft_s"].to_numpy()),
+                           "slo_attainment": _mean(r.filter(pl.col("urgency") == u)["deadline_met"])}
+                       for u in URGENCIES},
+    }
+    out["by_skill"] = {
+        s: {"n": int(g.height), "success_rate": _mean(g["outcome"] == "succeeded"),
+            "classifier_accuracy": _mean(g["skill_pred"] == s),
+            "served_local": _mean(g["final_tier"] == "local"),
+            "cost_usd": float(g["cost_total_usd"].sum())}
+        for s, g in ((str(k[0]), g) for k, g in r.group_by("skill", maintain_order=True))
+    }
+    if baseline is not None:
+        b = headline(baseline)
+        out["baseline"] = {
+            **b,
+            "cost_reduction": 1.0 - head["cost_total_usd"] / b["cost_total_usd"]
+            if b["cost_total_usd"] else None,
+            "success_rate_delta": head["success_rate"] - b["success_rate"],
+            "paired_success_disagreement": float(
+                ((r["outcome"] == "succeeded") != (baseline.requests["outcome"] == "succeeded")).mean()
+                or 0.0),  # type: ignore[arg-type]
+        }
+    return out
+
+
+def _mean(s: pl.Series) -> float | None:
+    return float(s.cast(pl.Float64).mean()) if s.len() else None  # type: ignore[arg-type]

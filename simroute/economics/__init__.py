@@ -1,0 +1,1 @@
+"""Prices (LiteLLM cost map), cost kernels and the quality model."""

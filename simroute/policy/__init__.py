@@ -1,0 +1,1 @@
+"""Routing policies: classifier -> risk predictor -> router -> selector, plus escalation."""

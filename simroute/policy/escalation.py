@@ -1,0 +1,54 @@
+"""Escalation after a failed, rejected or expired attempt."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from simroute.errors import ConfigError
+from simroute.policy.catalog import ModelCatalog
+from simroute.policy.types import TIERS, Attempt, Label, Request, Route
+
+
+class NoEscalation:
+    """Never retries: the first attempt's outcome is final."""
+
+    def next_route(self, request: Request, label: Label, history: Sequence[Attempt]) -> Route | None:
+        """Always None."""
+        return None
+
+
+class StrongerModel:
+    """Retry on ``tier`` (default real-time) with a model stronger than any tried so far.
+
+    A rejected (tier full) or expired (batch window missed) attempt is retried on ``tier`` with the
+    normal selection; a failed attempt escalates to the tier's strongest model, provided that model
+    is expected to do better (for the predicted skill) than every model already tried.
+
+    Args:
+        catalog: the run's model offers.
+        max_attempts: total attempts allowed per request (>= 1).
+        tier: the tier escalations go to.
+    """
+
+    def __init__(self, catalog: ModelCatalog, max_attempts: int = 3, tier: str = "realtime") -> None:
+        if max_attempts < 1 or tier not in TIERS:
+            raise ConfigError(f"escalation: need max_attempts >= 1 and tier in {list(TIERS)}")
+        self.catalog = catalog
+        self.max_attempts = max_attempts
+        self.tier = tier
+
+    def next_route(self, request: Request, label: Label, history: Sequence[Attempt]) -> Route | None:
+        """Next route or None when attempts are exhausted or no stronger model exists."""
+        if not history or len(history) >= self.max_attempts:
+            return None
+        last = history[-1]
+        if last.status != "completed":
+            return Route(self.tier, False, f"{last.status} -> {self.tier}")
+        best_tried = max(self._quality(a.tier, a.model, label.skill) for a in history)
+        top = self.catalog.strongest(self.tier, label.skill)
+        if top.expected_quality[label.skill] <= best_tried:
+            return None
+        return Route(self.tier, True, "escalate after failure")
+
+    def _quality(self, tier: str, model: str, skill: str) -> float:
+        return self.catalog.offer(tier, model).expected_quality[skill]

@@ -1,0 +1,60 @@
+"""The policy seams: one small Protocol per layer, one decision method each.
+
+Policies are plain objects: they never ``yield`` and never see the SimPy environment. A router
+observes the tiers only through :class:`StateView`, which reports the present.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from simroute.policy.types import Attempt, Label, Request, Risk, Route, TierState
+
+
+class StateView(Protocol):
+    """Read-only view of the tiers at the current simulated time."""
+
+    def tier(self, name: str) -> TierState:
+        """State of tier ``name`` now."""
+        ...
+
+
+class Classifier(Protocol):
+    """Skill classifier: what operation is this request?"""
+
+    def classify(self, request: Request) -> Label:
+        """Return the predicted skill and confidence."""
+        ...
+
+
+class RiskPredictor(Protocol):
+    """Synchronous failure-mode predictor over the five risk features."""
+
+    def assess(self, request: Request) -> Risk:
+        """Return the predicted risk and whether to escalate to a stronger tier."""
+        ...
+
+
+class Router(Protocol):
+    """Chooses the compute tier."""
+
+    def route(self, request: Request, label: Label, risk: Risk, state: StateView) -> Route:
+        """Return the tier (and whether it must use its strongest model)."""
+        ...
+
+
+class Selector(Protocol):
+    """Chooses the model within the routed tier."""
+
+    def select(self, request: Request, label: Label, route: Route) -> str:
+        """Return the model name."""
+        ...
+
+
+class Escalator(Protocol):
+    """Decides where a request goes after a failed or rejected attempt."""
+
+    def next_route(self, request: Request, label: Label, history: Sequence[Attempt]) -> Route | None:
+        """Return the next route, or None to stop (the request then ends as it stands)."""
+        ...

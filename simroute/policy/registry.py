@@ -1,0 +1,65 @@
+"""Name -> implementation registry, so configs name policies and never import paths.
+
+A config entry looks like ``{name: rules, overflow_queue: 64}``: ``name`` picks the class from
+:data:`REGISTRY` and the other keys become constructor arguments. Run-level objects the classes
+need (the skill names, the model catalogue) are injected by name, not configured. Unknown names and
+unknown arguments raise :class:`ConfigError` listing what is valid.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from simroute.errors import ConfigError
+from simroute.policy.catalog import ModelCatalog
+from simroute.policy.classifiers import NoisyClassifier, OracleClassifier
+from simroute.policy.escalation import NoEscalation, StrongerModel
+from simroute.policy.risk import LogisticRisk, NeverEscalate
+from simroute.policy.routers import RuleRouter, StaticRouter
+from simroute.policy.selectors import StrongestSelector, ThresholdSelector
+
+REGISTRY: dict[str, dict[str, type]] = {
+    "classifier": {"oracle": OracleClassifier, "noisy": NoisyClassifier},
+    "risk": {"none": NeverEscalate, "logistic": LogisticRisk},
+    "router": {"rules": RuleRouter, "static": StaticRouter},
+    "selector": {"threshold": ThresholdSelector, "strongest": StrongestSelector},
+    "escalation": {"none": NoEscalation, "stronger_model": StrongerModel},
+}
+"""Policy kind -> name -> class. Add an implementation by adding one line here."""
+
+
+@dataclass(frozen=True)
+class PolicyContext:
+    """Run-level objects injected into policy constructors that declare them."""
+
+    skills: tuple[str, ...]
+    catalog: ModelCatalog
+
+
+def build(kind: str, cfg: Mapping[str, Any], ctx: PolicyContext) -> Any:
+    """Instantiate the ``kind`` policy described by ``cfg`` (``name`` plus constructor args)."""
+    if kind not in REGISTRY:
+        raise ConfigError(f"unknown policy kind {kind!r}; valid: {', '.join(REGISTRY)}")
+    params = dict(cfg)
+    name = params.pop("name", None)
+    options = REGISTRY[kind]
+    if name not in options:
+        raise ConfigError(
+            f"policy.{kind}.name: unknown {kind} {name!r}; valid: {', '.join(sorted(options))}"
+        )
+    cls = options[name]
+    sig = inspect.signature(cls)
+    injected = {k: getattr(ctx, k) for k in sig.parameters if k in ("skills", "catalog")}
+    accepted = [k for k in sig.parameters if k not in injected]
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise ConfigError(
+            f"policy.{kind} ({name}): unknown argument(s) {unknown}; accepted: {accepted or 'none'}"
+        )
+    try:
+        return cls(**injected, **params)
+    except TypeError as e:
+        raise ConfigError(f"policy.{kind} ({name}): {e}") from None

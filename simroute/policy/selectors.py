@@ -1,0 +1,52 @@
+"""Model selectors: cheapest model meeting a confidence threshold, and strongest-in-tier."""
+
+from __future__ import annotations
+
+from simroute.errors import ConfigError
+from simroute.policy.catalog import ModelCatalog
+from simroute.policy.types import Label, Request, Route
+
+
+class ThresholdSelector:
+    """The cheapest model in the tier whose expected success for the label is >= ``threshold``.
+
+    Cost is estimated from the prompt length and ``expected_output_tokens`` (the selector does not
+    know the true output length). If no model meets the threshold, the strongest is used; a route
+    marked ``strong`` always gets the strongest.
+
+    Args:
+        catalog: the run's model offers.
+        threshold: minimum expected success probability (0..1).
+        expected_output_tokens: output length assumed for cost estimates (tokens).
+    """
+
+    def __init__(self, catalog: ModelCatalog, threshold: float = 0.75,
+                 expected_output_tokens: float = 500.0) -> None:
+        if not 0.0 <= threshold <= 1.0:
+            raise ConfigError(f"selector.threshold must be in [0, 1], got {threshold}")
+        self.catalog = catalog
+        self.threshold = threshold
+        self.expected_output_tokens = expected_output_tokens
+
+    def select(self, request: Request, label: Label, route: Route) -> str:
+        """Model name for this request in ``route.tier``."""
+        if route.strong:
+            return self.catalog.strongest(route.tier, label.skill).model
+        ok = [o for o in self.catalog.offers(route.tier)
+              if o.expected_quality[label.skill] >= self.threshold]
+        if not ok:
+            return self.catalog.strongest(route.tier, label.skill).model
+        best = min(ok, key=lambda o: (o.est_cost(request.prompt_tokens, self.expected_output_tokens),
+                                      o.model))
+        return best.model
+
+
+class StrongestSelector:
+    """Always the tier's strongest model for the label (the quality-first baseline)."""
+
+    def __init__(self, catalog: ModelCatalog) -> None:
+        self.catalog = catalog
+
+    def select(self, request: Request, label: Label, route: Route) -> str:
+        """Strongest model of the tier for the predicted skill."""
+        return self.catalog.strongest(route.tier, label.skill).model

@@ -1,0 +1,120 @@
+"""Turn the (already plain-dict) run config into typed objects, once, at the entry point."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import simpy
+
+from simroute import rng as rng_mod
+from simroute.economics.prices import PriceTable
+from simroute.economics.quality import QualityModel
+from simroute.errors import ConfigError
+from simroute.policy import registry
+from simroute.policy.catalog import ModelCatalog, Offer
+from simroute.sim.lifecycle import Policies
+from simroute.tiers.base import Tier
+from simroute.tiers.batch import BatchTier
+from simroute.tiers.local import LocalTier, PoolSpec
+from simroute.tiers.realtime import LatencySpec, RealtimeTier
+from simroute.workload.labels import label_trace, rules_from_config
+from simroute.workload.loaders import load_raw
+from simroute.workload.schema import RequestTable
+from simroute.workload.skills import SkillCatalog
+from simroute.workload.synthetic import generate
+
+
+def load_workload(cfg: Mapping[str, Any], skills: SkillCatalog, seed: int) -> RequestTable:
+    """The run's request table: synthetic (``kind: synthetic``) or a trace file (``kind: trace``)."""
+    kind = cfg.get("kind")
+    if kind == "synthetic":
+        return generate(cfg, skills, seed)
+    if kind == "trace":
+        path = cfg.get("path")
+        if not path:
+            raise ConfigError("workload.path is required for a trace workload "
+                              "(e.g. workload=trace workload.path=my_trace.csv)")
+        raw = load_raw(Path(str(path)), cfg.get("format") or None)
+        labels = cfg["labels"]
+        rules = rules_from_config(labels.get("rules", []), skills)
+        table = label_trace(raw, skills, rules, str(labels["default"]), seed)
+        limit = cfg.get("n_requests")
+        if limit is not None and int(limit) < len(table):
+            table = RequestTable(table.df.head(int(limit)), table.source, table.block_tokens,
+                                 table.skills, table.label_counts)
+        return table
+    raise ConfigError(f"workload.kind: expected 'synthetic' or 'trace', got {kind!r}")
+
+
+def build_quality(cfg_models: Mapping[str, Any], skills: SkillCatalog) -> QualityModel:
+    """Abilities (logits) of every configured model: ``default`` plus per-skill overrides."""
+    names: list[str] = []
+    rows: list[list[float]] = []
+    for group in ("local", "api"):
+        for model, spec in (cfg_models.get(group) or {}).items():
+            ab = dict(spec["ability"])
+            unknown = set(ab) - {"default", *skills.names}
+            if unknown:
+                raise ConfigError(f"models.{group}.{model}.ability: unknown skill(s) {sorted(unknown)}")
+            if "default" not in ab and set(ab) != set(skills.names):
+                raise ConfigError(f"models.{group}.{model}.ability: give 'default' or every skill")
+            names.append(str(model))
+            rows.append([float(ab.get(s, ab.get("default", 0.0))) for s in skills.names])
+    if not names:
+        raise ConfigError("models: no models configured")
+    return QualityModel(tuple(names), skills.names, np.array(rows))
+
+
+def build_catalog(cfg_models: Mapping[str, Any], prices: PriceTable, quality: QualityModel,
+                  skills: SkillCatalog) -> ModelCatalog:
+    """Offers: local models at zero marginal price, API models at their LiteLLM prices per tier."""
+    expected = quality.expected(skills)
+    q = {m: dict(zip(skills.names, map(float, expected[i]), strict=True))
+         for i, m in enumerate(quality.models)}
+    offers: list[Offer] = []
+    for model in cfg_models.get("local") or {}:
+        offers.append(Offer(str(model), "local", 0.0, 0.0, q[str(model)]))
+    for model, spec in (cfg_models.get("api") or {}).items():
+        price = prices.get(str(model))
+        for tier in spec.get("tiers", ["batch", "realtime"]):
+            if tier == "batch":
+                offers.append(Offer(str(model), "batch", price.batch_input, price.batch_output,
+                                    q[str(model)]))
+            elif tier == "realtime":
+                offers.append(Offer(str(model), "realtime", price.input, price.output, q[str(model)]))
+            else:
+                raise ConfigError(f"models.api.{model}.tiers: unknown tier {tier!r}")
+    return ModelCatalog(offers)
+
+
+def build_policies(cfg_policy: Mapping[str, Any], ctx: registry.PolicyContext) -> Policies:
+    """Instantiate the five policy layers named in ``cfg_policy``."""
+    kinds = ("classifier", "risk", "router", "selector", "escalation")
+    missing = [k for k in kinds if k not in cfg_policy]
+    if missing:
+        raise ConfigError(f"policy: missing layer(s) {missing}")
+    built = {k: registry.build(k, cfg_policy[k], ctx) for k in kinds}
+    return Policies(**built)
+
+
+def build_tiers(env: simpy.Environment, cfg: Mapping[str, Any], seed: int) -> dict[str, Tier]:
+    """The three tiers, each with its own named random stream."""
+    loc = cfg["local"]
+    rt = cfg["realtime"]
+    bt = cfg["batch"]
+    per_model = {str(m): LatencySpec.from_config(s, f"tiers.realtime.models.{m}")
+                 for m, s in (rt.get("models") or {}).items()}
+    return {
+        "local": LocalTier(env, [PoolSpec.from_config(p) for p in loc["pools"]],
+                           float(loc["gpu_hour_usd"])),
+        "batch": BatchTier(env, float(bt["window_s"]), int(bt["max_requests"]),
+                           float(bt["completion_median_s"]), float(bt["completion_sigma"]),
+                           float(bt["completion_window_s"]), rng_mod.stream(seed, "tier.batch")),
+        "realtime": RealtimeTier(env, LatencySpec.from_config(rt["latency"], "tiers.realtime.latency"),
+                                 per_model, int(rt["max_concurrency"]),
+                                 rng_mod.stream(seed, "tier.realtime")),
+    }
+

@@ -1,0 +1,141 @@
+"""The SimPy request lifecycle: arrive, classify, assess risk, route, select, attempt, escalate.
+
+The processes here stay thin: they take a request, ask the policies, hand the attempt to a tier
+and wait. Every request ends in exactly one terminal state (:data:`OUTCOMES`):
+
+* ``succeeded`` — an attempt completed, the quality draw says correct, within the deadline;
+* ``timed_out`` — an attempt ended after the deadline (no further attempts are made);
+* ``failed`` — the last attempt completed incorrectly or its batch job expired, and the escalation
+  policy offered no further route;
+* ``dropped`` — the last attempt was rejected by its tier (queue full) with no further route.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import simpy
+
+from simroute.policy.protocols import Classifier, Escalator, RiskPredictor, Router, Selector
+from simroute.policy.types import Attempt, Request, TierState
+from simroute.tiers.base import AttemptResult, Tier
+
+OUTCOMES: tuple[str, ...] = ("succeeded", "failed", "dropped", "timed_out")
+
+
+@dataclass(frozen=True)
+class Policies:
+    """The five policy layers of one architecture."""
+
+    classifier: Classifier
+    risk: RiskPredictor
+    router: Router
+    selector: Selector
+    escalation: Escalator
+
+
+@dataclass
+class Records:
+    """Append-only logs, turned into tables after ``env.run()`` (one entry per request/attempt)."""
+
+    requests: list[tuple[Any, ...]] = field(default_factory=list)
+    attempts: list[tuple[int, int, str, str, str, float, float, float, float, float, bool]] = field(
+        default_factory=list)
+
+
+class TierStates:
+    """:class:`~simroute.policy.protocols.StateView` over the live tiers."""
+
+    def __init__(self, tiers: Mapping[str, Tier]) -> None:
+        self._tiers = tiers
+
+    def tier(self, name: str) -> TierState:
+        """State of tier ``name`` now (an absent tier looks empty and capacity-less)."""
+        t = self._tiers.get(name)
+        return t.state() if t is not None else TierState(0, 0, 0)
+
+
+class Lifecycle:
+    """Runs requests through the policies and tiers of one simulated architecture.
+
+    Args:
+        env: SimPy environment.
+        policies: the policy layers.
+        tiers: tier name -> tier.
+        p_success: ``(model, skill, difficulty) -> probability`` of a correct answer.
+        u_quality: per-request quality uniforms, shape (n, k) (common random numbers).
+        on_done: called once per terminal request (progress reporting).
+    """
+
+    def __init__(self, env: simpy.Environment, policies: Policies, tiers: Mapping[str, Tier],
+                 p_success: Any, u_quality: np.ndarray, on_done: Any = None) -> None:
+        self.env = env
+        self.policies = policies
+        self.tiers = tiers
+        self.state = TierStates(tiers)
+        self.p_success = p_success
+        self.u_quality = u_quality
+        self.records = Records()
+        self.on_done = on_done
+
+    def source(self, requests: list[Request]) -> Generator[simpy.Event, Any, None]:
+        """Release each request at its arrival time (requests sorted by arrival)."""
+        for req in requests:
+            if req.arrival_s > self.env.now:
+                yield self.env.timeout(req.arrival_s - self.env.now)
+            self.env.process(self.handle(req))
+
+    def handle(self, req: Request) -> Generator[simpy.Event, Any, None]:
+        """One request from arrival to its terminal state."""
+        p = self.policies
+        label = p.classifier.classify(req)
+        risk = p.risk.assess(req)
+        route = p.router.route(req, label, risk, self.state)
+        first_tier, first_reason = route.tier, route.reason
+        history: list[Attempt] = []
+        first: AttemptResult | None = None
+        outcome = "failed"
+        deadline_at = req.arrival_s + req.deadline_s
+        while True:
+            if route.tier not in self.tiers:
+                raise ValueError(f"route to tier {route.tier!r}, not in this run: {list(self.tiers)}")
+            model = p.selector.select(req, label, route)
+            res: AttemptResult = yield self.tiers[route.tier].submit(req, model)
+            first = first or res
+            k = len(history)
+            success = False
+            if res.status == "completed":
+                u = self.u_quality[req.idx, min(k, self.u_quality.shape[1] - 1)]
+                success = bool(u < self.p_success(model, req.skill, req.difficulty))
+            self.records.attempts.append(
+                (req.idx, k, route.tier, model, res.status, res.submit_s, res.start_s,
+                 res.first_token_s, res.end_s, res.busy_s, success)
+            )
+            history.append(Attempt(route.tier, model, res.status, success))
+            if res.end_s > deadline_at:
+                outcome = "timed_out"
+                break
+            if success:
+                outcome = "succeeded"
+                break
+            nxt = p.escalation.next_route(req, label, history)
+            if nxt is None:
+                outcome = {"completed": "failed", "expired": "failed", "rejected": "dropped"}[res.status]
+                break
+            route = nxt
+        end = self.env.now
+        self.records.requests.append(
+            (req.idx, label.skill, label.confidence, risk.score, risk.escalate, first_reason,
+             first_tier, route.tier, model, len(history),
+             "/".join(a.tier for a in history), outcome,
+             first.start_s - first.submit_s,
+             res.first_token_s - req.arrival_s if res.status == "completed" else float("nan"),
+             (res.end_s - res.first_token_s) / max(req.output_tokens - 1, 1)
+             if res.status == "completed" else float("nan"),
+             end - req.arrival_s, outcome == "succeeded" and end <= deadline_at)
+        )
+        if self.on_done is not None:
+            self.on_done()

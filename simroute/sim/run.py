@@ -1,0 +1,143 @@
+"""Simulate one architecture on one workload and return its per-request and per-attempt tables."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+import simpy
+from tqdm import tqdm
+
+from simroute import rng as rng_mod
+from simroute.economics.costs import allocate_fixed, attempt_costs_kernel
+from simroute.economics.quality import QualityModel
+from simroute.errors import ConfigError
+from simroute.policy.catalog import ModelCatalog
+from simroute.policy.types import TIERS, Request
+from simroute.sim.build import build_tiers
+from simroute.sim.lifecycle import OUTCOMES, Lifecycle, Policies
+from simroute.tiers.batch import BatchTier
+from simroute.tiers.local import LocalTier
+from simroute.workload.schema import RequestTable
+
+
+@dataclass(frozen=True)
+class SimResult:
+    """What one simulated architecture produced.
+
+    Attributes:
+        requests: one row per request (see :func:`simulate`), in ``request_id`` order.
+        attempts: one row per attempt.
+        local_fixed_usd: provisioned local GPU cost over the billing horizon (USD).
+        local_gpus: GPUs provisioned.
+        horizon_s: billing horizon of the local GPUs (s).
+        batch_jobs: batch jobs submitted; ``batch_expired_jobs`` of them expired.
+        batch_expired_jobs: see ``batch_jobs``.
+    """
+
+    requests: pl.DataFrame
+    attempts: pl.DataFrame
+    local_fixed_usd: float
+    local_gpus: int
+    horizon_s: float
+    batch_jobs: int
+    batch_expired_jobs: int
+
+
+def _requests(table: RequestTable, u_classify: np.ndarray) -> list[Request]:
+    d = table.df
+    cols = [d[c].to_list() for c in (
+        "request_id", "session_id", "arrival_s", "skill", "urgency", "prompt_tokens",
+        "output_tokens", "deadline_s", "difficulty", "missing_repo_context", "dependency_chain",
+        "risky_migration", "security_sensitive", "high_consequence_write")]
+    return [Request(i, *row, float(u_classify[i])) for i, row in enumerate(zip(*cols, strict=True))]
+
+
+def simulate(
+    table: RequestTable,
+    policies: Policies,
+    tiers_cfg: Mapping[str, Any],
+    catalog: ModelCatalog,
+    quality: QualityModel,
+    seed: int,
+    *,
+    label: str = "run",
+    progress: bool = True,
+) -> SimResult:
+    """Run every request of ``table`` through ``policies`` and the configured tiers.
+
+    The request table's columns are joined with the outcome columns: ``skill_pred``,
+    ``classifier_confidence``, ``risk_score``, ``risk_escalated``, ``route_reason``, ``first_tier``,
+    ``final_tier``, ``final_model``, ``attempts``, ``escalations``, ``tier_path``, ``outcome``,
+    ``queue_s``, ``ttft_s``, ``tpot_s``, ``e2e_s`` (seconds), ``deadline_met`` and the cost columns
+    ``cost_input_usd``, ``cost_output_usd``, ``cost_api_usd``, ``cost_local_usd`` (amortised share
+    of the provisioned GPUs) and ``cost_total_usd``.
+    """
+    env = simpy.Environment()
+    tiers = build_tiers(env, tiers_cfg, seed)
+    local = tiers["local"]
+    assert isinstance(local, LocalTier)
+    for m in local.specs:
+        if not any(o.model == m for o in catalog.by_tier["local"]):
+            raise ConfigError(f"tiers.local.pools: model {m!r} is not under models.local")
+    for o in catalog.by_tier["local"]:
+        if o.model not in local.specs:
+            raise ConfigError(f"models.local.{o.model}: no replica pool under tiers.local.pools")
+    n = len(table)
+    u_cls, u_q = rng_mod.request_luck(seed, n)
+    bar = tqdm(total=n, desc=f"simulating {label}", unit="req", delay=2.0, disable=not progress,
+               leave=False, mininterval=0.5)
+    lc = Lifecycle(env, policies, tiers, quality.p_success, u_q, on_done=bar.update)
+    env.process(lc.source(_requests(table, u_cls)))
+    env.run()
+    bar.close()
+    if len(lc.records.requests) != n:  # conservation: every request reached a terminal state
+        raise RuntimeError(f"{n - len(lc.records.requests)} requests did not terminate")
+    return _tables(table, lc, catalog, local)
+
+
+_REQ_COLS = ["_idx", "skill_pred", "classifier_confidence", "risk_score", "risk_escalated",
+             "route_reason", "first_tier", "final_tier", "final_model", "attempts", "tier_path",
+             "outcome", "queue_s", "ttft_s", "tpot_s", "e2e_s", "deadline_met"]
+_ATT_COLS = ["_idx", "attempt", "tier", "model", "status", "submit_s", "start_s",
+             "first_token_s", "end_s", "busy_s", "success"]
+
+
+def _tables(table: RequestTable, lc: Lifecycle, catalog: ModelCatalog, local: LocalTier) -> SimResult:
+    n = len(table)
+    req = pl.DataFrame(lc.records.requests, schema=_REQ_COLS, orient="row").sort("_idx")
+    att = pl.DataFrame(lc.records.attempts, schema=_ATT_COLS, orient="row").sort(["_idx", "attempt"])
+    idx = att["_idx"].to_numpy().astype(np.int64)
+    prompt = table.df["prompt_tokens"].to_numpy()[idx].astype(np.float64)
+    output = table.df["output_tokens"].to_numpy()[idx].astype(np.float64)
+    completed = (att["status"] == "completed").to_numpy()
+    prices = {(t, o.model): (o.price_in, o.price_out) for t in TIERS for o in catalog.by_tier[t]}
+    pin = np.array([prices[(t, m)][0] for t, m in zip(att["tier"], att["model"], strict=True)])
+    pout = np.array([prices[(t, m)][1] for t, m in zip(att["tier"], att["model"], strict=True)])
+    cin, cout = attempt_costs_kernel(idx, prompt * completed, output * completed,
+                                     pin.astype(np.float64), pout.astype(np.float64), n)
+    att = att.with_columns(cost_usd=(prompt * pin + output * pout) * completed)
+    is_local = (att["tier"] == "local").to_numpy()
+    local_ends = att.filter(pl.col("tier") == "local")["end_s"]
+    horizon = max(float(table.df["arrival_s"].max() or 0.0),
+                  float(local_ends.max()) if len(local_ends) else 0.0)  # type: ignore[arg-type]
+    fixed = local.n_gpus * local.gpu_hour_usd * horizon / 3600.0 if is_local.any() else 0.0
+    clocal = allocate_fixed(fixed, idx[is_local], att["busy_s"].to_numpy()[is_local], n)
+    out = table.df.with_columns(
+        req.drop("_idx"),
+        escalations=(req["attempts"] - 1).cast(pl.Int32),
+        cost_input_usd=cin,
+        cost_output_usd=cout,
+        cost_api_usd=cin + cout,
+        cost_local_usd=clocal,
+        cost_total_usd=cin + cout + clocal,
+    ).drop("prefix_hashes")
+    out = out.with_columns(pl.col("attempts").cast(pl.Int32),
+                           pl.col("outcome").cast(pl.Enum(list(OUTCOMES))))
+    batch = lc.tiers["batch"]
+    assert isinstance(batch, BatchTier)
+    return SimResult(out, att.rename({"_idx": "request_index"}), fixed, local.n_gpus, horizon,
+                     batch.jobs, batch.expired_jobs)

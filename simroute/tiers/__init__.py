@@ -1,0 +1,1 @@
+"""SimPy-facing compute tiers: local GPU replicas, async batch API, real-time API."""

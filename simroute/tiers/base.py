@@ -1,0 +1,49 @@
+"""The tier seam: ``submit(request, model) -> event`` and ``state()``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import simpy
+
+from simroute.policy.types import Request, TierState
+
+STATUSES: tuple[str, ...] = ("completed", "rejected", "expired")
+"""How an attempt can end at a tier: the model produced an answer (correct or not, judged by the
+quality model), the tier refused it (queue full), or the batch job missed its completion window."""
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptResult:
+    """Timing of one attempt at a tier (absolute simulated seconds).
+
+    Attributes:
+        status: one of :data:`STATUSES`.
+        submit_s: when the attempt was handed to the tier.
+        start_s: when service started (after queueing / batch accumulation).
+        first_token_s: when the first output token was available.
+        end_s: when the attempt ended.
+        busy_s: GPU-seconds attributed to this attempt (local tier; 0 elsewhere).
+    """
+
+    status: str
+    submit_s: float
+    start_s: float
+    first_token_s: float
+    end_s: float
+    busy_s: float = 0.0
+
+
+class Tier(Protocol):
+    """A compute tier as the lifecycle process uses it."""
+
+    name: str
+
+    def submit(self, request: Request, model: str) -> simpy.Event:
+        """Start an attempt; the returned event's value is an :class:`AttemptResult`."""
+        ...
+
+    def state(self) -> TierState:
+        """Queue and occupancy now."""
+        ...

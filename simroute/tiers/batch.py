@@ -1,0 +1,95 @@
+"""Async batch API tier: requests accumulate into batch jobs that complete much later.
+
+Requests submitted to the tier are collected for ``window_s`` seconds (or until ``max_requests``)
+and then submitted as one job. A job's completion time is log-normal (median
+``completion_median_s``, shape ``completion_sigma``); a job that would take longer than the
+provider's ``completion_window_s`` (24 h for the public batch APIs) *expires*: its requests end at
+the window with status ``expired``. All requests of a job complete together; output is available
+at once (first token = end).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import numpy as np
+import simpy
+
+from simroute.errors import ConfigError
+from simroute.policy.types import Request, TierState
+from simroute.tiers.base import AttemptResult
+
+
+class BatchTier:
+    """Windowed batch submission with long, random completion times.
+
+    Args:
+        env: the SimPy environment.
+        window_s: accumulation window before a job is submitted (s).
+        max_requests: job size limit (requests); a full job is submitted at once.
+        completion_median_s: median job completion time (s).
+        completion_sigma: log-normal shape of the completion time.
+        completion_window_s: provider deadline; longer jobs expire (s).
+        rng: the tier's generator (completion-time draws).
+    """
+
+    name = "batch"
+
+    def __init__(self, env: simpy.Environment, window_s: float, max_requests: int,
+                 completion_median_s: float, completion_sigma: float,
+                 completion_window_s: float, rng: np.random.Generator) -> None:
+        if window_s <= 0 or max_requests < 1 or completion_median_s <= 0 or completion_window_s <= 0:
+            raise ConfigError("tiers.batch: window_s, max_requests, completion_median_s and "
+                              "completion_window_s must be positive")
+        self.env = env
+        self.window_s = window_s
+        self.max_requests = max_requests
+        self.completion_median_s = completion_median_s
+        self.completion_sigma = completion_sigma
+        self.completion_window_s = completion_window_s
+        self.rng = rng
+        self._pending: list[tuple[simpy.Event, float]] = []
+        self._timer: simpy.Process | None = None
+        self._running = 0
+        self.jobs = 0
+        self.expired_jobs = 0
+
+    def submit(self, request: Request, model: str) -> simpy.Event:
+        """Add the request to the open job (one job window serves all models)."""
+        ev = self.env.event()
+        self._pending.append((ev, self.env.now))
+        if len(self._pending) >= self.max_requests:
+            self._flush()
+        elif self._timer is None:
+            self._timer = self.env.process(self._window())
+        return ev
+
+    def _window(self) -> Generator[simpy.Event, Any, None]:
+        yield self.env.timeout(self.window_s)
+        self._timer = None
+        if self._pending:
+            self._flush()
+
+    def _flush(self) -> None:
+        job, self._pending = self._pending, []
+        self.jobs += 1
+        self.env.process(self._run(job))
+
+    def _run(self, job: list[tuple[simpy.Event, float]]) -> Generator[simpy.Event, Any, None]:
+        start = self.env.now
+        took = self.completion_median_s * float(np.exp(self.completion_sigma * self.rng.standard_normal()))
+        status = "completed"
+        if took > self.completion_window_s:
+            took, status = self.completion_window_s, "expired"
+            self.expired_jobs += 1
+        self._running += len(job)
+        yield self.env.timeout(took)
+        self._running -= len(job)
+        end = self.env.now
+        for ev, submit in job:
+            ev.succeed(AttemptResult(status, submit, start, end, end))
+
+    def state(self) -> TierState:
+        """Requests waiting for the window to close, and in submitted jobs."""
+        return TierState(len(self._pending), self._running, 0)

@@ -1,0 +1,126 @@
+"""Fill in what real traces lack — skill, urgency, deadline, difficulty, risk — by a documented rule.
+
+Real traces carry arrival times and token counts only. The *skill* of each request is assigned by
+the first matching **token-shape rule** of the workload config (``labels.rules``: inclusive bounds
+``prompt_min``/``prompt_max``/``output_min``/``output_max`` in tokens; a missing bound is open),
+falling back to ``labels.default``. Urgency, deadline, difficulty and risk features are then drawn
+from that skill's profile (the same profiles the synthetic generator uses) with the generator
+``rng.stream(seed, "workload.labels")``. Columns the trace already has (e.g. a native Parquet
+table) are kept as they are. ``label_counts`` records how many rows each rule labelled; it goes
+into ``summary.json`` so the assignment is never silent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from simroute import rng as rng_mod
+from simroute.errors import ConfigError
+from simroute.workload.loaders import RawTrace
+from simroute.workload.schema import SCHEMA, RequestTable
+from simroute.workload.skills import RISK_FEATURES, SkillCatalog, sample_attributes
+
+
+@dataclass(frozen=True)
+class ShapeRule:
+    """Assign ``skill`` to requests whose token counts fall in the inclusive bounds (tokens)."""
+
+    skill: str
+    prompt_min: int = 0
+    prompt_max: int = 2**62
+    output_min: int = 0
+    output_max: int = 2**62
+
+    def describe(self) -> str:
+        """Human-readable form used as the key of ``label_counts``."""
+        parts = []
+        if self.prompt_min > 0:
+            parts.append(f"prompt>={self.prompt_min}")
+        if self.prompt_max < 2**62:
+            parts.append(f"prompt<={self.prompt_max}")
+        if self.output_min > 0:
+            parts.append(f"output>={self.output_min}")
+        if self.output_max < 2**62:
+            parts.append(f"output<={self.output_max}")
+        return f"{self.skill} ({', '.join(parts) or 'any'})"
+
+
+def rules_from_config(rules: Sequence[Mapping[str, Any]], catalog: SkillCatalog) -> list[ShapeRule]:
+    """Parse ``labels.rules`` entries, checking the skill names and bound keys."""
+    out = []
+    allowed = {"skill", "prompt_min", "prompt_max", "output_min", "output_max"}
+    for k, r in enumerate(rules):
+        extra = set(r) - allowed
+        if extra:
+            raise ConfigError(f"labels.rules[{k}]: unknown key(s) {sorted(extra)}; allowed {sorted(allowed)}")
+        catalog.profile(str(r["skill"]))
+        out.append(ShapeRule(**{key: (str(v) if key == "skill" else int(v)) for key, v in r.items()}))
+    return out
+
+
+def assign_skills(
+    prompt: np.ndarray, output: np.ndarray, rules: Sequence[ShapeRule], default: str
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Apply the first-match rules to token counts; return skill names and per-rule counts."""
+    skill = np.full(len(prompt), default, dtype=object)
+    done = np.zeros(len(prompt), dtype=bool)
+    counts: dict[str, int] = {}
+    for k, r in enumerate(rules):
+        m = (
+            ~done
+            & (prompt >= r.prompt_min) & (prompt <= r.prompt_max)
+            & (output >= r.output_min) & (output <= r.output_max)
+        )
+        skill[m] = r.skill
+        done |= m
+        counts[f"rule {k + 1}: {r.describe()}"] = int(m.sum())
+    counts[f"default: {default}"] = int((~done).sum())
+    return skill.astype(str), counts
+
+
+def label_trace(
+    raw: RawTrace,
+    catalog: SkillCatalog,
+    rules: Sequence[ShapeRule],
+    default: str,
+    seed: int,
+) -> RequestTable:
+    """Turn a raw trace into a validated :class:`RequestTable` (see module docstring)."""
+    catalog.profile(default)
+    df = raw.df
+    n = df.height
+    cols: dict[str, Any] = {}
+    if "request_id" not in df.columns:
+        cols["request_id"] = np.arange(n, dtype=np.int64)
+    if "session_id" not in df.columns:
+        cols["session_id"] = (df["request_id"].to_numpy() if "request_id" in df.columns
+                              else np.arange(n, dtype=np.int64))
+    if "step" not in df.columns:
+        cols["step"] = np.zeros(n, dtype=np.int32)
+    if "prefix_hashes" not in df.columns:
+        cols["prefix_hashes"] = pl.Series("prefix_hashes", [[]] * n, dtype=pl.List(pl.Int64))
+    label_counts: dict[str, int] = {}
+    if "skill" in df.columns:
+        label_counts["given in trace"] = n
+    else:
+        p = df["prompt_tokens"].cast(pl.Int64, strict=False).fill_null(0).to_numpy()
+        o = df["output_tokens"].cast(pl.Int64, strict=False).fill_null(0).to_numpy()
+        cols["skill"], label_counts = assign_skills(p, o, rules, default)
+    need = ["urgency", "deadline_s", "difficulty", *RISK_FEATURES]
+    if any(c not in df.columns for c in need):
+        lookup = {name: i for i, name in enumerate(catalog.names)}
+        skills = cols["skill"] if "skill" in cols else df["skill"].cast(pl.String).to_list()
+        code = np.array([lookup.get(s, 0) for s in skills], dtype=np.int64)
+        attrs = sample_attributes(list(catalog.profiles), code, catalog.deadlines_s,
+                                  rng_mod.stream(seed, "workload.labels"))
+        for c in need:
+            if c not in df.columns:
+                cols[c] = attrs[c]
+    df = df.with_columns([pl.Series(k, v) for k, v in cols.items()])
+    keep = [c for c in SCHEMA if c in df.columns] + ["_row"]
+    return RequestTable(df.select(keep), raw.source, raw.block_tokens, catalog.names, label_counts)

@@ -1,0 +1,254 @@
+"""Readers for real trace files, each returning a *raw* table with precise error locations.
+
+A raw table has ``arrival_s`` (seconds since the first request), ``prompt_tokens``,
+``output_tokens``, optionally ``prefix_hashes`` and the canonical label columns, and ``_row`` (the
+1-based data row in the file, for messages). Formats:
+
+* ``azure``: CSV with ``TIMESTAMP`` ("YYYY-MM-DD HH:MM:SS[.fffffff]" or seconds), ``ContextTokens``,
+  ``GeneratedTokens`` — the Azure LLM inference traces 2023 (Splitwise).
+* ``mooncake``: JSONL with ``timestamp`` (ms), ``input_length``, ``output_length``, ``hash_ids``
+  (512-token prefix blocks) — the Mooncake FAST'25 traces.
+* ``parquet``: the native request table (all of :data:`~simroute.workload.schema.SCHEMA`), or at
+  least ``arrival_s``, ``prompt_tokens``, ``output_tokens`` (the rest is labelled by rule).
+
+Any of them may be gzip-compressed (``.gz``). Problems raise :class:`InputError`.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from simroute.errors import InputError
+
+FORMATS: tuple[str, ...] = ("azure", "mooncake", "parquet")
+MOONCAKE_BLOCK_TOKENS = 512
+"""Tokens per ``hash_ids`` block in the Mooncake traces (FAST'25 release README)."""
+
+
+@dataclass(frozen=True)
+class RawTrace:
+    """A trace as read from disk, before labelling: see the module docstring for columns."""
+
+    df: pl.DataFrame
+    source: str
+    block_tokens: int
+
+
+def detect_format(path: Path) -> str:
+    """Infer the trace format from the file name (``.csv[.gz]``, ``.jsonl[.gz]``, ``.parquet``)."""
+    name = path.name.lower().removesuffix(".gz")
+    if name.endswith(".csv"):
+        return "azure"
+    if name.endswith((".jsonl", ".json")):
+        return "mooncake"
+    if name.endswith(".parquet"):
+        return "parquet"
+    raise InputError(
+        str(path),
+        "cannot tell the trace format from the extension; expected .csv[.gz] (azure), "
+        ".jsonl[.gz] (mooncake) or .parquet, or set workload.format=azure|mooncake|parquet",
+    )
+
+
+def load_raw(path: str | Path, fmt: str | None = None) -> RawTrace:
+    """Read the trace at ``path`` in format ``fmt`` (inferred from the name when None)."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(str(p), "file not found")
+    fmt = fmt or detect_format(p)
+    if fmt == "azure":
+        return RawTrace(_read_azure(p, _read_text(p)), str(p), MOONCAKE_BLOCK_TOKENS)
+    if fmt == "mooncake":
+        return RawTrace(_read_mooncake(p, _read_text(p)), str(p), MOONCAKE_BLOCK_TOKENS)
+    if fmt == "parquet":
+        return _read_parquet(p)
+    raise InputError(str(p), f"unknown format {fmt!r}; expected one of {list(FORMATS)}")
+
+
+def _read_bytes(p: Path) -> bytes:
+    data = p.read_bytes()
+    if p.name.lower().endswith(".gz"):
+        try:
+            data = gzip.decompress(data)
+        except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as e:
+            raise InputError(str(p), f"truncated or corrupt gzip data ({e})") from None
+    return data
+
+
+def _read_text(p: Path) -> str:
+    data = _read_bytes(p)
+    if not data.strip():
+        raise InputError(str(p), "empty file: no header and no requests")
+    if b"\x00" in data[:65536]:
+        raise InputError(str(p), "binary data (NUL bytes); expected a text trace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise InputError(str(p), "not UTF-8 text (binary data?)", line=line) from None
+
+
+_AZURE_COLS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
+
+
+def _read_azure(p: Path, text: str) -> pl.DataFrame:
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = [h.strip() for h in next(reader)]
+    except csv.Error as e:
+        raise InputError(str(p), f"malformed CSV header ({e})", line=1) from None
+    missing = [c for c in _AZURE_COLS if c not in header]
+    if missing:
+        raise InputError(
+            str(p),
+            f"missing column(s) {missing}; an Azure-style trace needs {list(_AZURE_COLS)}, "
+            f"found {header[:8]}",
+        )
+    idx = [header.index(c) for c in _AZURE_COLS]
+    cols: list[list[str]] = [[], [], []]
+    try:
+        for row_no, row in enumerate(reader, start=1):
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise InputError(
+                    str(p), f"expected {len(header)} fields, got {len(row)}",
+                    row=row_no, line=reader.line_num,
+                )
+            for k, i in enumerate(idx):
+                cols[k].append(row[i].strip())
+    except csv.Error as e:
+        raise InputError(str(p), f"malformed CSV ({e})", line=reader.line_num) from None
+    if not cols[0]:
+        raise InputError(str(p), "no requests (header only)")
+    df = pl.DataFrame({c: v for c, v in zip(_AZURE_COLS, cols, strict=True)})
+    df = df.with_row_index("_row", offset=1)
+    arrival = _parse_timestamps(p, df)
+    return pl.DataFrame(
+        {
+            "_row": df["_row"],
+            "arrival_s": arrival,
+            "prompt_tokens": _parse_int(p, df, "ContextTokens"),
+            "output_tokens": _parse_int(p, df, "GeneratedTokens"),
+        }
+    )
+
+
+def _first_bad(p: Path, df: pl.DataFrame, bad: pl.Series, column: str, expected: str) -> InputError:
+    i = bad.arg_true()[0]
+    return InputError(
+        str(p), f"expected {expected}, got {df[column][i]!r}", row=int(df["_row"][i]), column=column
+    )
+
+
+def _parse_int(p: Path, df: pl.DataFrame, column: str) -> pl.Series:
+    s = df[column]
+    ok = s.str.contains(r"^-?\d+$")
+    if not ok.all():
+        raise _first_bad(p, df, ~ok, column, "an integer token count")
+    return s.cast(pl.Int64)
+
+
+def _parse_timestamps(p: Path, df: pl.DataFrame) -> pl.Series:
+    s = df["TIMESTAMP"]
+    secs = s.cast(pl.Float64, strict=False)
+    if secs.is_not_null().all():
+        t = secs
+    else:
+        dt = s.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="ns")
+        bad = dt.is_null()
+        if bad.any():
+            raise _first_bad(
+                p, df, bad, "TIMESTAMP", "a timestamp 'YYYY-MM-DD HH:MM:SS[.fffffff]' or seconds"
+            )
+        t = dt.dt.epoch("ns").cast(pl.Float64) / 1e9
+    t = t - t.min()
+    return t.alias("arrival_s")
+
+
+_MOONCAKE_KEYS = {"timestamp": "a number (ms)", "input_length": "an integer token count",
+                  "output_length": "an integer token count", "hash_ids": "a list of integers"}
+
+
+def _read_mooncake(p: Path, text: str) -> pl.DataFrame:
+    ts: list[float] = []
+    inp: list[int] = []
+    out: list[int] = []
+    hashes: list[list[int]] = []
+    rows: list[int] = []
+    row = 0
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        row += 1
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputError(str(p), f"invalid JSON ({e.msg})", row=row, line=line_no) from None
+        if not isinstance(rec, dict):
+            raise InputError(str(p), "expected a JSON object per line", row=row, line=line_no)
+        for key, expected in _MOONCAKE_KEYS.items():
+            if key not in rec:
+                if key == "hash_ids":
+                    continue
+                raise InputError(str(p), f"missing field; expected {expected}",
+                                 row=row, line=line_no, column=key)
+        t, i, o, h = rec["timestamp"], rec["input_length"], rec["output_length"], rec.get("hash_ids", [])
+        if isinstance(t, bool) or not isinstance(t, int | float) or t != t:
+            raise InputError(str(p), f"expected a number (ms), got {t!r}",
+                             row=row, line=line_no, column="timestamp")
+        for key, v in (("input_length", i), ("output_length", o)):
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise InputError(str(p), f"expected an integer token count, got {v!r}",
+                                 row=row, line=line_no, column=key)
+        if not isinstance(h, list) or not all(isinstance(x, int) and not isinstance(x, bool)
+                                              for x in h):
+            raise InputError(str(p), "expected a list of integers",
+                             row=row, line=line_no, column="hash_ids")
+        ts.append(float(t))
+        inp.append(i)
+        out.append(o)
+        hashes.append(h)
+        rows.append(row)
+    if not rows:
+        raise InputError(str(p), "no requests")
+    t0 = min(ts)
+    return pl.DataFrame(
+        {
+            "_row": rows,
+            "arrival_s": [(x - t0) / 1000.0 for x in ts],
+            "prompt_tokens": inp,
+            "output_tokens": out,
+            "prefix_hashes": hashes,
+        },
+        schema_overrides={"prefix_hashes": pl.List(pl.Int64), "prompt_tokens": pl.Int64,
+                          "output_tokens": pl.Int64, "_row": pl.Int64},
+    )
+
+
+def _read_parquet(p: Path) -> RawTrace:
+    head = p.read_bytes()[:4]
+    if head != b"PAR1":
+        raise InputError(str(p), "not a Parquet file (missing PAR1 magic bytes)")
+    try:
+        df = pl.read_parquet(p)
+    except Exception as e:  # polars raises several internal types for corrupt files
+        raise InputError(str(p), f"unreadable Parquet file ({type(e).__name__}: {e})") from None
+    need = ["arrival_s", "prompt_tokens", "output_tokens"]
+    missing = [c for c in need if c not in df.columns]
+    if missing:
+        raise InputError(str(p), f"missing column(s) {missing}; a Parquet trace needs at least {need}")
+    block = 16
+    if "prefix_hashes" in df.columns:
+        meta = pl.read_parquet_metadata(p)
+        block = int(meta.get("simroute.block_tokens", block))
+    return RawTrace(df.with_row_index("_row", offset=1).with_columns(pl.col("_row").cast(pl.Int64)),
+                    str(p), block)

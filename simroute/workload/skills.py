@@ -1,0 +1,228 @@
+"""The operations of an agent fleet ("skills") and their statistical profiles.
+
+A profile says, for one skill, how long its prompts and outputs are, how urgent it is (which sets
+its deadline), how hard it is, and how often each of the five risk features occurs. Profiles come
+from the ``skills`` config group; the synthetic generator samples from them and the trace labeller
+uses them to fill in what real traces lack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from simroute.errors import ConfigError
+
+URGENCIES: tuple[str, ...] = ("interactive", "soon", "batchable")
+"""Urgency classes, most urgent first. Each maps to a deadline in seconds (``deadlines_s``)."""
+
+RISK_FEATURES: tuple[str, ...] = (
+    "missing_repo_context",
+    "dependency_chain",
+    "risky_migration",
+    "security_sensitive",
+    "high_consequence_write",
+)
+"""The five failure-mode features; ``dependency_chain`` is a length (int), the others booleans."""
+
+
+@dataclass(frozen=True)
+class TokenDist:
+    """Log-normal token-count distribution, clipped to ``[lo, hi]`` tokens."""
+
+    median: float
+    sigma: float
+    lo: int
+    hi: int
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Draw ``n`` token counts (int64, tokens)."""
+        x = self.median * np.exp(self.sigma * rng.standard_normal(n))
+        return np.clip(np.rint(x), self.lo, self.hi).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class RiskRates:
+    """Per-request probabilities of the boolean risk features; Poisson mean of dependency_chain."""
+
+    missing_repo_context: float
+    dependency_chain_mean: float
+    risky_migration: float
+    security_sensitive: float
+    high_consequence_write: float
+
+
+@dataclass(frozen=True)
+class SkillProfile:
+    """Everything simroute assumes about one agent operation.
+
+    Attributes:
+        name: skill label, e.g. ``"code_change"``.
+        weight: relative share of *sessions* of this skill in the synthetic generator.
+        prompt: prompt-token distribution of a session's first step (tokens).
+        output: output-token distribution (tokens).
+        urgency: probability of each urgency class (keys from :data:`URGENCIES`).
+        difficulty_mean: mean latent difficulty (logits; 0 = average item).
+        difficulty_sd: its standard deviation (logits).
+        risk: risk-feature rates.
+        risk_difficulty: extra difficulty (logits) per active risk feature — the ground truth that
+            makes the failure-mode predictor worth having.
+        steps_mean: mean number of steps (requests) in a session of this skill (>= 1).
+        context_growth: share of the previous step's prompt+output carried into the next prompt.
+        system_prompt_tokens: prefix shared by every request of this skill (tokens).
+    """
+
+    name: str
+    weight: float
+    prompt: TokenDist
+    output: TokenDist
+    urgency: Mapping[str, float]
+    difficulty_mean: float
+    difficulty_sd: float
+    risk: RiskRates
+    risk_difficulty: float
+    steps_mean: float
+    context_growth: float
+    system_prompt_tokens: int
+
+
+@dataclass(frozen=True)
+class SkillCatalog:
+    """The skill profiles of a run plus the deadline of each urgency class (seconds)."""
+
+    profiles: tuple[SkillProfile, ...]
+    deadlines_s: Mapping[str, float]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Skill names in catalogue order (this order defines skill codes)."""
+        return tuple(p.name for p in self.profiles)
+
+    def profile(self, name: str) -> SkillProfile:
+        """Return the profile of skill ``name`` (ConfigError listing valid names otherwise)."""
+        for p in self.profiles:
+            if p.name == name:
+                return p
+        raise ConfigError(f"unknown skill {name!r}; valid skills: {', '.join(self.names)}")
+
+
+def _token_dist(d: Mapping[str, Any], where: str) -> TokenDist:
+    try:
+        td = TokenDist(float(d["median"]), float(d["sigma"]), int(d["lo"]), int(d["hi"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise ConfigError(f"{where}: expected median, sigma, lo, hi ({e})") from None
+    if not (td.median > 0 and td.sigma >= 0 and 1 <= td.lo <= td.hi):
+        raise ConfigError(f"{where}: need median > 0, sigma >= 0, 1 <= lo <= hi, got {td}")
+    return td
+
+
+def catalog_from_config(cfg: Mapping[str, Any]) -> SkillCatalog:
+    """Build a :class:`SkillCatalog` from the ``skills`` config mapping, checking every field."""
+    deadlines = {u: float(cfg["deadlines_s"][u]) for u in URGENCIES}
+    profiles = []
+    for name, p in cfg["profiles"].items():
+        where = f"skills.profiles.{name}"
+        urg = {u: float(p["urgency"].get(u, 0.0)) for u in URGENCIES}
+        extra = set(p["urgency"]) - set(URGENCIES)
+        if extra or abs(sum(urg.values()) - 1.0) > 1e-6:
+            raise ConfigError(f"{where}.urgency: probabilities over {URGENCIES} summing to 1")
+        r = p["risk"]
+        risk = RiskRates(
+            float(r["missing_repo_context"]),
+            float(r["dependency_chain_mean"]),
+            float(r["risky_migration"]),
+            float(r["security_sensitive"]),
+            float(r["high_consequence_write"]),
+        )
+        profiles.append(
+            SkillProfile(
+                name=str(name),
+                weight=float(p["weight"]),
+                prompt=_token_dist(p["prompt"], f"{where}.prompt"),
+                output=_token_dist(p["output"], f"{where}.output"),
+                urgency=urg,
+                difficulty_mean=float(p["difficulty_mean"]),
+                difficulty_sd=float(p["difficulty_sd"]),
+                risk=risk,
+                risk_difficulty=float(p["risk_difficulty"]),
+                steps_mean=float(p["steps_mean"]),
+                context_growth=float(p["context_growth"]),
+                system_prompt_tokens=int(p["system_prompt_tokens"]),
+            )
+        )
+    if not profiles:
+        raise ConfigError("skills.profiles: at least one skill is required")
+    return SkillCatalog(tuple(profiles), deadlines)
+
+
+def sample_attributes(
+    profiles: list[SkillProfile],
+    skill_idx: np.ndarray,
+    deadlines_s: Mapping[str, float],
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
+    """Draw urgency, deadline, difficulty and risk features for requests of the given skills.
+
+    Args:
+        profiles: the catalogue's profiles; ``skill_idx`` indexes into it.
+        skill_idx: skill code of each request (int array, length n).
+        deadlines_s: deadline (seconds after arrival) of each urgency class.
+        rng: the workload's generator.
+
+    Returns:
+        Columns ``urgency``, ``deadline_s``, ``difficulty`` and the five risk features (length n).
+    """
+    n = len(skill_idx)
+    u = rng.random((n, 6))
+    z = rng.standard_normal(n)
+    chain_draw = rng.random(n)
+    urgency = np.empty(n, dtype=object)
+    difficulty = np.empty(n)
+    cols = {k: np.zeros(n, dtype=bool) for k in RISK_FEATURES if k != "dependency_chain"}
+    chain = np.zeros(n, dtype=np.int64)
+    for k, p in enumerate(profiles):
+        m = skill_idx == k
+        if not m.any():
+            continue
+        cum = np.cumsum([p.urgency[x] for x in URGENCIES])
+        urgency[m] = np.asarray(URGENCIES, dtype=object)[
+            np.minimum(np.searchsorted(cum, u[m, 0], side="right"), len(URGENCIES) - 1)
+        ]
+        cols["missing_repo_context"][m] = u[m, 1] < p.risk.missing_repo_context
+        cols["risky_migration"][m] = u[m, 2] < p.risk.risky_migration
+        cols["security_sensitive"][m] = u[m, 3] < p.risk.security_sensitive
+        cols["high_consequence_write"][m] = u[m, 4] < p.risk.high_consequence_write
+        chain[m] = _poisson_inverse(chain_draw[m], p.risk.dependency_chain_mean)
+        difficulty[m] = p.difficulty_mean + p.difficulty_sd * z[m]
+    n_risk = (
+        cols["missing_repo_context"].astype(np.int64)
+        + cols["risky_migration"]
+        + cols["security_sensitive"]
+        + cols["high_consequence_write"]
+        + (chain >= 4)
+    )
+    rd = np.array([p.risk_difficulty for p in profiles])[skill_idx]
+    difficulty = difficulty + rd * n_risk
+    deadline = np.array([deadlines_s[x] for x in urgency], dtype=np.float64)
+    out: dict[str, np.ndarray] = {
+        "urgency": urgency.astype(str),
+        "deadline_s": deadline,
+        "difficulty": difficulty,
+        "dependency_chain": chain,
+    }
+    out.update(cols)
+    return out
+
+
+def _poisson_inverse(u: np.ndarray, mean: float) -> np.ndarray:
+    """Poisson(mean) quantile of uniforms ``u`` (inverse CDF, exact for the small means used)."""
+    if mean <= 0:
+        return np.zeros(len(u), dtype=np.int64)
+    k_max = int(mean + 12 * np.sqrt(mean) + 12)
+    k = np.arange(k_max + 1)
+    logpmf = k * np.log(mean) - mean - np.cumsum(np.log(np.maximum(k, 1)))
+    cdf = np.cumsum(np.exp(logpmf))
+    return np.minimum(np.searchsorted(cdf, u, side="right"), k_max).astype(np.int64)

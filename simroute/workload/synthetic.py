@@ -1,0 +1,121 @@
+"""Synthetic agent-fleet workload: sessions of skills arriving by a chosen process.
+
+A *session* is one agent task: it has one skill, ``1 + Geometric`` steps (mean ``steps_mean``), and
+its steps arrive ``think_s`` (exponential mean) apart, open-loop. Step 0's prompt is the skill's
+system prompt plus a fresh prompt; later steps carry ``context_growth`` of the previous step's
+context and output as a *prefix* plus fresh tokens, so prompts grow along a session as agent
+contexts do. ``prefix_hashes`` encodes that sharing at block granularity: the skill's system-prompt
+blocks are shared by all its requests, the carried context blocks by consecutive steps of a session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from simroute import rng as rng_mod
+from simroute.errors import ConfigError
+from simroute.workload import arrivals
+from simroute.workload.schema import RequestTable
+from simroute.workload.skills import SkillCatalog, sample_attributes
+
+
+def generate(cfg: Mapping[str, Any], catalog: SkillCatalog, seed: int) -> RequestTable:
+    """Generate ``cfg["n_requests"]`` requests (the earliest arrivals of the generated sessions).
+
+    Config keys: ``n_requests``, ``think_s`` (mean seconds between a session's steps),
+    ``block_tokens`` (prefix block size, tokens), ``arrival`` (see :mod:`arrivals`; its rate is in
+    *sessions* per second).
+    """
+    n = int(cfg["n_requests"])
+    if n < 1:
+        raise ConfigError(f"workload.n_requests must be >= 1, got {n}")
+    block = int(cfg["block_tokens"])
+    think_s = float(cfg["think_s"])
+    rng = rng_mod.stream(seed, "workload.synthetic")
+    profiles = list(catalog.profiles)
+    weights = np.array([p.weight for p in profiles], dtype=np.float64)
+    if (weights < 0).any() or weights.sum() <= 0:
+        raise ConfigError("skills.profiles.*.weight must be >= 0 with a positive sum")
+    mean_steps = float(np.dot(weights / weights.sum(), [p.steps_mean for p in profiles]))
+    n_sessions = int(np.ceil(n / mean_steps * 1.15)) + 8
+    while True:
+        starts = arrivals.sample(cfg["arrival"], n_sessions, rng)
+        skill = rng.choice(len(profiles), size=n_sessions, p=weights / weights.sum())
+        steps = rng.geometric(1.0 / np.array([max(p.steps_mean, 1.0) for p in profiles])[skill])
+        if steps.sum() >= n:
+            break
+        n_sessions *= 2
+    total = int(steps.sum())
+    sess = np.repeat(np.arange(n_sessions, dtype=np.int64), steps)
+    step = np.arange(total) - np.repeat(np.cumsum(steps) - steps, steps)
+    gaps = np.where(step == 0, 0.0, rng.exponential(think_s, total))
+    arrival = np.repeat(starts, steps) + _segmented_cumsum(gaps, step)
+    sk = skill[sess]
+    fresh = np.empty(total, dtype=np.int64)
+    out = np.empty(total, dtype=np.int64)
+    for k, p in enumerate(profiles):
+        m = sk == k
+        fresh[m] = p.prompt.sample(rng, int(m.sum()))
+        out[m] = p.output.sample(rng, int(m.sum()))
+    prompt, hashes = _session_prompts(sk, step, fresh, out, profiles, block)
+    order = np.lexsort((step, sess, arrival))[:n]
+    attrs = sample_attributes(profiles, sk[order], catalog.deadlines_s, rng)
+    df = pl.DataFrame(
+        {
+            "request_id": np.arange(n, dtype=np.int64),
+            "session_id": sess[order],
+            "step": step[order].astype(np.int32),
+            "arrival_s": arrival[order],
+            "skill": np.asarray(catalog.names)[sk[order]],
+            "prompt_tokens": prompt[order],
+            "output_tokens": out[order],
+            **attrs,
+            "prefix_hashes": pl.Series([hashes[i] for i in order], dtype=pl.List(pl.Int64)),
+        }
+    )
+    return RequestTable(df, f"synthetic:{cfg.get('name', 'agent_fleet')}", block, catalog.names,
+                        {"synthetic (labels drawn from skill profiles)": n})
+
+
+def _segmented_cumsum(x: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """Cumulative sum of ``x`` restarting wherever ``step == 0``."""
+    c = np.cumsum(x)
+    start = np.maximum.accumulate(np.where(step == 0, np.arange(len(x)), 0))
+    return c - c[start] + x[start]
+
+
+def _session_prompts(
+    sk: np.ndarray, step: np.ndarray, fresh: np.ndarray, out: np.ndarray,
+    profiles: list[Any], block: int,
+) -> tuple[np.ndarray, list[list[int]]]:
+    """Prompt lengths (tokens) and prefix-block ids of every request, walking each session."""
+    total = len(sk)
+    prompt = np.empty(total, dtype=np.int64)
+    hashes: list[list[int]] = [[] for _ in range(total)]
+    sys_blocks = [list(range(k * 10_000, k * 10_000 + p.system_prompt_tokens // block))
+                  for k, p in enumerate(profiles)]
+    next_id = len(profiles) * 10_000
+    ctx_ids: list[int] = []
+    ctx_tokens = 0
+    for i in range(total):
+        p = profiles[sk[i]]
+        if step[i] == 0:
+            carried = 0
+        else:
+            carried = int(p.context_growth * (ctx_tokens + out[i - 1]))
+        ctx = min(carried + int(fresh[i]), p.prompt.hi)
+        carried = min(carried, ctx, ctx_tokens)
+        keep = carried // block
+        n_blocks = ctx // block
+        ids = ctx_ids[:keep] + list(range(next_id, next_id + n_blocks - keep))
+        next_id += max(n_blocks - keep, 0)
+        prompt[i] = p.system_prompt_tokens + ctx
+        hashes[i] = sys_blocks[sk[i]] + ids if p.system_prompt_tokens % block == 0 else (
+            sys_blocks[sk[i]]
+        )
+        ctx_ids, ctx_tokens = ids, ctx
+    return prompt, hashes
