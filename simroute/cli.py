@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from simroute.config import CONF_DIR, TRACES_DIR, check_targets
 from simroute.errors import SimrouteError
@@ -28,7 +28,7 @@ commands:
 """
 
 
-def _fail(err: BaseException) -> None:
+def _fail(err: BaseException) -> NoReturn:
     print(f"simroute: error: {err}", file=sys.stderr)
     sys.exit(2)
 
@@ -44,19 +44,25 @@ def _task(cfg: Any) -> None:
         container = OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as e:
         _fail(SimrouteError(f"config: {e}"))
-    assert isinstance(container, dict)
+    if not isinstance(container, dict):
+        _fail(SimrouteError("config: expected a mapping at the top level"))
+    run_cfg: dict[str, Any] = {str(k): v for k, v in container.items()}
     try:
-        check_targets(container)
+        check_targets(run_cfg)
         out = Path(HydraConfig.get().runtime.output_dir)
-        summary = execute(container, out, progress=bool(container.get("progress", True)))
+        summary = execute(run_cfg, out, progress=bool(run_cfg.get("progress", True)))
     except SimrouteError as e:
         _fail(e)
     base = summary.get("baseline")
-    line = (f"{summary['policy']}: {summary['n_requests']:,} requests, "
-            f"success {summary['success_rate']:.1%}, cost ${summary['cost_total_usd']:.2f}")
+    line = (
+        f"{summary['policy']}: {summary['n_requests']:,} requests, "
+        f"success {summary['success_rate']:.1%}, cost ${summary['cost_total_usd']:.2f}"
+    )
     if base:
-        line += (f" | {summary['baseline_policy']}: success {base['success_rate']:.1%}, "
-                 f"cost ${base['cost_total_usd']:.2f} | cost reduction {base['cost_reduction']:.1%}")
+        line += (
+            f" | {summary['baseline_policy']}: success {base['success_rate']:.1%}, "
+            f"cost ${base['cost_total_usd']:.2f} | cost reduction {base['cost_reduction']:.1%}"
+        )
     print(line)
     print(f"outputs: {out}")
 

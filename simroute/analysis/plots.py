@@ -22,10 +22,10 @@ def tier_share(res: SimResult, path: Path, title: str) -> None:
     """Stacked bars: share of requests routed to (first attempt) and served by (last) each tier."""
     r = res.requests
     fig, ax = plt.subplots(figsize=(6, 3.6))
-    for j, (col, lab) in enumerate((("first_tier", "routed"), ("final_tier", "served"))):
+    for j, col in enumerate(("first_tier", "final_tier")):
         left = 0.0
         for t in TIERS:
-            share = float((r[col] == t).mean() or 0.0)  # type: ignore[arg-type]
+            share = float(np.mean((r[col] == t).to_numpy()))
             ax.barh(j, share, left=left, color=_COLORS[t], label=t if j == 0 else None)
             if share > 0.04:
                 ax.text(left + share / 2, j, f"{share:.0%}", ha="center", va="center", fontsize=9)
@@ -48,8 +48,13 @@ def latency_cdf(res: SimResult, path: Path, title: str) -> None:
         x = np.sort(r.filter(r["final_tier"] == t)["e2e_s"].to_numpy())
         x = x[np.isfinite(x) & (x > 0)]
         if len(x):
-            ax.step(x, np.arange(1, len(x) + 1) / len(x), where="post", color=_COLORS[t],
-                    label=f"{t} (n={len(x):,})")
+            ax.step(
+                x,
+                np.arange(1, len(x) + 1) / len(x),
+                where="post",
+                color=_COLORS[t],
+                label=f"{t} (n={len(x):,})",
+            )
     ax.set_xscale("log")
     ax.set_xlabel("end-to-end latency (s)")
     ax.set_ylabel("fraction of requests")
@@ -66,10 +71,20 @@ def cost_vs_success(points: list[dict[str, Any]], path: Path, title: str) -> Non
     """Cost per request (USD) against success rate, one labelled point per architecture."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for k, p in enumerate(points):
-        ax.scatter(p["cost_per_request_usd"] * 1000, p["success_rate"], s=60, zorder=3,
-                   color=("#264653", "#e76f51", "#2a9d8f", "#e9c46a")[k % 4])
-        ax.annotate(p["name"], (p["cost_per_request_usd"] * 1000, p["success_rate"]),
-                    textcoords="offset points", xytext=(6, 6), fontsize=9)
+        ax.scatter(
+            p["cost_per_request_usd"] * 1000,
+            p["success_rate"],
+            s=60,
+            zorder=3,
+            color=("#264653", "#e76f51", "#2a9d8f", "#e9c46a")[k % 4],
+        )
+        ax.annotate(
+            p["name"],
+            (p["cost_per_request_usd"] * 1000, p["success_rate"]),
+            textcoords="offset points",
+            xytext=(6, 6),
+            fontsize=9,
+        )
     ax.set_xlabel("cost (USD per 1,000 requests)")
     ax.margins(x=0.25, y=0.25)
     ax.set_ylabel("success rate")

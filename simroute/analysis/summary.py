@@ -33,8 +33,11 @@ def _bench(x: np.ndarray, name: str) -> dict[str, float | None]:
     x = x[np.isfinite(x)] * 1000.0
     if not len(x):
         return {f"mean_{name}_ms": None, f"median_{name}_ms": None, f"p99_{name}_ms": None}
-    return {f"mean_{name}_ms": float(x.mean()), f"median_{name}_ms": float(np.median(x)),
-            f"p99_{name}_ms": float(np.percentile(x, 99))}
+    return {
+        f"mean_{name}_ms": float(x.mean()),
+        f"median_{name}_ms": float(np.median(x)),
+        f"p99_{name}_ms": float(np.percentile(x, 99)),
+    }
 
 
 def headline(res: SimResult) -> dict[str, Any]:
@@ -47,15 +50,14 @@ def headline(res: SimResult) -> dict[str, Any]:
     return {
         "n_requests": n,
         "success_rate": ok / n,
-        "slo_attainment": float(r["deadline_met"].mean() or 0.0),  # type: ignore[arg-type]
+        "slo_attainment": float(np.mean(r["deadline_met"].to_numpy())),
         "cost_total_usd": total,
         "cost_per_request_usd": total / n,
         "cost_per_successful_task_usd": total / ok if ok else None,
     }
 
 
-def summarize(res: SimResult, meta: Mapping[str, Any],
-              baseline: SimResult | None = None) -> dict[str, Any]:
+def summarize(res: SimResult, meta: Mapping[str, Any], baseline: SimResult | None = None) -> dict[str, Any]:
     """Full summary of ``res``; with ``baseline``, a paired comparison block."""
     r = res.requests
     a = res.attempts
@@ -81,8 +83,9 @@ def summarize(res: SimResult, meta: Mapping[str, Any],
     out["tier_share"] = {
         "routed": {t: float((r["first_tier"] == t).sum() / n) for t in TIERS},
         "served": {t: float((r["final_tier"] == t).sum() / n) for t in TIERS},
-        "served_tokens": {t: float(tokens[(r["final_tier"] == t).to_numpy()].sum() / tokens.sum())
-                          for t in TIERS},
+        "served_tokens": {
+            t: float(tokens[(r["final_tier"] == t).to_numpy()].sum() / tokens.sum()) for t in TIERS
+        },
     }
     out["escalations"] = {
         "requests_escalated": int((r["attempts"] > 1).sum()),
@@ -95,21 +98,32 @@ def summarize(res: SimResult, meta: Mapping[str, Any],
         **_bench(r["ttft_s"].to_numpy(), "ttft"),
         **_bench(r["tpot_s"].to_numpy(), "tpot"),
         **_bench(r["e2e_s"].to_numpy(), "e2el"),
-        "by_tier": {t: {"n": int((r["final_tier"] == t).sum()),
-                        "e2e_s": _pcts(r.filter(pl.col("final_tier") == t)["e2e_s"].to_numpy()),
-                        "ttft_s": _pcts(r.filter(pl.col("final_tier") == t)["ttft_s"].to_numpy())}
-                    for t in TIERS},
-        "by_urgency": {u: {"n": int((r["urgency"] == u).sum()),
-                           "e2e_s": _pcts(r.filter(pl.col("urgency") == u)["e2e_s"].to_numpy()),
-                           "ttft_s": _pcts(r.filter(pl.col("urgency") == u)["ttft_s"].to_numpy()),
-                           "slo_attainment": _mean(r.filter(pl.col("urgency") == u)["deadline_met"])}
-                       for u in URGENCIES},
+        "by_tier": {
+            t: {
+                "n": int((r["final_tier"] == t).sum()),
+                "e2e_s": _pcts(r.filter(pl.col("final_tier") == t)["e2e_s"].to_numpy()),
+                "ttft_s": _pcts(r.filter(pl.col("final_tier") == t)["ttft_s"].to_numpy()),
+            }
+            for t in TIERS
+        },
+        "by_urgency": {
+            u: {
+                "n": int((r["urgency"] == u).sum()),
+                "e2e_s": _pcts(r.filter(pl.col("urgency") == u)["e2e_s"].to_numpy()),
+                "ttft_s": _pcts(r.filter(pl.col("urgency") == u)["ttft_s"].to_numpy()),
+                "slo_attainment": _mean(r.filter(pl.col("urgency") == u)["deadline_met"]),
+            }
+            for u in URGENCIES
+        },
     }
     out["by_skill"] = {
-        s: {"n": int(g.height), "success_rate": _mean(g["outcome"] == "succeeded"),
+        s: {
+            "n": int(g.height),
+            "success_rate": _mean(g["outcome"] == "succeeded"),
             "classifier_accuracy": _mean(g["skill_pred"] == s),
             "served_local": _mean(g["final_tier"] == "local"),
-            "cost_usd": float(g["cost_total_usd"].sum())}
+            "cost_usd": float(g["cost_total_usd"].sum()),
+        }
         for s, g in ((str(k[0]), g) for k, g in r.group_by("skill", maintain_order=True))
     }
     if baseline is not None:
@@ -117,14 +131,18 @@ def summarize(res: SimResult, meta: Mapping[str, Any],
         out["baseline"] = {
             **b,
             "cost_reduction": 1.0 - head["cost_total_usd"] / b["cost_total_usd"]
-            if b["cost_total_usd"] else None,
+            if b["cost_total_usd"]
+            else None,
             "success_rate_delta": head["success_rate"] - b["success_rate"],
             "paired_success_disagreement": float(
-                ((r["outcome"] == "succeeded") != (baseline.requests["outcome"] == "succeeded")).mean()
-                or 0.0),  # type: ignore[arg-type]
+                np.mean(
+                    (r["outcome"] == "succeeded").to_numpy()
+                    != (baseline.requests["outcome"] == "succeeded").to_numpy()
+                )
+            ),
         }
     return out
 
 
 def _mean(s: pl.Series) -> float | None:
-    return float(s.cast(pl.Float64).mean()) if s.len() else None  # type: ignore[arg-type]
+    return float(np.mean(s.cast(pl.Float64).to_numpy())) if s.len() else None

@@ -44,8 +44,7 @@ def attempt_costs_reference(
     return cin.astype(np.float64), cout.astype(np.float64)
 
 
-def allocate_fixed(total_usd: float, request: np.ndarray, weight: np.ndarray,
-                   n_requests: int) -> np.ndarray:
+def allocate_fixed(total_usd: float, request: np.ndarray, weight: np.ndarray, n_requests: int) -> np.ndarray:
     """Split a fixed cost (USD) over requests in proportion to per-attempt ``weight`` (e.g. GPU s)."""
     out = np.zeros(n_requests)
     s = float(weight.sum())

@@ -56,9 +56,7 @@ class PriceTable:
         except KeyError:
             close = difflib.get_close_matches(model, list(self._entries), n=5, cutoff=0.6)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise ConfigError(
-                f"model {model!r} is not in the price table {self.source}{hint}"
-            ) from None
+            raise ConfigError(f"model {model!r} is not in the price table {self.source}{hint}") from None
 
 
 def _price(v: Any) -> float | None:
@@ -85,11 +83,15 @@ def load_litellm(path: str | Path) -> PriceTable:
             continue
         if rec.get("mode", "chat") not in ("chat", "completion", "responses"):
             continue
-        pin, pout = _price(rec.get("input_cost_per_token")), _price(rec.get("output_cost_per_token"))
+        pin, pout = (
+            _price(rec.get("input_cost_per_token")),
+            _price(rec.get("output_cost_per_token")),
+        )
         if pin is None or pout is None:
             continue
-        bin_, bout = _price(rec.get("input_cost_per_token_batches")), _price(
-            rec.get("output_cost_per_token_batches")
+        bin_, bout = (
+            _price(rec.get("input_cost_per_token_batches")),
+            _price(rec.get("output_cost_per_token_batches")),
         )
         cached = _price(rec.get("cache_read_input_token_cost"))
         entries[name] = ModelPrice(

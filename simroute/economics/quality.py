@@ -21,8 +21,9 @@ from simroute.workload.skills import SkillCatalog
 
 
 @numba.njit(cache=True)
-def p_success_kernel(ability: np.ndarray, model: np.ndarray, skill: np.ndarray,
-                     difficulty: np.ndarray) -> np.ndarray:
+def p_success_kernel(
+    ability: np.ndarray, model: np.ndarray, skill: np.ndarray, difficulty: np.ndarray
+) -> np.ndarray:
     """Numba kernel: ``sigmoid(ability[model[i], skill[i]] - difficulty[i])`` for each i."""
     n = model.shape[0]
     out = np.empty(n)
@@ -32,8 +33,9 @@ def p_success_kernel(ability: np.ndarray, model: np.ndarray, skill: np.ndarray,
     return out
 
 
-def p_success_reference(ability: np.ndarray, model: np.ndarray, skill: np.ndarray,
-                        difficulty: np.ndarray) -> np.ndarray:
+def p_success_reference(
+    ability: np.ndarray, model: np.ndarray, skill: np.ndarray, difficulty: np.ndarray
+) -> np.ndarray:
     """Plain-NumPy reference of :func:`p_success_kernel` (used by the tests)."""
     x = ability[model, skill] - difficulty
     return np.asarray(1.0 / (1.0 + np.exp(-x)))

@@ -31,8 +31,12 @@ class NoisyClassifier:
     i.e. how often that prediction is right for its own class.
     """
 
-    def __init__(self, skills: Sequence[str], accuracy: float = 0.9,
-                 confusion: Mapping[str, Mapping[str, float]] | None = None) -> None:
+    def __init__(
+        self,
+        skills: Sequence[str],
+        accuracy: float = 0.9,
+        confusion: Mapping[str, Mapping[str, float]] | None = None,
+    ) -> None:
         self.skills = tuple(skills)
         k = len(self.skills)
         if confusion is None:
@@ -60,5 +64,8 @@ class NoisyClassifier:
     def classify(self, request: Request) -> Label:
         """Predicted skill drawn from the true skill's confusion row."""
         i = self._index[request.skill]
-        j = min(int(np.searchsorted(self._cum[i], request.u_classify, side="right")), len(self.skills) - 1)
+        j = min(
+            int(np.searchsorted(self._cum[i], request.u_classify, side="right")),
+            len(self.skills) - 1,
+        )
         return Label(self.skills[j], float(self.matrix[j, j]))

@@ -47,9 +47,7 @@ def build(kind: str, cfg: Mapping[str, Any], ctx: PolicyContext) -> Any:
     name = params.pop("name", None)
     options = REGISTRY[kind]
     if name not in options:
-        raise ConfigError(
-            f"policy.{kind}.name: unknown {kind} {name!r}; valid: {', '.join(sorted(options))}"
-        )
+        raise ConfigError(f"policy.{kind}.name: unknown {kind} {name!r}; valid: {', '.join(sorted(options))}")
     cls = options[name]
     sig = inspect.signature(cls)
     injected = {k: getattr(ctx, k) for k in sig.parameters if k in ("skills", "catalog")}

@@ -8,8 +8,13 @@ from collections.abc import Mapping
 from simroute.errors import ConfigError
 from simroute.policy.types import Request, Risk
 
-_FEATURES = ("missing_repo_context", "dependency_chain", "risky_migration", "security_sensitive",
-             "high_consequence_write")
+_FEATURES = (
+    "missing_repo_context",
+    "dependency_chain",
+    "risky_migration",
+    "security_sensitive",
+    "high_consequence_write",
+)
 
 
 class NeverEscalate:

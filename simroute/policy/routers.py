@@ -18,8 +18,9 @@ class StaticRouter:
             ``realtime`` instead (a router never sends an interactive request to batch).
     """
 
-    def __init__(self, tier: str = "realtime", strong: bool = False,
-                 batch_min_deadline_s: float = 86_400.0) -> None:
+    def __init__(
+        self, tier: str = "realtime", strong: bool = False, batch_min_deadline_s: float = 86_400.0
+    ) -> None:
         if tier not in TIERS:
             raise ConfigError(f"router.tier: unknown tier {tier!r}; valid: {list(TIERS)}")
         self.tier = tier
@@ -51,9 +52,14 @@ class RuleRouter:
         use_batch: set False to disable rule 2.
     """
 
-    def __init__(self, catalog: ModelCatalog, batch_min_deadline_s: float = 86_400.0,
-                 overflow_queue: int = 64, local_min_quality: float = 0.0,
-                 use_batch: bool = True) -> None:
+    def __init__(
+        self,
+        catalog: ModelCatalog,
+        batch_min_deadline_s: float = 86_400.0,
+        overflow_queue: int = 64,
+        local_min_quality: float = 0.0,
+        use_batch: bool = True,
+    ) -> None:
         if overflow_queue < 0:
             raise ConfigError(f"router.overflow_queue must be >= 0, got {overflow_queue}")
         if not 0.0 <= local_min_quality <= 1.0:
@@ -62,8 +68,10 @@ class RuleRouter:
         self.overflow_queue = overflow_queue
         self.use_batch = use_batch
         local = catalog.by_tier["local"]
-        self.local_ok = {s: max(o.expected_quality[s] for o in local) >= local_min_quality
-                         for s in (local[0].expected_quality if local else {})}
+        self.local_ok = {
+            s: max(o.expected_quality[s] for o in local) >= local_min_quality
+            for s in (local[0].expected_quality if local else {})
+        }
 
     def route(self, request: Request, label: Label, risk: Risk, state: StateView) -> Route:
         """Apply the rules above."""

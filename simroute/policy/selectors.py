@@ -20,8 +20,9 @@ class ThresholdSelector:
         expected_output_tokens: output length assumed for cost estimates (tokens).
     """
 
-    def __init__(self, catalog: ModelCatalog, threshold: float = 0.75,
-                 expected_output_tokens: float = 500.0) -> None:
+    def __init__(
+        self, catalog: ModelCatalog, threshold: float = 0.75, expected_output_tokens: float = 500.0
+    ) -> None:
         if not 0.0 <= threshold <= 1.0:
             raise ConfigError(f"selector.threshold must be in [0, 1], got {threshold}")
         self.catalog = catalog
@@ -32,12 +33,13 @@ class ThresholdSelector:
         """Model name for this request in ``route.tier``."""
         if route.strong:
             return self.catalog.strongest(route.tier, label.skill).model
-        ok = [o for o in self.catalog.offers(route.tier)
-              if o.expected_quality[label.skill] >= self.threshold]
+        ok = [o for o in self.catalog.offers(route.tier) if o.expected_quality[label.skill] >= self.threshold]
         if not ok:
             return self.catalog.strongest(route.tier, label.skill).model
-        best = min(ok, key=lambda o: (o.est_cost(request.prompt_tokens, self.expected_output_tokens),
-                                      o.model))
+        best = min(
+            ok,
+            key=lambda o: (o.est_cost(request.prompt_tokens, self.expected_output_tokens), o.model),
+        )
         return best.model
 
 

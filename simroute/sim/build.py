@@ -35,16 +35,23 @@ def load_workload(cfg: Mapping[str, Any], skills: SkillCatalog, seed: int) -> Re
     if kind == "trace":
         path = cfg.get("path")
         if not path:
-            raise ConfigError("workload.path is required for a trace workload "
-                              "(e.g. workload=trace workload.path=my_trace.csv)")
+            raise ConfigError(
+                "workload.path is required for a trace workload "
+                "(e.g. workload=trace workload.path=my_trace.csv)"
+            )
         raw = load_raw(Path(str(path)), cfg.get("format") or None)
         labels = cfg["labels"]
         rules = rules_from_config(labels.get("rules", []), skills)
         table = label_trace(raw, skills, rules, str(labels["default"]), seed)
         limit = cfg.get("n_requests")
         if limit is not None and int(limit) < len(table):
-            table = RequestTable(table.df.head(int(limit)), table.source, table.block_tokens,
-                                 table.skills, table.label_counts)
+            table = RequestTable(
+                table.df.head(int(limit)),
+                table.source,
+                table.block_tokens,
+                table.skills,
+                table.label_counts,
+            )
         return table
     raise ConfigError(f"workload.kind: expected 'synthetic' or 'trace', got {kind!r}")
 
@@ -62,18 +69,21 @@ def build_quality(cfg_models: Mapping[str, Any], skills: SkillCatalog) -> Qualit
             if "default" not in ab and set(ab) != set(skills.names):
                 raise ConfigError(f"models.{group}.{model}.ability: give 'default' or every skill")
             names.append(str(model))
-            rows.append([float(ab.get(s, ab.get("default", 0.0))) for s in skills.names])
+            default = float(ab.get("default", 0.0))
+            rows.append([float(ab[s]) if s in ab else default for s in skills.names])
     if not names:
         raise ConfigError("models: no models configured")
     return QualityModel(tuple(names), skills.names, np.array(rows))
 
 
-def build_catalog(cfg_models: Mapping[str, Any], prices: PriceTable, quality: QualityModel,
-                  skills: SkillCatalog) -> ModelCatalog:
+def build_catalog(
+    cfg_models: Mapping[str, Any], prices: PriceTable, quality: QualityModel, skills: SkillCatalog
+) -> ModelCatalog:
     """Offers: local models at zero marginal price, API models at their LiteLLM prices per tier."""
     expected = quality.expected(skills)
-    q = {m: dict(zip(skills.names, map(float, expected[i]), strict=True))
-         for i, m in enumerate(quality.models)}
+    q = {
+        m: dict(zip(skills.names, map(float, expected[i]), strict=True)) for i, m in enumerate(quality.models)
+    }
     offers: list[Offer] = []
     for model in cfg_models.get("local") or {}:
         offers.append(Offer(str(model), "local", 0.0, 0.0, q[str(model)]))
@@ -81,8 +91,9 @@ def build_catalog(cfg_models: Mapping[str, Any], prices: PriceTable, quality: Qu
         price = prices.get(str(model))
         for tier in spec.get("tiers", ["batch", "realtime"]):
             if tier == "batch":
-                offers.append(Offer(str(model), "batch", price.batch_input, price.batch_output,
-                                    q[str(model)]))
+                offers.append(
+                    Offer(str(model), "batch", price.batch_input, price.batch_output, q[str(model)])
+                )
             elif tier == "realtime":
                 offers.append(Offer(str(model), "realtime", price.input, price.output, q[str(model)]))
             else:
@@ -105,16 +116,26 @@ def build_tiers(env: simpy.Environment, cfg: Mapping[str, Any], seed: int) -> di
     loc = cfg["local"]
     rt = cfg["realtime"]
     bt = cfg["batch"]
-    per_model = {str(m): LatencySpec.from_config(s, f"tiers.realtime.models.{m}")
-                 for m, s in (rt.get("models") or {}).items()}
-    return {
-        "local": LocalTier(env, [PoolSpec.from_config(p) for p in loc["pools"]],
-                           float(loc["gpu_hour_usd"])),
-        "batch": BatchTier(env, float(bt["window_s"]), int(bt["max_requests"]),
-                           float(bt["completion_median_s"]), float(bt["completion_sigma"]),
-                           float(bt["completion_window_s"]), rng_mod.stream(seed, "tier.batch")),
-        "realtime": RealtimeTier(env, LatencySpec.from_config(rt["latency"], "tiers.realtime.latency"),
-                                 per_model, int(rt["max_concurrency"]),
-                                 rng_mod.stream(seed, "tier.realtime")),
+    per_model = {
+        str(m): LatencySpec.from_config(s, f"tiers.realtime.models.{m}")
+        for m, s in (rt.get("models") or {}).items()
     }
-
+    return {
+        "local": LocalTier(env, [PoolSpec.from_config(p) for p in loc["pools"]], float(loc["gpu_hour_usd"])),
+        "batch": BatchTier(
+            env,
+            float(bt["window_s"]),
+            int(bt["max_requests"]),
+            float(bt["completion_median_s"]),
+            float(bt["completion_sigma"]),
+            float(bt["completion_window_s"]),
+            rng_mod.stream(seed, "tier.batch"),
+        ),
+        "realtime": RealtimeTier(
+            env,
+            LatencySpec.from_config(rt["latency"], "tiers.realtime.latency"),
+            per_model,
+            int(rt["max_concurrency"]),
+            rng_mod.stream(seed, "tier.realtime"),
+        ),
+    }

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from simroute import __version__
 from simroute.analysis import plots
 from simroute.analysis.summary import headline, summarize
@@ -46,8 +48,16 @@ def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> 
         arms["baseline"] = cfg["baseline"]
     for arm, pcfg in arms.items():
         policies = build_policies(pcfg, ctx)
-        runs[arm] = simulate(table, policies, cfg["tiers"], catalog, quality, seed,
-                             label=f"{_policy_name(pcfg)} ({arm})", progress=progress)
+        runs[arm] = simulate(
+            table,
+            policies,
+            cfg["tiers"],
+            catalog,
+            quality,
+            seed,
+            label=f"{_policy_name(pcfg)} ({arm})",
+            progress=progress,
+        )
     t_sim = time.perf_counter()
     res = runs["policy"]
     base = runs.get("baseline")
@@ -59,11 +69,10 @@ def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> 
         "workload": {
             "source": table.source,
             "n_requests": len(table),
-            "span_s": float(table.df["arrival_s"].max() or 0.0),  # type: ignore[arg-type]
+            "span_s": float(table.df["arrival_s"].to_numpy().max()),
             "block_tokens": table.block_tokens,
             "label_counts": dict(table.label_counts),
-            "skill_share": {s: float((table.df["skill"] == s).mean() or 0.0)  # type: ignore[arg-type]
-                            for s in skills.names},
+            "skill_share": {s: float(np.mean((table.df["skill"] == s).to_numpy())) for s in skills.names},
         },
         "prices": prices.source.split("/")[-1],
     }

@@ -43,7 +43,8 @@ class Records:
 
     requests: list[tuple[Any, ...]] = field(default_factory=list)
     attempts: list[tuple[int, int, str, str, str, float, float, float, float, float, bool]] = field(
-        default_factory=list)
+        default_factory=list
+    )
 
 
 class TierStates:
@@ -70,8 +71,15 @@ class Lifecycle:
         on_done: called once per terminal request (progress reporting).
     """
 
-    def __init__(self, env: simpy.Environment, policies: Policies, tiers: Mapping[str, Tier],
-                 p_success: Any, u_quality: np.ndarray, on_done: Any = None) -> None:
+    def __init__(
+        self,
+        env: simpy.Environment,
+        policies: Policies,
+        tiers: Mapping[str, Tier],
+        p_success: Any,
+        u_quality: np.ndarray,
+        on_done: Any = None,
+    ) -> None:
         self.env = env
         self.policies = policies
         self.tiers = tiers
@@ -111,8 +119,19 @@ class Lifecycle:
                 u = self.u_quality[req.idx, min(k, self.u_quality.shape[1] - 1)]
                 success = bool(u < self.p_success(model, req.skill, req.difficulty))
             self.records.attempts.append(
-                (req.idx, k, route.tier, model, res.status, res.submit_s, res.start_s,
-                 res.first_token_s, res.end_s, res.busy_s, success)
+                (
+                    req.idx,
+                    k,
+                    route.tier,
+                    model,
+                    res.status,
+                    res.submit_s,
+                    res.start_s,
+                    res.first_token_s,
+                    res.end_s,
+                    res.busy_s,
+                    success,
+                )
             )
             history.append(Attempt(route.tier, model, res.status, success))
             if res.end_s > deadline_at:
@@ -128,14 +147,27 @@ class Lifecycle:
             route = nxt
         end = self.env.now
         self.records.requests.append(
-            (req.idx, label.skill, label.confidence, risk.score, risk.escalate, first_reason,
-             first_tier, route.tier, model, len(history),
-             "/".join(a.tier for a in history), outcome,
-             first.start_s - first.submit_s,
-             res.first_token_s - req.arrival_s if res.status == "completed" else float("nan"),
-             (res.end_s - res.first_token_s) / max(req.output_tokens - 1, 1)
-             if res.status == "completed" else float("nan"),
-             end - req.arrival_s, outcome == "succeeded" and end <= deadline_at)
+            (
+                req.idx,
+                label.skill,
+                label.confidence,
+                risk.score,
+                risk.escalate,
+                first_reason,
+                first_tier,
+                route.tier,
+                model,
+                len(history),
+                "/".join(a.tier for a in history),
+                outcome,
+                first.start_s - first.submit_s,
+                res.first_token_s - req.arrival_s if res.status == "completed" else float("nan"),
+                (res.end_s - res.first_token_s) / max(req.output_tokens - 1, 1)
+                if res.status == "completed"
+                else float("nan"),
+                end - req.arrival_s,
+                outcome == "succeeded" and end <= deadline_at,
+            )
         )
         if self.on_done is not None:
             self.on_done()

@@ -49,11 +49,29 @@ class SimResult:
 
 def _requests(table: RequestTable, u_classify: np.ndarray) -> list[Request]:
     d = table.df
-    cols = [d[c].to_list() for c in (
-        "request_id", "session_id", "arrival_s", "skill", "urgency", "prompt_tokens",
-        "output_tokens", "deadline_s", "difficulty", "missing_repo_context", "dependency_chain",
-        "risky_migration", "security_sensitive", "high_consequence_write")]
-    return [Request(i, *row, float(u_classify[i])) for i, row in enumerate(zip(*cols, strict=True))]
+    cols = [
+        d[c].to_list()
+        for c in (
+            "request_id",
+            "session_id",
+            "arrival_s",
+            "skill",
+            "urgency",
+            "prompt_tokens",
+            "output_tokens",
+            "deadline_s",
+            "difficulty",
+            "missing_repo_context",
+            "dependency_chain",
+            "risky_migration",
+            "security_sensitive",
+            "high_consequence_write",
+        )
+    ]
+    return [
+        Request(i, *row, float(u_classify[i]))  # type: ignore[call-arg]
+        for i, row in enumerate(zip(*cols, strict=True))
+    ]
 
 
 def simulate(
@@ -88,8 +106,15 @@ def simulate(
             raise ConfigError(f"models.local.{o.model}: no replica pool under tiers.local.pools")
     n = len(table)
     u_cls, u_q = rng_mod.request_luck(seed, n)
-    bar = tqdm(total=n, desc=f"simulating {label}", unit="req", delay=2.0, disable=not progress,
-               leave=False, mininterval=0.5)
+    bar = tqdm(
+        total=n,
+        desc=f"simulating {label}",
+        unit="req",
+        delay=2.0,
+        disable=not progress,
+        leave=False,
+        mininterval=0.5,
+    )
     lc = Lifecycle(env, policies, tiers, quality.p_success, u_q, on_done=bar.update)
     env.process(lc.source(_requests(table, u_cls)))
     env.run()
@@ -99,11 +124,38 @@ def simulate(
     return _tables(table, lc, catalog, local)
 
 
-_REQ_COLS = ["_idx", "skill_pred", "classifier_confidence", "risk_score", "risk_escalated",
-             "route_reason", "first_tier", "final_tier", "final_model", "attempts", "tier_path",
-             "outcome", "queue_s", "ttft_s", "tpot_s", "e2e_s", "deadline_met"]
-_ATT_COLS = ["_idx", "attempt", "tier", "model", "status", "submit_s", "start_s",
-             "first_token_s", "end_s", "busy_s", "success"]
+_REQ_COLS = [
+    "_idx",
+    "skill_pred",
+    "classifier_confidence",
+    "risk_score",
+    "risk_escalated",
+    "route_reason",
+    "first_tier",
+    "final_tier",
+    "final_model",
+    "attempts",
+    "tier_path",
+    "outcome",
+    "queue_s",
+    "ttft_s",
+    "tpot_s",
+    "e2e_s",
+    "deadline_met",
+]
+_ATT_COLS = [
+    "_idx",
+    "attempt",
+    "tier",
+    "model",
+    "status",
+    "submit_s",
+    "start_s",
+    "first_token_s",
+    "end_s",
+    "busy_s",
+    "success",
+]
 
 
 def _tables(table: RequestTable, lc: Lifecycle, catalog: ModelCatalog, local: LocalTier) -> SimResult:
@@ -117,13 +169,21 @@ def _tables(table: RequestTable, lc: Lifecycle, catalog: ModelCatalog, local: Lo
     prices = {(t, o.model): (o.price_in, o.price_out) for t in TIERS for o in catalog.by_tier[t]}
     pin = np.array([prices[(t, m)][0] for t, m in zip(att["tier"], att["model"], strict=True)])
     pout = np.array([prices[(t, m)][1] for t, m in zip(att["tier"], att["model"], strict=True)])
-    cin, cout = attempt_costs_kernel(idx, prompt * completed, output * completed,
-                                     pin.astype(np.float64), pout.astype(np.float64), n)
+    cin, cout = attempt_costs_kernel(
+        idx,
+        prompt * completed,
+        output * completed,
+        pin.astype(np.float64),
+        pout.astype(np.float64),
+        n,
+    )
     att = att.with_columns(cost_usd=(prompt * pin + output * pout) * completed)
     is_local = (att["tier"] == "local").to_numpy()
     local_ends = att.filter(pl.col("tier") == "local")["end_s"]
-    horizon = max(float(table.df["arrival_s"].max() or 0.0),
-                  float(local_ends.max()) if len(local_ends) else 0.0)  # type: ignore[arg-type]
+    horizon = max(
+        float(table.df["arrival_s"].to_numpy().max()),
+        float(local_ends.to_numpy().max()) if len(local_ends) else 0.0,
+    )
     fixed = local.n_gpus * local.gpu_hour_usd * horizon / 3600.0 if is_local.any() else 0.0
     clocal = allocate_fixed(fixed, idx[is_local], att["busy_s"].to_numpy()[is_local], n)
     out = table.df.with_columns(
@@ -135,9 +195,15 @@ def _tables(table: RequestTable, lc: Lifecycle, catalog: ModelCatalog, local: Lo
         cost_local_usd=clocal,
         cost_total_usd=cin + cout + clocal,
     ).drop("prefix_hashes")
-    out = out.with_columns(pl.col("attempts").cast(pl.Int32),
-                           pl.col("outcome").cast(pl.Enum(list(OUTCOMES))))
+    out = out.with_columns(pl.col("attempts").cast(pl.Int32), pl.col("outcome").cast(pl.Enum(list(OUTCOMES))))
     batch = lc.tiers["batch"]
     assert isinstance(batch, BatchTier)
-    return SimResult(out, att.rename({"_idx": "request_index"}), fixed, local.n_gpus, horizon,
-                     batch.jobs, batch.expired_jobs)
+    return SimResult(
+        out,
+        att.rename({"_idx": "request_index"}),
+        fixed,
+        local.n_gpus,
+        horizon,
+        batch.jobs,
+        batch.expired_jobs,
+    )

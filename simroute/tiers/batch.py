@@ -36,12 +36,21 @@ class BatchTier:
 
     name = "batch"
 
-    def __init__(self, env: simpy.Environment, window_s: float, max_requests: int,
-                 completion_median_s: float, completion_sigma: float,
-                 completion_window_s: float, rng: np.random.Generator) -> None:
+    def __init__(
+        self,
+        env: simpy.Environment,
+        window_s: float,
+        max_requests: int,
+        completion_median_s: float,
+        completion_sigma: float,
+        completion_window_s: float,
+        rng: np.random.Generator,
+    ) -> None:
         if window_s <= 0 or max_requests < 1 or completion_median_s <= 0 or completion_window_s <= 0:
-            raise ConfigError("tiers.batch: window_s, max_requests, completion_median_s and "
-                              "completion_window_s must be positive")
+            raise ConfigError(
+                "tiers.batch: window_s, max_requests, completion_median_s and "
+                "completion_window_s must be positive"
+            )
         self.env = env
         self.window_s = window_s
         self.max_requests = max_requests
@@ -50,25 +59,27 @@ class BatchTier:
         self.completion_window_s = completion_window_s
         self.rng = rng
         self._pending: list[tuple[simpy.Event, float]] = []
-        self._timer: simpy.Process | None = None
         self._running = 0
         self.jobs = 0
         self.expired_jobs = 0
 
     def submit(self, request: Request, model: str) -> simpy.Event:
-        """Add the request to the open job (one job window serves all models)."""
+        """Add the request to the open job (one job window serves all models).
+
+        A job's window opens with its first request; a job that reaches ``max_requests`` is
+        submitted at once and the next request opens a new window.
+        """
         ev = self.env.event()
+        if not self._pending:
+            self.env.process(self._window(self.jobs))
         self._pending.append((ev, self.env.now))
         if len(self._pending) >= self.max_requests:
             self._flush()
-        elif self._timer is None:
-            self._timer = self.env.process(self._window())
         return ev
 
-    def _window(self) -> Generator[simpy.Event, Any, None]:
+    def _window(self, job: int) -> Generator[simpy.Event, Any, None]:
         yield self.env.timeout(self.window_s)
-        self._timer = None
-        if self._pending:
+        if self.jobs == job and self._pending:  # still the job this window was opened for
             self._flush()
 
     def _flush(self) -> None:

@@ -41,14 +41,23 @@ class PoolSpec:
     def from_config(cfg: Mapping[str, Any]) -> PoolSpec:
         """Parse and check one ``tiers.local.pools`` entry."""
         try:
-            spec = PoolSpec(str(cfg["model"]), int(cfg["replicas"]), int(cfg["gpus_per_replica"]),
-                            int(cfg["max_num_seqs"]), float(cfg["prefill_tokens_per_s"]),
-                            float(cfg["tpot_base_s"]), float(cfg["tpot_per_seq_s"]),
-                            int(cfg["max_queue"]))
+            spec = PoolSpec(
+                str(cfg["model"]),
+                int(cfg["replicas"]),
+                int(cfg["gpus_per_replica"]),
+                int(cfg["max_num_seqs"]),
+                float(cfg["prefill_tokens_per_s"]),
+                float(cfg["tpot_base_s"]),
+                float(cfg["tpot_per_seq_s"]),
+                int(cfg["max_queue"]),
+            )
         except KeyError as e:
             raise ConfigError(f"tiers.local.pools: missing key {e}") from None
-        if min(spec.replicas, spec.gpus_per_replica, spec.max_num_seqs) < 1 or min(
-            spec.prefill_tokens_per_s, spec.tpot_base_s) <= 0 or spec.max_queue < 0:
+        if (
+            min(spec.replicas, spec.gpus_per_replica, spec.max_num_seqs) < 1
+            or min(spec.prefill_tokens_per_s, spec.tpot_base_s) <= 0
+            or spec.max_queue < 0
+        ):
             raise ConfigError(f"tiers.local.pools[{spec.model}]: sizes and rates must be positive")
         return spec
 
@@ -67,8 +76,9 @@ class LocalTier:
     def __init__(self, env: simpy.Environment, pools: list[PoolSpec], gpu_hour_usd: float) -> None:
         self.env = env
         self.specs = {p.model: p for p in pools}
-        self.replicas = {p.model: [simpy.Resource(env, p.max_num_seqs) for _ in range(p.replicas)]
-                         for p in pools}
+        self.replicas = {
+            p.model: [simpy.Resource(env, p.max_num_seqs) for _ in range(p.replicas)] for p in pools
+        }
         self.gpu_hour_usd = gpu_hour_usd
 
     @property
@@ -82,8 +92,9 @@ class LocalTier:
             raise ConfigError(f"local tier has no pool for model {model!r}")
         return self.env.process(self._serve(request, self.specs[model], self.replicas[model]))
 
-    def _serve(self, req: Request, spec: PoolSpec,
-               replicas: list[simpy.Resource]) -> Generator[simpy.Event, Any, AttemptResult]:
+    def _serve(
+        self, req: Request, spec: PoolSpec, replicas: list[simpy.Resource]
+    ) -> Generator[simpy.Event, Any, AttemptResult]:
         now = self.env.now
         rep = min(replicas, key=lambda r: r.count + len(r.queue))
         if len(rep.queue) >= spec.max_queue and rep.count >= rep.capacity:
@@ -106,5 +117,5 @@ class LocalTier:
             for r in reps:
                 q += len(r.queue)
                 s += r.count
-                c += r.capacity
+                c += int(r.capacity)
         return TierState(q, s, c)

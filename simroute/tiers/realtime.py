@@ -33,8 +33,12 @@ class LatencySpec:
     def from_config(cfg: Mapping[str, Any], where: str) -> LatencySpec:
         """Parse and check a latency mapping."""
         try:
-            spec = LatencySpec(float(cfg["ttft_median_s"]), float(cfg["ttft_sigma"]),
-                               float(cfg["itl_median_s"]), float(cfg["itl_sigma"]))
+            spec = LatencySpec(
+                float(cfg["ttft_median_s"]),
+                float(cfg["ttft_sigma"]),
+                float(cfg["itl_median_s"]),
+                float(cfg["itl_sigma"]),
+            )
         except KeyError as e:
             raise ConfigError(f"{where}: missing key {e}") from None
         if spec.ttft_median_s <= 0 or spec.itl_median_s <= 0 or min(spec.ttft_sigma, spec.itl_sigma) < 0:
@@ -54,9 +58,14 @@ class RealtimeTier:
 
     name = "realtime"
 
-    def __init__(self, env: simpy.Environment, latency: LatencySpec,
-                 per_model: Mapping[str, LatencySpec], max_concurrency: int,
-                 rng: np.random.Generator) -> None:
+    def __init__(
+        self,
+        env: simpy.Environment,
+        latency: LatencySpec,
+        per_model: Mapping[str, LatencySpec],
+        max_concurrency: int,
+        rng: np.random.Generator,
+    ) -> None:
         self.env = env
         self.latency = latency
         self.per_model = dict(per_model)
@@ -89,4 +98,4 @@ class RealtimeTier:
         """Calls waiting for a concurrency slot and in flight."""
         if self.slots is None:
             return TierState(0, self._in_flight, 0)
-        return TierState(len(self.slots.queue), self.slots.count, self.slots.capacity)
+        return TierState(len(self.slots.queue), self.slots.count, int(self.slots.capacity))

@@ -36,8 +36,9 @@ def mmpp(
     long-run mean rate equals ``rate_per_s``.
     """
     if not (burst_factor >= 1 and 0 < burst_share < 1 and mean_burst_s > 0):
-        raise ConfigError("workload.arrival: mmpp needs burst_factor >= 1, 0 < burst_share < 1, "
-                          "mean_burst_s > 0")
+        raise ConfigError(
+            "workload.arrival: mmpp needs burst_factor >= 1, 0 < burst_share < 1, mean_burst_s > 0"
+        )
     calm_rate = rate_per_s / (burst_share * burst_factor + (1 - burst_share))
     rates = (calm_rate, calm_rate * burst_factor)
     means = (mean_burst_s * (1 - burst_share) / burst_share, mean_burst_s)
@@ -92,9 +93,21 @@ def sample(cfg: Mapping[str, Any], n: int, rng: np.random.Generator) -> np.ndarr
     if proc == "poisson":
         return poisson(rate, n, rng)
     if proc == "mmpp":
-        return mmpp(rate, n, rng, burst_factor=float(cfg["burst_factor"]),
-                    burst_share=float(cfg["burst_share"]), mean_burst_s=float(cfg["mean_burst_s"]))
+        return mmpp(
+            rate,
+            n,
+            rng,
+            burst_factor=float(cfg["burst_factor"]),
+            burst_share=float(cfg["burst_share"]),
+            mean_burst_s=float(cfg["mean_burst_s"]),
+        )
     if proc == "diurnal":
-        return diurnal(rate, n, rng, amplitude=float(cfg["amplitude"]),
-                       period_s=float(cfg["period_s"]), peak_s=float(cfg["peak_s"]))
+        return diurnal(
+            rate,
+            n,
+            rng,
+            amplitude=float(cfg["amplitude"]),
+            period_s=float(cfg["period_s"]),
+            peak_s=float(cfg["peak_s"]),
+        )
     raise ConfigError(f"workload.arrival.process: unknown {proc!r}; valid: {', '.join(PROCESSES)}")

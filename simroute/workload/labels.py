@@ -59,7 +59,16 @@ def rules_from_config(rules: Sequence[Mapping[str, Any]], catalog: SkillCatalog)
         if extra:
             raise ConfigError(f"labels.rules[{k}]: unknown key(s) {sorted(extra)}; allowed {sorted(allowed)}")
         catalog.profile(str(r["skill"]))
-        out.append(ShapeRule(**{key: (str(v) if key == "skill" else int(v)) for key, v in r.items()}))
+        big = 2**62
+        out.append(
+            ShapeRule(
+                str(r["skill"]),
+                int(r.get("prompt_min", 0)),
+                int(r.get("prompt_max", big)),
+                int(r.get("output_min", 0)),
+                int(r.get("output_max", big)),
+            )
+        )
     return out
 
 
@@ -73,8 +82,10 @@ def assign_skills(
     for k, r in enumerate(rules):
         m = (
             ~done
-            & (prompt >= r.prompt_min) & (prompt <= r.prompt_max)
-            & (output >= r.output_min) & (output <= r.output_max)
+            & (prompt >= r.prompt_min)
+            & (prompt <= r.prompt_max)
+            & (output >= r.output_min)
+            & (output <= r.output_max)
         )
         skill[m] = r.skill
         done |= m
@@ -98,8 +109,9 @@ def label_trace(
     if "request_id" not in df.columns:
         cols["request_id"] = np.arange(n, dtype=np.int64)
     if "session_id" not in df.columns:
-        cols["session_id"] = (df["request_id"].to_numpy() if "request_id" in df.columns
-                              else np.arange(n, dtype=np.int64))
+        cols["session_id"] = (
+            df["request_id"].to_numpy() if "request_id" in df.columns else np.arange(n, dtype=np.int64)
+        )
     if "step" not in df.columns:
         cols["step"] = np.zeros(n, dtype=np.int32)
     if "prefix_hashes" not in df.columns:
@@ -116,11 +128,17 @@ def label_trace(
         lookup = {name: i for i, name in enumerate(catalog.names)}
         skills = cols["skill"] if "skill" in cols else df["skill"].cast(pl.String).to_list()
         code = np.array([lookup.get(s, 0) for s in skills], dtype=np.int64)
-        attrs = sample_attributes(list(catalog.profiles), code, catalog.deadlines_s,
-                                  rng_mod.stream(seed, "workload.labels"))
+        attrs = sample_attributes(
+            list(catalog.profiles),
+            code,
+            catalog.deadlines_s,
+            rng_mod.stream(seed, "workload.labels"),
+        )
         for c in need:
             if c not in df.columns:
                 cols[c] = attrs[c]
     df = df.with_columns([pl.Series(k, v) for k, v in cols.items()])
     keep = [c for c in SCHEMA if c in df.columns] + ["_row"]
-    return RequestTable(df.select(keep), raw.source, raw.block_tokens, catalog.names, label_counts)
+    return RequestTable(
+        df.select(keep), raw.source, raw.block_tokens, catalog.names, label_counts, raw.column_names
+    )

@@ -20,8 +20,10 @@ import csv
 import gzip
 import io
 import json
+import math
 import zlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -40,6 +42,7 @@ class RawTrace:
     df: pl.DataFrame
     source: str
     block_tokens: int
+    column_names: Mapping[str, str] = field(default_factory=dict)
 
 
 def detect_format(path: Path) -> str:
@@ -65,9 +68,20 @@ def load_raw(path: str | Path, fmt: str | None = None) -> RawTrace:
         raise InputError(str(p), "file not found")
     fmt = fmt or detect_format(p)
     if fmt == "azure":
-        return RawTrace(_read_azure(p, _read_text(p)), str(p), MOONCAKE_BLOCK_TOKENS)
+        names = {
+            "arrival_s": "TIMESTAMP",
+            "prompt_tokens": "ContextTokens",
+            "output_tokens": "GeneratedTokens",
+        }
+        return RawTrace(_read_azure(p, _read_text(p)), str(p), MOONCAKE_BLOCK_TOKENS, names)
     if fmt == "mooncake":
-        return RawTrace(_read_mooncake(p, _read_text(p)), str(p), MOONCAKE_BLOCK_TOKENS)
+        names = {
+            "arrival_s": "timestamp",
+            "prompt_tokens": "input_length",
+            "output_tokens": "output_length",
+            "prefix_hashes": "hash_ids",
+        }
+        return RawTrace(_read_mooncake(p, _read_text(p)), str(p), MOONCAKE_BLOCK_TOKENS, names)
     if fmt == "parquet":
         return _read_parquet(p)
     raise InputError(str(p), f"unknown format {fmt!r}; expected one of {list(FORMATS)}")
@@ -120,8 +134,10 @@ def _read_azure(p: Path, text: str) -> pl.DataFrame:
                 continue
             if len(row) != len(header):
                 raise InputError(
-                    str(p), f"expected {len(header)} fields, got {len(row)}",
-                    row=row_no, line=reader.line_num,
+                    str(p),
+                    f"expected {len(header)} fields, got {len(row)}",
+                    row=row_no,
+                    line=reader.line_num,
                 )
             for k, i in enumerate(idx):
                 cols[k].append(row[i].strip())
@@ -129,7 +145,7 @@ def _read_azure(p: Path, text: str) -> pl.DataFrame:
         raise InputError(str(p), f"malformed CSV ({e})", line=reader.line_num) from None
     if not cols[0]:
         raise InputError(str(p), "no requests (header only)")
-    df = pl.DataFrame({c: v for c, v in zip(_AZURE_COLS, cols, strict=True)})
+    df = pl.DataFrame(dict(zip(_AZURE_COLS, cols, strict=True)))
     df = df.with_row_index("_row", offset=1)
     arrival = _parse_timestamps(p, df)
     return pl.DataFrame(
@@ -174,8 +190,12 @@ def _parse_timestamps(p: Path, df: pl.DataFrame) -> pl.Series:
     return t.alias("arrival_s")
 
 
-_MOONCAKE_KEYS = {"timestamp": "a number (ms)", "input_length": "an integer token count",
-                  "output_length": "an integer token count", "hash_ids": "a list of integers"}
+_MOONCAKE_KEYS = {
+    "timestamp": "a number (ms)",
+    "input_length": "an integer token count",
+    "output_length": "an integer token count",
+    "hash_ids": "a list of integers",
+}
 
 
 def _read_mooncake(p: Path, text: str) -> pl.DataFrame:
@@ -199,20 +219,34 @@ def _read_mooncake(p: Path, text: str) -> pl.DataFrame:
             if key not in rec:
                 if key == "hash_ids":
                     continue
-                raise InputError(str(p), f"missing field; expected {expected}",
-                                 row=row, line=line_no, column=key)
-        t, i, o, h = rec["timestamp"], rec["input_length"], rec["output_length"], rec.get("hash_ids", [])
-        if isinstance(t, bool) or not isinstance(t, int | float) or t != t:
-            raise InputError(str(p), f"expected a number (ms), got {t!r}",
-                             row=row, line=line_no, column="timestamp")
+                raise InputError(
+                    str(p), f"missing field; expected {expected}", row=row, line=line_no, column=key
+                )
+        t, i, o, h = (
+            rec["timestamp"],
+            rec["input_length"],
+            rec["output_length"],
+            rec.get("hash_ids", []),
+        )
+        if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t):
+            raise InputError(
+                str(p),
+                f"expected a number (ms), got {t!r}",
+                row=row,
+                line=line_no,
+                column="timestamp",
+            )
         for key, v in (("input_length", i), ("output_length", o)):
             if isinstance(v, bool) or not isinstance(v, int):
-                raise InputError(str(p), f"expected an integer token count, got {v!r}",
-                                 row=row, line=line_no, column=key)
-        if not isinstance(h, list) or not all(isinstance(x, int) and not isinstance(x, bool)
-                                              for x in h):
-            raise InputError(str(p), "expected a list of integers",
-                             row=row, line=line_no, column="hash_ids")
+                raise InputError(
+                    str(p),
+                    f"expected an integer token count, got {v!r}",
+                    row=row,
+                    line=line_no,
+                    column=key,
+                )
+        if not isinstance(h, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in h):
+            raise InputError(str(p), "expected a list of integers", row=row, line=line_no, column="hash_ids")
         ts.append(float(t))
         inp.append(i)
         out.append(o)
@@ -229,8 +263,12 @@ def _read_mooncake(p: Path, text: str) -> pl.DataFrame:
             "output_tokens": out,
             "prefix_hashes": hashes,
         },
-        schema_overrides={"prefix_hashes": pl.List(pl.Int64), "prompt_tokens": pl.Int64,
-                          "output_tokens": pl.Int64, "_row": pl.Int64},
+        schema_overrides={
+            "prefix_hashes": pl.List(pl.Int64),
+            "prompt_tokens": pl.Int64,
+            "output_tokens": pl.Int64,
+            "_row": pl.Int64,
+        },
     )
 
 
@@ -250,5 +288,8 @@ def _read_parquet(p: Path) -> RawTrace:
     if "prefix_hashes" in df.columns:
         meta = pl.read_parquet_metadata(p)
         block = int(meta.get("simroute.block_tokens", block))
-    return RawTrace(df.with_row_index("_row", offset=1).with_columns(pl.col("_row").cast(pl.Int64)),
-                    str(p), block)
+    return RawTrace(
+        df.with_row_index("_row", offset=1).with_columns(pl.col("_row").cast(pl.Int64)),
+        str(p),
+        block,
+    )

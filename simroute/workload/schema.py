@@ -50,6 +50,7 @@ class RequestTable:
         block_tokens: tokens per prefix block of ``prefix_hashes``.
         label_counts: how many rows each labelling rule assigned (empty when labels were given).
         skills: the valid skill names.
+        column_names: the source file's name for canonical columns (used in error messages).
     """
 
     df: pl.DataFrame
@@ -57,9 +58,10 @@ class RequestTable:
     block_tokens: int
     skills: tuple[str, ...]
     label_counts: Mapping[str, int] = field(default_factory=dict)
+    column_names: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "df", validate(self.df, self.source, self.skills))
+        object.__setattr__(self, "df", validate(self.df, self.source, self.skills, self.column_names))
         if self.block_tokens < 1:
             raise InputError(self.source, f"block_tokens must be >= 1, got {self.block_tokens}")
 
@@ -67,23 +69,29 @@ class RequestTable:
         return self.df.height
 
 
-def _fail(source: str, df: pl.DataFrame, bad: pl.Series, column: str, expected: str) -> None:
+def _fail(
+    source: str, df: pl.DataFrame, bad: pl.Series, column: str, expected: str, names: Mapping[str, str]
+) -> None:
     """Raise InputError at the first True of ``bad`` (1-based row, showing the value)."""
     idx = int(np.flatnonzero(bad.fill_null(True).to_numpy())[0])
     got = df[column][idx]
     row = int(df["_row"][idx]) if "_row" in df.columns else idx + 1
-    raise InputError(source, f"expected {expected}, got {got!r}", row=row, column=column)
+    raise InputError(source, f"expected {expected}, got {got!r}", row=row, column=names.get(column, column))
 
 
-def validate(df: pl.DataFrame, source: str, skills: tuple[str, ...]) -> pl.DataFrame:
+def validate(
+    df: pl.DataFrame, source: str, skills: tuple[str, ...], names: Mapping[str, str] | None = None
+) -> pl.DataFrame:
     """Check ``df`` against :data:`SCHEMA` and the value rules; return it with exact dtypes.
 
     Rules: all columns present and non-null; integer token counts with ``prompt_tokens >= 1`` and
     ``output_tokens >= 1``; finite ``arrival_s >= 0`` in non-decreasing order; finite
     ``deadline_s > 0`` and ``difficulty``; ``dependency_chain >= 0``; ``skill`` among ``skills``;
     ``urgency`` among the urgency classes; unique ``request_id``. An optional ``_row`` column (the
-    row number in the original file) is used in messages and removed.
+    row number in the original file) is used in messages and removed; ``names`` maps canonical
+    columns to the file's own column names for those messages.
     """
+    names = names or {}
     if df.height == 0:
         raise InputError(source, "no requests (the table is empty)")
     missing = [c for c in SCHEMA if c not in df.columns]
@@ -92,22 +100,31 @@ def validate(df: pl.DataFrame, source: str, skills: tuple[str, ...]) -> pl.DataF
     for col, dtype in SCHEMA.items():
         if df[col].dtype == dtype:
             if df[col].null_count():
-                _fail(source, df, df[col].is_null(), col, f"a value of type {dtype}")
+                _fail(source, df, df[col].is_null(), col, f"a value of type {dtype}", names)
             continue
         cast = df[col].cast(dtype, strict=False)
         bad = cast.is_null() & df[col].is_not_null() | df[col].is_null()
         if bad.any():
-            _fail(source, df, bad, col, f"a value of type {dtype}")
+            _fail(source, df, bad, col, f"a value of type {dtype}", names)
         df = df.with_columns(cast.alias(col))
     checks: list[tuple[str, pl.Expr, str]] = [
         ("prompt_tokens", pl.col("prompt_tokens") < 1, "an integer >= 1 (tokens)"),
         ("output_tokens", pl.col("output_tokens") < 1, "an integer >= 1 (tokens)"),
-        ("arrival_s", ~pl.col("arrival_s").is_finite() | (pl.col("arrival_s") < 0),
-         "a finite time >= 0 (seconds)"),
-        ("arrival_s", pl.col("arrival_s").diff().fill_null(0.0) < 0,
-         "arrival times in non-decreasing order (seconds)"),
-        ("deadline_s", ~pl.col("deadline_s").is_finite() | (pl.col("deadline_s") <= 0),
-         "a finite deadline > 0 (seconds after arrival)"),
+        (
+            "arrival_s",
+            ~pl.col("arrival_s").is_finite() | (pl.col("arrival_s") < 0),
+            "a finite time >= 0 (seconds)",
+        ),
+        (
+            "arrival_s",
+            pl.col("arrival_s").diff().fill_null(0.0) < 0,
+            "arrival times in non-decreasing order (seconds)",
+        ),
+        (
+            "deadline_s",
+            ~pl.col("deadline_s").is_finite() | (pl.col("deadline_s") <= 0),
+            "a finite deadline > 0 (seconds after arrival)",
+        ),
         ("difficulty", ~pl.col("difficulty").is_finite(), "a finite difficulty (logits)"),
         ("dependency_chain", pl.col("dependency_chain") < 0, "an integer >= 0"),
         ("skill", ~pl.col("skill").is_in(list(skills)), f"one of {list(skills)}"),
@@ -117,5 +134,5 @@ def validate(df: pl.DataFrame, source: str, skills: tuple[str, ...]) -> pl.DataF
     for col, expr, expected in checks:
         bad = df.select(expr.alias("bad"))["bad"]
         if bad.any():
-            _fail(source, df, bad, col, expected)
+            _fail(source, df, bad, col, expected, names)
     return df.select(list(SCHEMA))

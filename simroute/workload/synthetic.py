@@ -77,36 +77,43 @@ def generate(cfg: Mapping[str, Any], catalog: SkillCatalog, seed: int) -> Reques
             "prefix_hashes": pl.Series([hashes[i] for i in order], dtype=pl.List(pl.Int64)),
         }
     )
-    return RequestTable(df, f"synthetic:{cfg.get('name', 'agent_fleet')}", block, catalog.names,
-                        {"synthetic (labels drawn from skill profiles)": n})
+    return RequestTable(
+        df,
+        f"synthetic:{cfg.get('name', 'agent_fleet')}",
+        block,
+        catalog.names,
+        {"synthetic (labels drawn from skill profiles)": n},
+    )
 
 
 def _segmented_cumsum(x: np.ndarray, step: np.ndarray) -> np.ndarray:
     """Cumulative sum of ``x`` restarting wherever ``step == 0``."""
     c = np.cumsum(x)
     start = np.maximum.accumulate(np.where(step == 0, np.arange(len(x)), 0))
-    return c - c[start] + x[start]
+    return np.asarray(c - c[start] + x[start])
 
 
 def _session_prompts(
-    sk: np.ndarray, step: np.ndarray, fresh: np.ndarray, out: np.ndarray,
-    profiles: list[Any], block: int,
+    sk: np.ndarray,
+    step: np.ndarray,
+    fresh: np.ndarray,
+    out: np.ndarray,
+    profiles: list[Any],
+    block: int,
 ) -> tuple[np.ndarray, list[list[int]]]:
     """Prompt lengths (tokens) and prefix-block ids of every request, walking each session."""
     total = len(sk)
     prompt = np.empty(total, dtype=np.int64)
     hashes: list[list[int]] = [[] for _ in range(total)]
-    sys_blocks = [list(range(k * 10_000, k * 10_000 + p.system_prompt_tokens // block))
-                  for k, p in enumerate(profiles)]
+    sys_blocks = [
+        list(range(k * 10_000, k * 10_000 + p.system_prompt_tokens // block)) for k, p in enumerate(profiles)
+    ]
     next_id = len(profiles) * 10_000
     ctx_ids: list[int] = []
     ctx_tokens = 0
     for i in range(total):
         p = profiles[sk[i]]
-        if step[i] == 0:
-            carried = 0
-        else:
-            carried = int(p.context_growth * (ctx_tokens + out[i - 1]))
+        carried = 0 if step[i] == 0 else int(p.context_growth * (ctx_tokens + out[i - 1]))
         ctx = min(carried + int(fresh[i]), p.prompt.hi)
         carried = min(carried, ctx, ctx_tokens)
         keep = carried // block
@@ -114,8 +121,6 @@ def _session_prompts(
         ids = ctx_ids[:keep] + list(range(next_id, next_id + n_blocks - keep))
         next_id += max(n_blocks - keep, 0)
         prompt[i] = p.system_prompt_tokens + ctx
-        hashes[i] = sys_blocks[sk[i]] + ids if p.system_prompt_tokens % block == 0 else (
-            sys_blocks[sk[i]]
-        )
+        hashes[i] = sys_blocks[sk[i]] + ids if p.system_prompt_tokens % block == 0 else (sys_blocks[sk[i]])
         ctx_ids, ctx_tokens = ids, ctx
     return prompt, hashes

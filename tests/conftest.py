@@ -1,0 +1,138 @@
+"""Shared fixtures: the real configs composed through Hydra, and small builders for tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from simroute.config import CONF_DIR, REPO_ROOT, TRACES_DIR
+from simroute.economics.prices import PriceTable, load_litellm
+from simroute.policy.catalog import ModelCatalog
+from simroute.policy.registry import PolicyContext
+from simroute.sim.build import build_catalog, build_quality
+from simroute.workload.skills import SkillCatalog, catalog_from_config
+
+if not OmegaConf.has_resolver("sr_traces"):
+    OmegaConf.register_new_resolver("sr_traces", lambda: str(TRACES_DIR))
+
+
+def compose_cfg(overrides: list[str] | None = None) -> dict[str, Any]:
+    """The resolved run config for ``overrides``, exactly as ``simroute run`` composes it."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides or [])
+    out = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(out, dict)
+    return {str(k): v for k, v in out.items()}
+
+
+@pytest.fixture(scope="session")
+def cfg() -> dict[str, Any]:
+    """The default run config."""
+    return compose_cfg()
+
+
+@pytest.fixture(scope="session")
+def skills(cfg: dict[str, Any]) -> SkillCatalog:
+    """The default skill catalogue."""
+    return catalog_from_config(cfg["skills"])
+
+
+@pytest.fixture(scope="session")
+def prices(cfg: dict[str, Any]) -> PriceTable:
+    """The bundled LiteLLM price table."""
+    return load_litellm(cfg["prices"])
+
+
+@pytest.fixture(scope="session")
+def catalog(cfg: dict[str, Any], skills: SkillCatalog, prices: PriceTable) -> ModelCatalog:
+    """The default model catalogue."""
+    return build_catalog(cfg["models"], prices, build_quality(cfg["models"], skills), skills)
+
+
+@pytest.fixture(scope="session")
+def ctx(skills: SkillCatalog, catalog: ModelCatalog) -> PolicyContext:
+    """Policy build context."""
+    return PolicyContext(skills.names, catalog)
+
+
+def run_cli(
+    args: list[str], cwd: Path | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run ``simroute`` in a subprocess (no progress bar), capturing output."""
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
+    return subprocess.run(
+        [sys.executable, "-m", "simroute.cli", *args, "progress=false"]
+        if args[:1] == ["run"]
+        else [sys.executable, "-m", "simroute.cli", *args],
+        cwd=cwd or REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
+
+
+@pytest.fixture
+def cli() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """The :func:`run_cli` helper as a fixture."""
+    return run_cli
+
+
+def request_row(i: int = 0, **kw: Any) -> dict[str, Any]:
+    """One canonical request-table row with harmless defaults, overridden by ``kw``."""
+    row: dict[str, Any] = {
+        "request_id": i,
+        "session_id": i,
+        "step": 0,
+        "arrival_s": float(i),
+        "skill": "draft_reply",
+        "urgency": "interactive",
+        "prompt_tokens": 1000,
+        "output_tokens": 100,
+        "deadline_s": 60.0,
+        "difficulty": 0.0,
+        "missing_repo_context": False,
+        "dependency_chain": 0,
+        "risky_migration": False,
+        "security_sensitive": False,
+        "high_consequence_write": False,
+        "prefix_hashes": [],
+    }
+    row.update(kw)
+    return row
+
+
+def make_request(**kw: Any) -> Any:
+    """A policy-facing :class:`Request` built from :func:`request_row` fields."""
+    from simroute.policy.types import Request
+
+    idx = int(kw.pop("idx", 0))
+    u = float(kw.pop("u_classify", 0.5))
+    row = request_row(**kw)
+    return Request(
+        idx=idx,
+        request_id=row["request_id"],
+        session_id=row["session_id"],
+        arrival_s=row["arrival_s"],
+        skill=row["skill"],
+        urgency=row["urgency"],
+        prompt_tokens=row["prompt_tokens"],
+        output_tokens=row["output_tokens"],
+        deadline_s=row["deadline_s"],
+        difficulty=row["difficulty"],
+        missing_repo_context=row["missing_repo_context"],
+        dependency_chain=row["dependency_chain"],
+        risky_migration=row["risky_migration"],
+        security_sensitive=row["security_sensitive"],
+        high_consequence_write=row["high_consequence_write"],
+        u_classify=u,
+    )

@@ -1,0 +1,115 @@
+"""The ``simroute run`` command: outputs, byte-identical reruns (also via joblib), clean errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from conftest import run_cli
+
+SMALL = ["workload.n_requests=1500"]
+
+
+def _ok(proc) -> None:
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_run_writes_the_three_result_kinds(tmp_path: Path) -> None:
+    proc = run_cli(["run", *SMALL, f"hydra.run.dir={tmp_path}"])
+    _ok(proc)
+    for f in ("requests.parquet", "summary.json", "tier_share.png", "latency_cdf.png", "cost_vs_success.png"):
+        assert (tmp_path / f).stat().st_size > 0, f
+    df = pl.read_parquet(tmp_path / "requests.parquet")
+    assert df.height == 1500 and df["request_id"].n_unique() == 1500
+    s = json.loads((tmp_path / "summary.json").read_text())
+    assert s["n_requests"] == 1500 and sum(s["outcomes"].values()) == 1500
+    assert {"p50", "p90", "p99"} <= set(s["latency"]["by_tier"]["local"]["e2e_s"])
+    assert "cost reduction" in proc.stdout
+
+
+def test_same_config_and_seed_is_byte_identical_also_through_joblib(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    _ok(run_cli(["run", *SMALL, "seed=3", f"hydra.run.dir={a}"]))
+    _ok(run_cli(["run", *SMALL, "seed=3", f"hydra.run.dir={b}"]))
+    for f in ("requests.parquet", "baseline_requests.parquet", "summary.json"):
+        assert (a / f).read_bytes() == (b / f).read_bytes(), f
+    m = tmp_path / "m"
+    _ok(
+        run_cli(
+            [
+                "run",
+                "-m",
+                *SMALL,
+                "seed=3,4",
+                "hydra/launcher=joblib",
+                "hydra.launcher.n_jobs=2",
+                f"hydra.sweep.dir={m}",
+            ]
+        )
+    )
+    assert (m / "0" / "requests.parquet").read_bytes() == (a / "requests.parquet").read_bytes()
+    assert (m / "1" / "requests.parquet").read_bytes() != (a / "requests.parquet").read_bytes()
+
+
+def test_trace_replay_by_path_and_format(tmp_path: Path) -> None:
+    trace = tmp_path / "t.txt"
+    trace.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n0,100,10\n1.5,5000,20\n2,300,900\n")
+    out = tmp_path / "out"
+    _ok(
+        run_cli(
+            [
+                "run",
+                "workload=trace",
+                f"workload.path={trace}",
+                "workload.format=azure",
+                f"hydra.run.dir={out}",
+            ]
+        )
+    )
+    s = json.loads((out / "summary.json").read_text())
+    assert s["n_requests"] == 3
+    assert sum(s["workload"]["label_counts"].values()) == 3
+
+
+@pytest.mark.parametrize(
+    ("content", "expect"),
+    [
+        (
+            "TIMESTAMP,ContextTokens,GeneratedTokens\n0,100,10\n1,-4,10\n",
+            "row 2, column 'ContextTokens': expected an integer >= 1 (tokens), got -4",
+        ),
+        ("TIMESTAMP,ContextTokens,GeneratedTokens\n5,100,10\n1,4,10\n", "row 2, column 'TIMESTAMP'"),
+        ("", "empty file"),
+    ],
+)
+def test_bad_trace_exits_nonzero_with_one_line(tmp_path: Path, content: str, expect: str) -> None:
+    trace = tmp_path / "bad.csv"
+    trace.write_text(content)
+    proc = run_cli(["run", "workload=trace", f"workload.path={trace}", f"hydra.run.dir={tmp_path / 'o'}"])
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    lines = [x for x in proc.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and lines[0].startswith("simroute: error: ") and str(trace) in lines[0]
+    assert expect in lines[0]
+
+
+def test_unknown_policy_name_lists_valid_ones(tmp_path: Path) -> None:
+    proc = run_cli(["run", *SMALL, "policy.router.name=magic", f"hydra.run.dir={tmp_path}"])
+    assert proc.returncode == 2
+    assert "unknown router 'magic'; valid: rules, static" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_target_outside_simroute_is_refused(tmp_path: Path) -> None:
+    proc = run_cli(["run", *SMALL, "+policy.router._target_=os.system", f"hydra.run.dir={tmp_path}"])
+    assert proc.returncode == 2
+    assert "_target_ 'os.system' refused" in proc.stderr
+    assert not (tmp_path / "requests.parquet").exists()
+
+
+def test_unknown_command() -> None:
+    proc = run_cli(["frobnicate"])
+    assert proc.returncode == 2 and "unknown command 'frobnicate'" in proc.stderr

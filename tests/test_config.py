@@ -1,0 +1,63 @@
+"""Every config group option composes and builds; every experiment file smoke-runs (slow)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import compose_cfg, run_cli
+from simroute.config import CONF_DIR, check_targets
+from simroute.errors import ConfigError
+from simroute.policy.registry import PolicyContext
+from simroute.sim.build import build_catalog, build_policies, build_quality
+from simroute.workload.skills import catalog_from_config
+
+GROUPS = {
+    g: sorted(p.stem for p in (CONF_DIR / g).glob("*.yaml")) for g in ("workload", "policy", "experiment")
+}
+
+
+@pytest.mark.parametrize("workload", GROUPS["workload"])
+def test_every_workload_composes(workload: str) -> None:
+    over = [f"workload={workload}"]
+    if workload == "trace":
+        over.append("workload.path=/some/file.csv")
+    cfg = compose_cfg(over)
+    assert cfg["workload"]["kind"] in ("synthetic", "trace")
+    if cfg["workload"]["kind"] == "trace":
+        assert cfg["workload"]["labels"]["default"]
+        if workload != "trace":
+            assert Path(cfg["workload"]["path"]).is_file()
+
+
+@pytest.mark.parametrize("policy", GROUPS["policy"])
+def test_every_policy_builds(policy: str, prices) -> None:
+    cfg = compose_cfg([f"policy={policy}"])
+    skills = catalog_from_config(cfg["skills"])
+    quality = build_quality(cfg["models"], skills)
+    catalog = build_catalog(cfg["models"], prices, quality, skills)
+    pol = build_policies(cfg["policy"], PolicyContext(skills.names, catalog))
+    assert pol.router is not None and pol.selector is not None
+
+
+@pytest.mark.parametrize("experiment", GROUPS["experiment"])
+def test_every_experiment_composes(experiment: str) -> None:
+    cfg = compose_cfg([f"experiment={experiment}"])
+    assert cfg["workload"]["kind"] == "synthetic"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", GROUPS["experiment"])
+def test_every_experiment_smoke_runs(experiment: str, tmp_path: Path) -> None:
+    proc = run_cli(
+        ["run", f"experiment={experiment}", "workload.n_requests=3000", f"hydra.run.dir={tmp_path}"]
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / "summary.json").exists()
+
+
+def test_check_targets() -> None:
+    check_targets({"a": {"_target_": "simroute.policy.routers.RuleRouter"}})
+    with pytest.raises(ConfigError, match=r"a\.b\[0\]\._target_"):
+        check_targets({"a": {"b": [{"_target_": "subprocess.run"}]}})

@@ -1,0 +1,141 @@
+"""End-to-end simulation in-process: conservation, outcome consistency, costs, determinism, CRN."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from simroute.analysis.summary import summarize
+from simroute.economics.prices import PriceTable
+from simroute.policy.registry import PolicyContext
+from simroute.sim.build import build_catalog, build_policies, build_quality, load_workload
+from simroute.sim.lifecycle import OUTCOMES
+from simroute.sim.run import SimResult, simulate
+from simroute.workload.skills import SkillCatalog
+
+
+def run(
+    cfg: dict[str, Any],
+    skills: SkillCatalog,
+    prices: PriceTable,
+    n: int = 1500,
+    arm: str = "policy",
+    seed: int = 0,
+) -> SimResult:
+    cfg = copy.deepcopy(cfg)
+    cfg["workload"]["n_requests"] = n
+    table = load_workload(cfg["workload"], skills, seed)
+    quality = build_quality(cfg["models"], skills)
+    catalog = build_catalog(cfg["models"], prices, quality, skills)
+    policies = build_policies(cfg[arm], PolicyContext(skills.names, catalog))
+    return simulate(table, policies, cfg["tiers"], catalog, quality, seed, progress=False)
+
+
+def check_conservation(res: SimResult, n: int, cfg: dict[str, Any]) -> None:
+    r, a = res.requests, res.attempts
+    assert r.height == n
+    assert r["request_id"].to_list() == list(range(n))  # each request exactly once
+    assert set(r["outcome"].unique().to_list()) <= set(OUTCOMES)
+    counts = r.group_by("outcome").len()
+    assert int(counts["len"].sum()) == n
+    assert a.height == int(r["attempts"].sum())
+    last = a.group_by("request_index").agg(pl.all().last()).sort("request_index")
+    deadline_at = (r["arrival_s"] + r["deadline_s"]).to_numpy()
+    end = last["end_s"].to_numpy()
+    outcome = r["outcome"].cast(pl.String).to_numpy()
+    ok = last["success"].to_numpy()
+    status = last["status"].to_numpy()
+    assert np.all(ok[outcome == "succeeded"]) and np.all(
+        end[outcome == "succeeded"] <= deadline_at[outcome == "succeeded"]
+    )
+    assert np.all(end[outcome == "timed_out"] > deadline_at[outcome == "timed_out"])
+    assert np.all(status[outcome == "dropped"] == "rejected")
+    assert not np.any(ok[outcome == "failed"])
+    assert np.all(r["deadline_met"].to_numpy() == (outcome == "succeeded"))
+    assert r["final_tier"].to_list() == last["tier"].to_list()
+    # cost accounting: per-request parts add up; local share sums to the provisioned cost
+    np.testing.assert_allclose(
+        r["cost_total_usd"].sum(), r["cost_api_usd"].sum() + res.local_fixed_usd, rtol=1e-9
+    )
+    np.testing.assert_allclose(r["cost_local_usd"].sum(), res.local_fixed_usd, rtol=1e-9)
+    np.testing.assert_allclose(r["cost_api_usd"].sum(), a["cost_usd"].sum(), rtol=1e-9)
+    assert (a.filter(pl.col("status") != "completed")["cost_usd"] == 0).all()
+
+
+def test_router_first_conserves_requests(cfg, skills, prices) -> None:
+    res = run(cfg, skills, prices)
+    check_conservation(res, 1500, cfg)
+    assert set(res.requests["first_tier"].unique()) == {"local", "batch", "realtime"}
+
+
+def test_baseline_is_all_realtime_on_the_strongest_model(cfg, skills, prices) -> None:
+    res = run(cfg, skills, prices, arm="baseline")
+    check_conservation(res, 1500, cfg)
+    assert res.requests["final_tier"].unique().to_list() == ["realtime"]
+    assert res.requests["final_model"].unique().to_list() == ["claude-sonnet-4-5"]
+    assert res.local_fixed_usd == 0.0
+
+
+def test_simulation_is_deterministic(cfg, skills, prices) -> None:
+    a, b = run(cfg, skills, prices, seed=4), run(cfg, skills, prices, seed=4)
+    assert a.requests.equals(b.requests) and a.attempts.equals(b.attempts)
+    c = run(cfg, skills, prices, seed=5)
+    assert not a.requests.equals(c.requests)
+
+
+def test_common_random_numbers_pair_the_arms(cfg, skills, prices) -> None:
+    """Both arms draw a request's first-attempt success from the same uniform, so on requests where
+    they used the same model on the first attempt, their first-attempt results agree exactly."""
+    pol, base = run(cfg, skills, prices), run(cfg, skills, prices, arm="baseline")
+    a0 = pol.attempts.filter(pl.col("attempt") == 0).sort("request_index")
+    b0 = base.attempts.filter(pl.col("attempt") == 0).sort("request_index")
+    same = (a0["model"] == b0["model"]) & (a0["tier"] == "realtime") & (a0["status"] == "completed")
+    assert same.sum() > 20
+    assert (a0.filter(same)["success"] == b0.filter(same)["success"]).all()
+
+
+def test_summary_counts_add_up(cfg, skills, prices) -> None:
+    res, base = run(cfg, skills, prices), run(cfg, skills, prices, arm="baseline")
+    s = summarize(res, {"policy": "x"}, base)
+    assert sum(s["outcomes"].values()) == 1500
+    assert sum(s["tier_share"]["served"].values()) == pytest.approx(1.0)
+    assert s["cost"]["total_usd"] == pytest.approx(sum(s["cost"]["by_tier_usd"].values()))
+    assert s["baseline"]["cost_reduction"] == pytest.approx(
+        1 - s["cost_total_usd"] / s["baseline"]["cost_total_usd"]
+    )
+    assert s["latency"]["by_urgency"]["batchable"]["e2e_s"]["p50"] > 600  # batch window
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    n=st.integers(1, 400),
+    replicas=st.integers(1, 2),
+    seats=st.integers(1, 8),
+    max_queue=st.integers(0, 4),
+    max_attempts=st.integers(1, 3),
+    completion=st.sampled_from([30.0, 3600.0, 200_000.0]),
+    rate=st.sampled_from([0.5, 5.0, 50.0]),
+    seed=st.integers(0, 1000),
+)
+def test_conservation_under_stress(
+    cfg, skills, prices, n, replicas, seats, max_queue, max_attempts, completion, rate, seed
+) -> None:
+    """Tiny local pools (drops), expiring batch jobs and short attempt budgets: still exactly one
+    terminal state per request, and the accounting holds."""
+    c = copy.deepcopy(cfg)
+    for p in c["tiers"]["local"]["pools"]:
+        p.update(replicas=replicas, max_num_seqs=seats, max_queue=max_queue)
+    c["tiers"]["batch"].update(completion_median_s=completion, completion_sigma=0.0)
+    c["policy"]["escalation"]["max_attempts"] = max_attempts
+    c["policy"]["router"]["overflow_queue"] = 10_000  # never overflow: force local queueing/drops
+    c["workload"]["arrival"]["rate_per_s"] = rate
+    res = run(c, skills, prices, n=n, seed=seed)
+    check_conservation(res, n, c)
+    if completion > 86_400:
+        assert res.batch_jobs == res.batch_expired_jobs
