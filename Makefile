@@ -20,7 +20,7 @@ run: $(STAMP)
 
 ## test: lint, type-check and run the fast test suite
 test: $(STAMP)
-	$(BIN)/ruff check simroute tests experiments
+	$(BIN)/ruff check simroute tests
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
