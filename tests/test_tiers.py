@@ -11,6 +11,10 @@ import simpy
 from conftest import make_request
 from simroute.tiers.base import AttemptResult
 from simroute.tiers.batch import BatchTier
+from simroute.engine import kernel as K
+from simroute.engine.config import EngineConfig
+from simroute.engine.replica import Replica
+from simroute.engine.steptime import LinearStepTime
 from simroute.tiers.local import LocalTier, PoolSpec
 from simroute.tiers.realtime import LatencySpec, RealtimeTier
 
@@ -37,45 +41,61 @@ def _collect(
     return out
 
 
+ENGINE = EngineConfig(max_num_batched_tokens=512, max_num_seqs=4, block_size=16, num_gpu_blocks=64,
+                      max_model_len=2048)
+STEP = LinearStepTime(const_s=0.01, per_prefill_token_s=1e-4, per_decode_s=1e-3)
+
+
 def _pool(**kw: Any) -> PoolSpec:
-    base = dict(
-        model=MODEL,
-        replicas=1,
-        gpus_per_replica=1,
-        max_num_seqs=1,
-        prefill_tokens_per_s=1000.0,
-        tpot_base_s=0.01,
-        tpot_per_seq_s=0.001,
-        max_queue=10,
-    )
+    base: dict[str, Any] = {"model": MODEL, "replicas": 1, "gpus_per_replica": 1, "max_queue": 10,
+                            "engine": ENGINE, "step_time": STEP}
     base.update(kw)
-    return PoolSpec(**base)  # type: ignore[arg-type]
+    return PoolSpec(**base)
 
 
-def test_local_service_time_and_fcfs_queueing(env: simpy.Environment) -> None:
-    tier = LocalTier(env, [_pool()], gpu_hour_usd=2.0)
-    r1 = make_request(prompt_tokens=500, output_tokens=100)
-    r2 = make_request(prompt_tokens=1000, output_tokens=10)
-    a, b = _collect(env, tier, [(0.0, r1), (0.1, r2)])
-    # prefill 0.5 s, then 100 steps of (10 ms + 1 ms * 1 running) = 1.1 s
-    assert a.start_s == 0.0 and a.end_s == pytest.approx(1.6)
-    assert a.first_token_s == pytest.approx(0.5 + 0.011)
-    assert b.start_s == pytest.approx(1.6)  # waited for the only seat
-    assert b.end_s == pytest.approx(1.6 + 1.0 + 10 * 0.011)
-    assert a.busy_s == pytest.approx(1.6)
+def test_local_tier_matches_the_bare_engine(env: simpy.Environment) -> None:
+    """Driven by SimPy (with unrelated events in between), the tier's results equal a bare
+    engine replaying the same arrivals: the driver's look-ahead never changes the schedule."""
+    tier = LocalTier(env, [_pool(max_queue=1000)], gpu_hour_usd=2.0)
+    g = np.random.default_rng(3)
+    n = 40
+    arr = np.cumsum(g.exponential(0.05, n))
+    p, o = g.integers(1, 300, n), g.integers(1, 60, n)
+
+    def noise() -> Any:  # unrelated events at odd times, to cut the driver's look-ahead
+        while env.now < arr[-1] + 5:
+            yield env.timeout(float(g.exponential(0.013)))
+
+    env.process(noise())
+    res = _collect(env, tier, [(float(a), make_request(prompt_tokens=int(pp), output_tokens=int(oo)))
+                               for a, pp, oo in zip(arr, p, o, strict=True)])
+    rep = Replica(ENGINE, STEP, mode="time")
+    for a, pp, oo in zip(arr, p, o, strict=True):
+        rep.add(int(pp), int(oo), arrival_s=float(a))
+    rep.run_until()
+    np.testing.assert_allclose([r.end_s for r in res], rep.request_time(K.DONET), rtol=0, atol=1e-12)
+    np.testing.assert_allclose([r.first_token_s for r in res], rep.request_time(K.FIRSTT), rtol=0, atol=1e-12)
+    assert all(r.status == "completed" for r in res)
 
 
-def test_local_rejects_when_queue_full(env: simpy.Environment) -> None:
+def test_local_rejects_when_queue_full_or_request_cannot_fit(env: simpy.Environment) -> None:
     tier = LocalTier(env, [_pool(max_queue=1)], gpu_hour_usd=2.0)
-    res = _collect(env, tier, [(0.0, make_request()), (0.0, make_request()), (0.0, make_request())])
-    assert [r.status for r in res] == ["completed", "completed", "rejected"]
+    small = {"prompt_tokens": 200, "output_tokens": 20}
+    reqs = [(0.0, make_request(**small)) for _ in range(6)]
+    reqs.append((0.5, make_request(prompt_tokens=1500, output_tokens=10)))
+    res = _collect(env, tier, reqs)
+    # four seats, then a queue of one; the sixth is refused; the last needs 95 blocks of a
+    # 63-block cache and can never fit
+    assert [r.status for r in res] == ["completed"] * 5 + ["rejected", "rejected"]
 
 
 def test_local_join_shortest_queue(env: simpy.Environment) -> None:
     tier = LocalTier(env, [_pool(replicas=2)], gpu_hour_usd=2.0)
-    res = _collect(env, tier, [(0.0, make_request()), (0.0, make_request())])
-    assert res[0].start_s == res[1].start_s == 0.0  # two replicas, no waiting
+    small = {"prompt_tokens": 200, "output_tokens": 20}
+    res = _collect(env, tier, [(0.0, make_request(**small)), (0.0, make_request(**small))])
+    assert res[0].end_s == res[1].end_s  # each alone on its own replica
     assert tier.n_gpus == 2
+    assert [e.rep.steps > 0 for e in tier.engines[MODEL]] == [True, True]
 
 
 def test_batch_window_and_completion(env: simpy.Environment) -> None:

@@ -45,10 +45,13 @@ def attempt_costs_reference(
 
 
 def allocate_fixed(total_usd: float, request: np.ndarray, weight: np.ndarray, n_requests: int) -> np.ndarray:
-    """Split a fixed cost (USD) over requests in proportion to per-attempt ``weight`` (e.g. GPU s)."""
+    """Split a fixed cost (USD) over requests in proportion to per-attempt ``weight`` (e.g. GPU
+    work); if every weight is 0 (all attempts were rejected), split it evenly over the attempts."""
     out = np.zeros(n_requests)
-    s = float(weight.sum())
-    if total_usd <= 0 or s <= 0:
+    if total_usd <= 0 or len(request) == 0:
         return out
+    s = float(weight.sum())
+    if s <= 0:
+        weight, s = np.ones(len(request)), float(len(request))
     np.add.at(out, request, weight * (total_usd / s))
     return out

@@ -111,8 +111,11 @@ def build_policies(cfg_policy: Mapping[str, Any], ctx: registry.PolicyContext) -
     return Policies(**built)
 
 
-def build_tiers(env: simpy.Environment, cfg: Mapping[str, Any], seed: int) -> dict[str, Tier]:
-    """The three tiers, each with its own named random stream."""
+def build_tiers(
+    env: simpy.Environment, cfg: Mapping[str, Any], seed: int, table: RequestTable | None = None
+) -> dict[str, Tier]:
+    """The three tiers, each with its own named random stream; the local tier gets the
+    workload's prefix hashes for its engines' prefix caches."""
     loc = cfg["local"]
     rt = cfg["realtime"]
     bt = cfg["batch"]
@@ -121,7 +124,13 @@ def build_tiers(env: simpy.Environment, cfg: Mapping[str, Any], seed: int) -> di
         for m, s in (rt.get("models") or {}).items()
     }
     return {
-        "local": LocalTier(env, [PoolSpec.from_config(p) for p in loc["pools"]], float(loc["gpu_hour_usd"])),
+        "local": LocalTier(
+            env,
+            [PoolSpec.from_config(p) for p in loc["pools"]],
+            float(loc["gpu_hour_usd"]),
+            table.df["prefix_hashes"].to_list() if table is not None else None,
+            table.block_tokens if table is not None else 0,
+        ),
         "batch": BatchTier(
             env,
             float(bt["window_s"]),

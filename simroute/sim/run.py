@@ -95,7 +95,7 @@ def simulate(
     of the provisioned GPUs) and ``cost_total_usd``.
     """
     env = simpy.Environment()
-    tiers = build_tiers(env, tiers_cfg, seed)
+    tiers = build_tiers(env, tiers_cfg, seed, table)
     local = tiers["local"]
     assert isinstance(local, LocalTier)
     for m in local.specs:

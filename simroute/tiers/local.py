@@ -1,121 +1,233 @@
-"""Local GPU tier: replicas of self-hosted models, with a simple batched-decoding capacity model.
+"""Local GPU tier: replica pools of self-hosted models, each replica a vLLM V1 engine model.
 
-Each replica serves up to ``max_num_seqs`` requests at once (a SimPy resource); an admitted request
-takes ``prompt_tokens / prefill_tokens_per_s`` seconds of prefill and then ``output_tokens`` decode
-steps of ``tpot_base_s + tpot_per_seq_s * running`` seconds, where ``running`` is the replica's
-occupancy at admission. Requests join the replica with the fewest requests (join-shortest-queue);
-when every replica's queue holds ``max_queue`` requests the attempt is rejected. The vLLM-engine
-issue replaces this model with an iteration-level vLLM V1 scheduler.
-
-Defaults (conf/tiers) follow the Vidur H100 profile of Llama-2-7B in ``../shared``: about 5.6 ms of
-non-attention compute per decode step at batch 1 and ~40 ms at 2,048 batched tokens.
+Every replica is an :class:`~simroute.engine.replica.Replica` (iteration-level vLLM V1 scheduling,
+KV blocks, preemption, prefix caching; step times from a profile or a recorded run). SimPy only
+schedules its wake-ups: one driver process runs every due engine up to the next event in the SimPy
+queue (``env.peek()``) — steps that start before any other event cannot be affected by it, so the
+result equals stepping the engines one step at a time — then sleeps until the earliest engine
+clock (or is woken when an idle replica receives a request).
+A request joins the replica of its model's pool with the fewest requests; it is rejected when that
+replica already has ``max_queue`` requests beyond its free seats or it can never fit (longer than ``max_model_len``
+or than the whole KV cache).
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
+import contextlib
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import simpy
 
+from simroute.config import TRACES_DIR
+from simroute.engine import kernel as K
+from simroute.engine.config import EngineConfig
+from simroute.engine.profiles import profile_step_time
+from simroute.engine.replica import Replica
+from simroute.engine.steptime import LinearStepTime, StepTimeModel, fit_run
 from simroute.errors import ConfigError
 from simroute.policy.types import Request, TierState
 from simroute.tiers.base import AttemptResult
 
 
+def step_time_from_config(cfg: Mapping[str, Any], max_tokens: int, where: str) -> StepTimeModel:
+    """``kind: profile`` (Vidur GPU profile), ``linear`` (coefficients) or ``run`` (fit to a
+    recorded vLLM run folder)."""
+    kind = cfg.get("kind", "profile")
+    args = {k: v for k, v in cfg.items() if k != "kind"}
+    try:
+        if kind == "profile":
+            prof = Path(str(args.pop("profile")))
+            prof = prof if prof.is_absolute() else TRACES_DIR / prof
+            return profile_step_time(prof, max_tokens=max_tokens, **args)
+        if kind == "linear":
+            return LinearStepTime(**{k: float(v) for k, v in args.items()})
+        if kind == "run":
+            return fit_run(Path(str(args["path"])))
+    except TypeError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    raise ConfigError(f"{where}.kind: expected profile, linear or run, got {kind!r}")
+
+
 @dataclass(frozen=True)
 class PoolSpec:
-    """One self-hosted model's replica pool (times in seconds, rates in tokens/s)."""
+    """One self-hosted model's replica pool."""
 
     model: str
     replicas: int
     gpus_per_replica: int
-    max_num_seqs: int
-    prefill_tokens_per_s: float
-    tpot_base_s: float
-    tpot_per_seq_s: float
     max_queue: int
+    engine: EngineConfig
+    step_time: StepTimeModel
 
     @staticmethod
     def from_config(cfg: Mapping[str, Any]) -> PoolSpec:
         """Parse and check one ``tiers.local.pools`` entry."""
+        where = f"tiers.local.pools[{cfg.get('model')}]"
         try:
+            engine = EngineConfig(**dict(cfg["engine"]))
             spec = PoolSpec(
                 str(cfg["model"]),
                 int(cfg["replicas"]),
                 int(cfg["gpus_per_replica"]),
-                int(cfg["max_num_seqs"]),
-                float(cfg["prefill_tokens_per_s"]),
-                float(cfg["tpot_base_s"]),
-                float(cfg["tpot_per_seq_s"]),
                 int(cfg["max_queue"]),
+                engine,
+                step_time_from_config(cfg["step_time"], engine.max_num_batched_tokens, f"{where}.step_time"),
             )
         except KeyError as e:
-            raise ConfigError(f"tiers.local.pools: missing key {e}") from None
-        if (
-            min(spec.replicas, spec.gpus_per_replica, spec.max_num_seqs) < 1
-            or min(spec.prefill_tokens_per_s, spec.tpot_base_s) <= 0
-            or spec.max_queue < 0
-        ):
-            raise ConfigError(f"tiers.local.pools[{spec.model}]: sizes and rates must be positive")
+            raise ConfigError(f"{where}: missing key {e}") from None
+        except TypeError as e:
+            raise ConfigError(f"{where}.engine: {e}") from None
+        if min(spec.replicas, spec.gpus_per_replica) < 1 or spec.max_queue < 0:
+            raise ConfigError(f"{where}: replicas and gpus_per_replica must be >= 1, max_queue >= 0")
         return spec
 
 
+class _Engine:
+    """One replica: its engine and in-flight requests."""
+
+    def __init__(self, spec: PoolSpec) -> None:
+        self.spec = spec
+        self.rep = Replica(spec.engine, spec.step_time, mode="time", capacity=256)
+        self.inflight: dict[int, tuple[simpy.Event, float, Request]] = {}
+
+    @property
+    def load(self) -> int:
+        return self.rep.num_running + self.rep.num_waiting + self.rep.num_pending
+
+
 class LocalTier:
-    """Self-hosted models on provisioned GPUs.
+    """Self-hosted models on provisioned GPUs, each replica a vLLM V1 engine.
 
     Args:
         env: the SimPy environment.
         pools: one :class:`PoolSpec` per local model.
         gpu_hour_usd: provisioned cost per GPU-hour (USD).
+        prefix_hashes: per request index, its prefix-block hash ids (blocks of ``block_tokens``).
+        block_tokens: tokens per block of ``prefix_hashes``.
     """
 
     name = "local"
 
-    def __init__(self, env: simpy.Environment, pools: list[PoolSpec], gpu_hour_usd: float) -> None:
+    def __init__(
+        self,
+        env: simpy.Environment,
+        pools: list[PoolSpec],
+        gpu_hour_usd: float,
+        prefix_hashes: Sequence[Sequence[int]] | None = None,
+        block_tokens: int = 0,
+    ) -> None:
         self.env = env
         self.specs = {p.model: p for p in pools}
-        self.replicas = {
-            p.model: [simpy.Resource(env, p.max_num_seqs) for _ in range(p.replicas)] for p in pools
-        }
+        self.engines = {p.model: [_Engine(p) for _ in range(p.replicas)] for p in pools}
         self.gpu_hour_usd = gpu_hour_usd
+        self.prefix_hashes = prefix_hashes
+        self.block_tokens = block_tokens
+        self._all = [e for engines in self.engines.values() for e in engines]
+        self._wake: simpy.Event | None = None
+        self._sleep_until = np.inf
+        self._kicked = False
+        self._driver = env.process(self._drive())
 
     @property
     def n_gpus(self) -> int:
         """GPUs provisioned across all pools."""
         return sum(p.replicas * p.gpus_per_replica for p in self.specs.values())
 
+    def _keys(self, req: Request, bs: int) -> np.ndarray | None:
+        """Engine block keys of the request's shareable prefix (None if it has none)."""
+        if self.prefix_hashes is None or self.block_tokens % bs:
+            return None
+        h = self.prefix_hashes[req.idx]
+        if not len(h):
+            return None
+        per = self.block_tokens // bs
+        ids = np.asarray(h, dtype=np.int64)
+        return np.repeat(ids * per, per) + np.tile(np.arange(per, dtype=np.int64), len(ids))
+
     def submit(self, request: Request, model: str) -> simpy.Event:
         """Queue the request on the least-loaded replica of ``model``'s pool."""
-        if model not in self.specs:
+        if model not in self.engines:
             raise ConfigError(f"local tier has no pool for model {model!r}")
-        return self.env.process(self._serve(request, self.specs[model], self.replicas[model]))
-
-    def _serve(
-        self, req: Request, spec: PoolSpec, replicas: list[simpy.Resource]
-    ) -> Generator[simpy.Event, Any, AttemptResult]:
         now = self.env.now
-        rep = min(replicas, key=lambda r: r.count + len(r.queue))
-        if len(rep.queue) >= spec.max_queue and rep.count >= rep.capacity:
-            return AttemptResult("rejected", now, now, now, now)
-        with rep.request() as slot:
-            yield slot
-            start = self.env.now
-            running = rep.count
-            prefill = req.prompt_tokens / spec.prefill_tokens_per_s
-            tpot = spec.tpot_base_s + spec.tpot_per_seq_s * running
-            yield self.env.timeout(prefill + req.output_tokens * tpot)
-            end = self.env.now
-        busy = (end - start) * spec.gpus_per_replica / running
-        return AttemptResult("completed", now, start, start + prefill + tpot, end, busy)
+        ev = self.env.event()
+        eng = min(self.engines[model], key=lambda e: e.load)
+        cfg = eng.spec.engine
+        total = request.prompt_tokens + request.output_tokens
+        fits = total <= cfg.max_model_len and -(-total // cfg.block_size) <= cfg.num_gpu_blocks - 1
+        rep = eng.rep
+        queued = rep.num_waiting + rep.num_pending - (cfg.max_num_seqs - rep.num_running)
+        if not fits or queued >= eng.spec.max_queue:
+            ev.succeed(AttemptResult("rejected", now, now, now, now))
+            return ev
+        was_idle = eng.rep.idle
+        i = eng.rep.add(
+            request.prompt_tokens,
+            request.output_tokens,
+            arrival_s=now,
+            prefix_keys=self._keys(request, cfg.block_size),
+        )
+        eng.inflight[i] = (ev, now, request)
+        if was_idle:
+            if self._wake is not None:
+                if not self._wake.triggered:
+                    self._wake.succeed()
+            elif self._sleep_until > now and not self._kicked:
+                self._kicked = True
+                self._driver.interrupt()
+        return ev
+
+    def _drive(self) -> Generator[simpy.Event, Any, None]:
+        env = self.env
+        while True:
+            active = [e for e in self._all if not e.rep.idle]
+            if not active:
+                self._wake = env.event()
+                yield self._wake
+                self._wake = None
+                continue
+            now = env.now
+            limit = env.peek()
+            for e in active:
+                rep = e.rep
+                if rep.clock_s <= now:
+                    rep.clock_s = now
+                    before = rep.steps
+                    for i in rep.run_until(limit):
+                        self._complete(e, int(i))
+                    if rep.steps == before and not rep.idle:
+                        raise RuntimeError(f"local replica of {e.spec.model} cannot schedule its queue")
+            clocks = [e.rep.clock_s for e in self._all if not e.rep.idle]
+            if not clocks:
+                continue
+            self._sleep_until = min(clocks)
+            self._kicked = False
+            with contextlib.suppress(simpy.Interrupt):  # an idle replica got a request
+                yield env.timeout(max(self._sleep_until - now, 0.0))
+            self._sleep_until = np.inf
+
+    def _complete(self, e: _Engine, i: int) -> None:
+        ev, submit, req = e.inflight.pop(i)
+        rf = e.rep.rf[i]
+        busy = float(req.prompt_tokens + req.output_tokens) * e.spec.gpus_per_replica
+        res = AttemptResult(
+            "completed", submit, float(rf[K.SCHEDT]), float(rf[K.FIRSTT]), float(rf[K.DONET]), busy
+        )
+
+        def fire(_t: simpy.Event) -> None:
+            ev.succeed(res)
+
+        self.env.timeout(max(res.end_s - self.env.now, 0.0)).callbacks.append(fire)
 
     def state(self) -> TierState:
         """Waiting and running requests over all replicas."""
         q = s = c = 0
-        for reps in self.replicas.values():
-            for r in reps:
-                q += len(r.queue)
-                s += r.count
-                c += int(r.capacity)
+        for engines in self.engines.values():
+            for e in engines:
+                q += e.rep.num_waiting + e.rep.num_pending
+                s += e.rep.num_running
+                c += e.spec.engine.max_num_seqs
         return TierState(q, s, c)

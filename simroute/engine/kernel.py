@@ -1,0 +1,576 @@
+"""The compiled vLLM V1 scheduling loop (Numba). Pure array code: no SimPy, no Python objects.
+
+Matched against vLLM 0.32.0 (``vllm/v1/core/sched/scheduler.py::Scheduler.schedule``,
+``vllm/v1/core/kv_cache_manager.py::KVCacheManager.allocate_slots``/``get_computed_blocks``,
+``vllm/v1/core/block_pool.py``) for decoder-only, full-attention models without speculative
+decoding, KV connectors, LoRA or multimodal inputs, under FCFS scheduling with synchronous steps:
+
+* running requests first, in order: each gets ``num_tokens - num_computed_tokens`` tokens (1 for a
+  decode), capped by ``long_prefill_token_threshold`` (only when >1 request is eligible), the
+  remaining token budget and ``max_model_len``; KV blocks are allocated for the new tokens; when
+  they do not fit, the *last* running request is preempted (blocks freed, ``num_computed_tokens``
+  reset to 0, put at the *front* of the waiting queue) until they fit or the request preempted
+  itself, which ends the running pass;
+* waiting requests are admitted only if nothing was preempted this step, while budget and seats
+  remain: prefix-cache hit = leading full blocks whose hash is cached, at most ``num_tokens - 1``
+  tokens; with ``scheduler_reserve_full_isl`` the whole sequence's blocks must be free; blocks
+  whose hash is cached but whose ref count is 0 count as needing allocation; a request that does
+  not fit ends the waiting pass (no skipping);
+* blocks are cached (hash registered) for every full block up to the tokens scheduled, at
+  allocation time — a later request of the same step can already hit them;
+* freed blocks go to the tail of the free queue in reverse block order; new blocks come from its
+  head, evicting any cached hash (LRU);
+* after the step every scheduled request advances ``num_computed_tokens``; a request whose
+  computed tokens reach its known tokens emits one token; it finishes at ``max_tokens`` outputs
+  or ``max_model_len`` tokens.
+
+Block hashes: block ``j`` of request ``r`` has key ``keys[kstart[r] + j]`` (>= 0, shared across
+requests with identical prefixes) for ``j < klen[r]``, else a private key unique to (r, j).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+# request int fields (rq[:, X])
+(
+    PROMPT,
+    MAXOUT,
+    COMP,
+    NOUT,
+    STATUS,
+    NBLK,
+    SLOT,
+    FSTEP,
+    DSTEP,
+    NPRE,
+    NCACHED,
+    KSTART,
+    KLEN,
+    ARRSTEP,
+    NEW,
+    CCNT,
+) = range(16)
+N_RQ = 16
+# request float fields (rf[:, X])
+ARRT, ADDT, FIRSTT, DONET, SCHEDT = range(5)
+N_RF = 5
+# status
+ST_PENDING, ST_WAITING, ST_RUNNING, ST_DONE = 0, 1, 2, 3
+# block pool fields (bp[:, X])
+PREV, NEXT, REF, HASH, INDICT = range(5)
+N_BP = 5
+NOHASH = -(2**62)
+# scalars (sc[X])
+S_HEAD, S_TAIL, S_NFREE, S_NRUN, S_WHEAD, S_WLEN, S_STEP, S_PNEXT, S_NREQ, S_NSLOT, S_NDONE, S_SHIFT = range(
+    12
+)
+N_SC = 12
+# settings (cfg[X]) — see EngineConfig.as_array
+C_BUDGET, C_MAXSEQS, C_BS, C_NB, C_PREFIX, C_LPT, C_MAXLEN, C_RESERVE, C_WM, C_CHUNKED = range(10)
+# step log columns
+L_T0, L_T1, L_TOK, L_PRE, L_DEC, L_RUN, L_WAIT, L_KV = range(8)
+N_LOG = 8
+# arrival modes
+MODE_STEP, MODE_TIME = 1, 2
+
+
+@numba.njit(cache=True)
+def init_pool(bp: np.ndarray, sc: np.ndarray) -> None:
+    """Free queue = blocks 1..NB-1 in id order; block 0 is vLLM's null block (never allocated)."""
+    nb = bp.shape[0]
+    for b in range(nb):
+        bp[b, PREV] = b - 1
+        bp[b, NEXT] = b + 1 if b + 1 < nb else -1
+        bp[b, REF] = 0
+        bp[b, HASH] = NOHASH
+        bp[b, INDICT] = 0
+    bp[0, REF] = 1
+    bp[0, NEXT] = -1
+    if nb > 1:
+        bp[1, PREV] = -1
+    sc[S_HEAD] = 1 if nb > 1 else -1
+    sc[S_TAIL] = nb - 1 if nb > 1 else -1
+    sc[S_NFREE] = nb - 1
+
+
+@numba.njit(cache=True)
+def _unlink(bp: np.ndarray, sc: np.ndarray, b: int) -> None:
+    p, n = bp[b, PREV], bp[b, NEXT]
+    if p >= 0:
+        bp[p, NEXT] = n
+    else:
+        sc[S_HEAD] = n
+    if n >= 0:
+        bp[n, PREV] = p
+    else:
+        sc[S_TAIL] = p
+    bp[b, PREV] = -1
+    bp[b, NEXT] = -1
+    sc[S_NFREE] -= 1
+
+
+@numba.njit(cache=True)
+def _append_free(bp: np.ndarray, sc: np.ndarray, b: int) -> None:
+    t = sc[S_TAIL]
+    bp[b, PREV] = t
+    bp[b, NEXT] = -1
+    if t >= 0:
+        bp[t, NEXT] = b
+    else:
+        sc[S_HEAD] = b
+    sc[S_TAIL] = b
+    sc[S_NFREE] += 1
+
+
+@numba.njit(cache=True)
+def _key(rq: np.ndarray, keys: np.ndarray, r: int, j: int) -> int:
+    if j < rq[r, KLEN]:
+        return keys[rq[r, KSTART] + j]
+    return -(((r + 1) << 21) + j) - 1
+
+
+@numba.njit(cache=True)
+def _publish_private(rq, bp, slots, cache, r):
+    """Make a preempted request's own cached blocks findable for its resume.
+
+    Private blocks (negative keys) can only ever be hit by their own request, and only after a
+    preemption, so they enter the hash map then rather than at every block boundary.
+    """
+    s = rq[r, SLOT]
+    for j in range(rq[r, CCNT]):
+        b = slots[s, j]
+        h = bp[b, HASH]
+        if h < 0 and h != NOHASH and bp[b, INDICT] == 0 and h not in cache:
+            cache[h] = b
+            bp[b, INDICT] = 1
+
+
+@numba.njit(cache=True)
+def _free_blocks(rq, bp, sc, slots, slotfree, r):
+    s = rq[r, SLOT]
+    for j in range(rq[r, NBLK] - 1, -1, -1):
+        b = slots[s, j]
+        bp[b, REF] -= 1
+        if bp[b, REF] == 0:
+            _append_free(bp, sc, b)
+    rq[r, NBLK] = 0
+    rq[r, CCNT] = 0
+    slotfree[sc[S_NSLOT]] = s
+    sc[S_NSLOT] += 1
+    rq[r, SLOT] = -1
+
+
+@numba.njit(cache=True)
+def _new_blocks(rq, bp, sc, slots, cache, r, n):
+    s = rq[r, SLOT]
+    for _ in range(n):
+        b = sc[S_HEAD]
+        _unlink(bp, sc, b)
+        if bp[b, INDICT] != 0:
+            h = bp[b, HASH]
+            if cache.get(h, -1) == b:
+                del cache[h]
+            bp[b, INDICT] = 0
+        bp[b, HASH] = NOHASH
+        bp[b, REF] = 1
+        slots[s, rq[r, NBLK]] = b
+        rq[r, NBLK] += 1
+
+
+@numba.njit(cache=True)
+def _cache_blocks(rq, bp, slots, keys, cache, cfg, r, ntokens):
+    if cfg[C_PREFIX] == 0:
+        return
+    full = ntokens // cfg[C_BS]
+    s = rq[r, SLOT]
+    for j in range(rq[r, CCNT], full):
+        b = slots[s, j]
+        k = _key(rq, keys, r, j)
+        bp[b, HASH] = k
+        if k >= 0 and k not in cache:
+            cache[k] = b
+            bp[b, INDICT] = 1
+    rq[r, CCNT] = max(rq[r, CCNT], full)
+
+
+@numba.njit(cache=True)
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+@numba.njit(cache=True)
+def _decode_jump(
+    rq,
+    rf,
+    bp,
+    sc,
+    sf,
+    run_q,
+    slots,
+    keys,
+    cache,
+    cfg,
+    coef,
+    ttab,
+    order,
+    mode,
+    limit_time,
+    first,
+    max_k,
+    log,
+    log_on,
+):
+    """Fast-forward a stretch of pure-decode steps in one go; returns the steps taken (0 = none).
+
+    Applies only when nothing waits and every running request is decoding. The stretch stops
+    before the step in which a request would finish, before any arrival joins, at the time
+    limit, and while the blocks the stretch needs fit in the free pool (so no preemption can
+    occur in it). The result is identical to running those steps one by one.
+    """
+    nrun = sc[S_NRUN]
+    bs = cfg[C_BS]
+    maxlen = cfg[C_MAXLEN]
+    if nrun == 0 or sc[S_WLEN] != 0 or nrun > cfg[C_BUDGET]:
+        return 0
+    k = max_k
+    c0 = 0
+    for i in range(nrun):
+        r = run_q[i]
+        ntok = rq[r, PROMPT] + rq[r, NOUT]
+        if rq[r, NOUT] == 0 or rq[r, COMP] != ntok - 1:
+            return 0
+        k = min(k, rq[r, MAXOUT] - rq[r, NOUT] - 1, maxlen - ntok - 1)
+        c0 += rq[r, COMP] + 1
+    if k < 2:
+        return 0
+    # blocks: shrink k until the stretch's new blocks fit
+    while k >= 2:
+        need = 0
+        for i in range(nrun):
+            r = run_q[i]
+            need += max(_cdiv(rq[r, COMP] + k, bs) - rq[r, NBLK], 0)
+        if need <= sc[S_NFREE]:
+            break
+        k = k // 2
+    if k < 2:
+        return 0
+    # times: stop before a step that would start at/after the next arrival or the limit
+    next_t = np.inf
+    next_step = 2**62
+    if sc[S_PNEXT] < sc[S_NREQ]:
+        rn = order[sc[S_PNEXT]]
+        if mode == MODE_STEP:
+            next_step = rq[rn, ARRSTEP] + sc[S_SHIFT]
+        else:
+            next_t = rf[rn, ARRT]
+    base = ttab[min(nrun, ttab.shape[0] - 1)] + coef[0] + coef[2] * nrun + coef[3] * nrun
+    t = sf[0]
+    taken = 0
+    for j in range(k):
+        if mode == MODE_STEP and sc[S_STEP] + j >= next_step:
+            break
+        if t >= next_t or ((first == 0 or j > 0) and t >= limit_time):
+            break
+        dt = max(base + coef[5] * (c0 + j * nrun), 0.0)
+        if log_on and sc[S_STEP] + j < log.shape[0]:
+            s = sc[S_STEP] + j
+            log[s, L_T0] = t
+            log[s, L_T1] = t + dt
+            log[s, L_TOK] = nrun
+            log[s, L_PRE] = 0
+            log[s, L_DEC] = nrun
+            log[s, L_RUN] = nrun
+            log[s, L_WAIT] = 0
+            kv = 0
+            for i in range(nrun):
+                r = run_q[i]
+                kv += max(_cdiv(rq[r, COMP] + j + 1, bs), rq[r, NBLK])
+            log[s, L_KV] = bp.shape[0] - 1 - sc[S_NFREE] + kv - _held(rq, run_q, nrun)
+        t += dt
+        taken += 1
+    if taken < 1:
+        return 0
+    for i in range(nrun):
+        r = run_q[i]
+        need = max(_cdiv(rq[r, COMP] + taken, bs) - rq[r, NBLK], 0)
+        _new_blocks(rq, bp, sc, slots, cache, r, need)
+        rq[r, COMP] += taken
+        rq[r, NOUT] += taken
+        _cache_blocks(rq, bp, slots, keys, cache, cfg, r, rq[r, COMP])
+    sf[0] = t
+    sc[S_STEP] += taken
+    return taken
+
+
+@numba.njit(cache=True)
+def _held(rq, run_q, nrun):
+    h = 0
+    for i in range(nrun):
+        h += rq[run_q[i], NBLK]
+    return h
+
+
+@numba.njit(cache=True)
+def run(
+    rq,
+    rf,
+    bp,
+    sc,
+    sf,
+    run_q,
+    wq,
+    slots,
+    slotfree,
+    keys,
+    cache,
+    cfg,
+    coef,
+    ttab,
+    order,
+    mode,
+    limit_time,
+    max_steps,
+    done_buf,
+    log,
+    log_on,
+    fast,
+):
+    """Run engine steps until idle with nothing pending, ``max_steps`` steps, or (after at least
+    one step) the clock reaches ``limit_time``. Returns (steps run, requests finished).
+
+    Step time (s) = ``ttab[min(tokens, len(ttab) - 1)] + coef · [1, prefill_tokens,
+    decode_requests, scheduled_requests, prefill_tokens², context_tokens]``.
+
+    ``mode`` says how pending requests (``order[sc[S_PNEXT]:sc[S_NREQ]]``) arrive: MODE_STEP by
+    ``rq[:, ARRSTEP]`` (shifted forward when the engine runs empty first), MODE_TIME by
+    ``rf[:, ARRT]`` seconds (joining at the first step boundary at or after it).
+    """
+    bs = cfg[C_BS]
+    maxlen = cfg[C_MAXLEN]
+    wcap = wq.shape[0]
+    sched = np.empty(cfg[C_MAXSEQS], dtype=np.int64)
+    ctxb = np.empty(cfg[C_MAXSEQS], dtype=np.int64)
+    hits = np.empty(_cdiv(maxlen, bs) + 1, dtype=np.int64)
+    steps = 0
+    ndone = 0
+    while steps < max_steps:
+        # ---- arrivals --------------------------------------------------------------------
+        while sc[S_PNEXT] < sc[S_NREQ]:
+            r = order[sc[S_PNEXT]]
+            if mode == MODE_STEP:
+                if rq[r, ARRSTEP] + sc[S_SHIFT] > sc[S_STEP]:
+                    break
+            elif rf[r, ARRT] > sf[0]:
+                break
+            rq[r, STATUS] = ST_WAITING
+            rf[r, ADDT] = sf[0]
+            rq[r, ARRSTEP] = rq[r, ARRSTEP] + sc[S_SHIFT] if mode == MODE_STEP else sc[S_STEP]
+            wq[(sc[S_WHEAD] + sc[S_WLEN]) % wcap] = r
+            sc[S_WLEN] += 1
+            sc[S_PNEXT] += 1
+        if sc[S_NRUN] == 0 and sc[S_WLEN] == 0:
+            if sc[S_PNEXT] >= sc[S_NREQ]:
+                break
+            r = order[sc[S_PNEXT]]
+            if mode == MODE_STEP:
+                sc[S_SHIFT] = sc[S_STEP] - rq[r, ARRSTEP]
+            else:
+                if steps > 0 and rf[r, ARRT] >= limit_time:
+                    break
+                sf[0] = max(sf[0], rf[r, ARRT])
+            continue
+        if steps > 0 and sf[0] >= limit_time:
+            break
+        if fast:
+            taken = _decode_jump(
+                rq,
+                rf,
+                bp,
+                sc,
+                sf,
+                run_q,
+                slots,
+                keys,
+                cache,
+                cfg,
+                coef,
+                ttab,
+                order,
+                mode,
+                limit_time,
+                steps,
+                max_steps - steps,
+                log,
+                log_on,
+            )
+            if taken:
+                steps += taken
+                continue
+        # ---- schedule: running requests ----------------------------------------------------
+        budget = cfg[C_BUDGET]
+        lpt = cfg[C_LPT] if sc[S_NRUN] + sc[S_WLEN] > 1 else 0
+        preempted = False
+        nsched = 0
+        i = 0
+        while i < sc[S_NRUN] and budget > 0:
+            r = run_q[i]
+            ntok = rq[r, PROMPT] + rq[r, NOUT]
+            nnew = ntok - rq[r, COMP]
+            if 0 < lpt < nnew:
+                nnew = lpt
+            nnew = min(nnew, budget, maxlen - rq[r, COMP] - 1)
+            if nnew <= 0:
+                i += 1
+                continue
+            ok = False
+            while True:
+                need = max(_cdiv(min(rq[r, COMP] + nnew, maxlen), bs) - rq[r, NBLK], 0)
+                if need <= sc[S_NFREE]:
+                    ok = True
+                    break
+                v = run_q[sc[S_NRUN] - 1]
+                sc[S_NRUN] -= 1
+                if cfg[C_PREFIX] != 0:
+                    _publish_private(rq, bp, slots, cache, v)
+                _free_blocks(rq, bp, sc, slots, slotfree, v)
+                rq[v, COMP] = 0
+                rq[v, STATUS] = ST_WAITING
+                rq[v, NPRE] += 1
+                sc[S_WHEAD] = (sc[S_WHEAD] - 1) % wcap
+                wq[sc[S_WHEAD]] = v
+                sc[S_WLEN] += 1
+                preempted = True
+                if v == r:
+                    break
+            if not ok:
+                break
+            _new_blocks(rq, bp, sc, slots, cache, r, need)
+            _cache_blocks(rq, bp, slots, keys, cache, cfg, r, min(rq[r, COMP] + nnew, ntok))
+            ctxb[nsched] = rq[r, COMP]
+            sched[nsched] = r
+            nsched += 1
+            rq[r, NEW] = nnew
+            budget -= nnew
+            i += 1
+        # ---- schedule: waiting requests ----------------------------------------------------
+        if not preempted:
+            while budget > 0 and sc[S_WLEN] > 0:
+                if sc[S_NRUN] >= cfg[C_MAXSEQS]:
+                    break
+                r = wq[sc[S_WHEAD]]
+                ntok = rq[r, PROMPT] + rq[r, NOUT]
+                nhit = 0
+                if cfg[C_PREFIX] != 0:
+                    for j in range((ntok - 1) // bs):
+                        b = cache.get(_key(rq, keys, r, j), -1)
+                        if b < 0:
+                            break
+                        hits[nhit] = b
+                        nhit += 1
+                comp = nhit * bs
+                nnew = ntok - comp
+                if 0 < lpt < nnew:
+                    nnew = lpt
+                if cfg[C_CHUNKED] == 0 and nnew > budget:
+                    break
+                nnew = min(nnew, budget)
+                wm = cfg[C_WM] if sc[S_NRUN] > 0 else 0
+                evict = 0
+                for j in range(nhit):
+                    if bp[hits[j], REF] == 0:
+                        evict += 1
+                if cfg[C_RESERVE] != 0:
+                    full = max(_cdiv(min(ntok, maxlen), bs) - nhit, 0) + evict
+                    if full + wm > sc[S_NFREE]:
+                        break
+                need = max(_cdiv(min(comp + nnew, maxlen), bs) - nhit, 0)
+                if need + evict + wm > sc[S_NFREE]:
+                    break
+                sc[S_NSLOT] -= 1
+                s = slotfree[sc[S_NSLOT]]
+                rq[r, SLOT] = s
+                for j in range(nhit):
+                    b = hits[j]
+                    if bp[b, REF] == 0:
+                        _unlink(bp, sc, b)
+                    bp[b, REF] += 1
+                    slots[s, j] = b
+                rq[r, NBLK] = nhit
+                rq[r, CCNT] = nhit
+                _new_blocks(rq, bp, sc, slots, cache, r, need)
+                _cache_blocks(rq, bp, slots, keys, cache, cfg, r, min(comp + nnew, ntok))
+                sc[S_WHEAD] = (sc[S_WHEAD] + 1) % wcap
+                sc[S_WLEN] -= 1
+                run_q[sc[S_NRUN]] = r
+                sc[S_NRUN] += 1
+                rq[r, STATUS] = ST_RUNNING
+                if rq[r, NCACHED] < 0:
+                    rq[r, NCACHED] = comp
+                    rf[r, SCHEDT] = sf[0]
+                rq[r, COMP] = comp
+                ctxb[nsched] = comp
+                sched[nsched] = r
+                nsched += 1
+                rq[r, NEW] = nnew
+                budget -= nnew
+        if nsched == 0:  # nothing fits (cannot happen with a sane config): avoid spinning
+            break
+        # ---- execute: step time from the model ------------------------------------------
+        pre = 0
+        dec = 0
+        ctx = 0
+        for k in range(nsched):
+            r = sched[k]
+            n = rq[r, NEW]
+            if n == 1 and rq[r, NOUT] > 0 and ctxb[k] == rq[r, PROMPT] + rq[r, NOUT] - 1:
+                dec += 1
+            else:
+                pre += n
+            ctx += ctxb[k] + n
+        t0 = sf[0]
+        dt = ttab[min(pre + dec, ttab.shape[0] - 1)] + coef[0] + coef[1] * pre + coef[2] * dec
+        dt += coef[3] * nsched + coef[4] * pre * pre + coef[5] * ctx
+        t1 = t0 + max(dt, 0.0)
+        sf[0] = t1
+        step = sc[S_STEP]
+        # ---- update: tokens, finishes -----------------------------------------------------
+        nfin = 0
+        for k in range(nsched):
+            r = sched[k]
+            rq[r, COMP] += rq[r, NEW]
+            if rq[r, COMP] >= rq[r, PROMPT] + rq[r, NOUT]:
+                rq[r, NOUT] += 1
+                if rq[r, NOUT] == 1:
+                    rq[r, FSTEP] = step
+                    rf[r, FIRSTT] = t1
+                if rq[r, NOUT] >= rq[r, MAXOUT] or rq[r, PROMPT] + rq[r, NOUT] >= maxlen:
+                    rq[r, STATUS] = ST_DONE
+                    rq[r, DSTEP] = step
+                    rf[r, DONET] = t1
+                    _free_blocks(rq, bp, sc, slots, slotfree, r)
+                    done_buf[ndone] = r
+                    ndone += 1
+                    nfin += 1
+        if nfin:
+            w = 0
+            for k in range(sc[S_NRUN]):
+                r = run_q[k]
+                if rq[r, STATUS] == ST_RUNNING:
+                    run_q[w] = r
+                    w += 1
+            sc[S_NRUN] = w
+        sc[S_NDONE] += nfin
+        if log_on and step < log.shape[0]:
+            log[step, L_T0] = t0
+            log[step, L_T1] = t1
+            log[step, L_TOK] = pre + dec
+            log[step, L_PRE] = pre
+            log[step, L_DEC] = dec
+            log[step, L_RUN] = nsched
+            log[step, L_WAIT] = sc[S_WLEN]
+            log[step, L_KV] = bp.shape[0] - 1 - sc[S_NFREE]
+        sc[S_STEP] += 1
+        steps += 1
+    return steps, ndone

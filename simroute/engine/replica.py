@@ -1,0 +1,227 @@
+"""One vLLM V1 replica as a plain object over NumPy arrays; the hot loop is :mod:`kernel`.
+
+``add`` registers a request (arriving at a time, or before a step in step mode); ``run_until``
+runs engine steps until the clock passes a limit or the engine is idle; finished requests are
+reported with their step indices and times. No SimPy inside: the local tier drives this object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import types
+from numba.typed import Dict
+
+from simroute.engine import kernel as K
+from simroute.engine.config import EngineConfig
+from simroute.engine.steptime import StepTimeModel
+
+
+@dataclass(frozen=True)
+class StepLog:
+    """Per-step log columns (seconds, tokens, counts), one entry per step run."""
+
+    t_start_s: np.ndarray
+    t_end_s: np.ndarray
+    num_scheduled_tokens: np.ndarray
+    num_prefill_tokens: np.ndarray
+    num_decode_tokens: np.ndarray
+    num_running: np.ndarray
+    num_waiting: np.ndarray
+    kv_blocks_used: np.ndarray
+
+
+class Replica:
+    """A vLLM V1 engine replica.
+
+    Args:
+        config: scheduler and KV settings.
+        step_time: step-time model (seconds per step from its batch composition).
+        mode: ``"time"`` (requests join at the first step boundary at or after their arrival
+            time) or ``"step"`` (before their arrival step; replay of step-mode runs).
+        capacity: initial number of request slots (grows as needed).
+        log_steps: keep a per-step log of up to this many steps (0 = none).
+        fast_forward: jump over stretches of pure-decode steps in one go (identical results;
+            off only to test that claim).
+    """
+
+    def __init__(
+        self,
+        config: EngineConfig,
+        step_time: StepTimeModel,
+        mode: str = "time",
+        capacity: int = 1024,
+        log_steps: int = 0,
+        fast_forward: bool = True,
+    ) -> None:
+        if mode not in ("time", "step"):
+            raise ValueError(f"mode must be 'time' or 'step', got {mode!r}")
+        self.config = config
+        self.cfg = config.as_array()
+        self.coef = step_time.coefficients()
+        self.ttab = step_time.table()
+        self.mode = K.MODE_TIME if mode == "time" else K.MODE_STEP
+        cap = max(capacity, 16)
+        self.rq = np.zeros((cap, K.N_RQ), dtype=np.int64)
+        self.rf = np.zeros((cap, K.N_RF), dtype=np.float64)
+        self.order = np.zeros(cap, dtype=np.int64)
+        self.wq = np.zeros(cap, dtype=np.int64)
+        self.done_buf = np.zeros(cap, dtype=np.int64)
+        self.keys = np.zeros(64, dtype=np.int64)
+        self.n_keys = 0
+        self.bp = np.zeros((config.num_gpu_blocks, K.N_BP), dtype=np.int64)
+        self.sc = np.zeros(K.N_SC, dtype=np.int64)
+        self.sf = np.zeros(1, dtype=np.float64)
+        K.init_pool(self.bp, self.sc)
+        max_blocks = -(-config.max_model_len // config.block_size) + 1
+        self.run_q = np.zeros(config.max_num_seqs, dtype=np.int64)
+        self.slots = np.zeros((config.max_num_seqs, max_blocks), dtype=np.int64)
+        self.slotfree = np.arange(config.max_num_seqs, dtype=np.int64)[::-1].copy()
+        self.sc[K.S_NSLOT] = config.max_num_seqs
+        self.cache = Dict.empty(key_type=types.int64, value_type=types.int64)
+        self.log = np.zeros((max(log_steps, 1), K.N_LOG), dtype=np.float64)
+        self.log_on = log_steps > 0
+        self.fast = fast_forward
+
+    # ---- requests -------------------------------------------------------------------------
+    def add(
+        self,
+        prompt_tokens: int,
+        max_tokens: int,
+        *,
+        arrival_s: float = 0.0,
+        arrival_step: int = 0,
+        prefix_keys: np.ndarray | None = None,
+    ) -> int:
+        """Register a request; returns its engine index.
+
+        Args:
+            prompt_tokens: prompt length (tokens, >= 1).
+            max_tokens: tokens to generate (>= 1; EOS is ignored, as in the recorded runs).
+            arrival_s: arrival time (s), time mode; must not precede an earlier ``add``.
+            arrival_step: step before which it arrives, step mode.
+            prefix_keys: hash keys (>= 0) of its leading full KV blocks that may be shared with
+                other requests; blocks past these are private.
+        """
+        n = int(self.sc[K.S_NREQ])
+        if n == self.rq.shape[0]:
+            self._grow()
+        rq = self.rq[n]
+        rq[:] = 0
+        rq[K.PROMPT] = prompt_tokens
+        rq[K.MAXOUT] = max_tokens
+        rq[K.SLOT] = -1
+        rq[K.FSTEP] = -1
+        rq[K.DSTEP] = -1
+        rq[K.NCACHED] = -1
+        rq[K.ARRSTEP] = arrival_step
+        rq[K.KSTART] = self.n_keys
+        if prefix_keys is not None and len(prefix_keys):
+            k = len(prefix_keys)
+            while self.n_keys + k > len(self.keys):
+                self.keys = np.concatenate([self.keys, np.zeros_like(self.keys)])
+            self.keys[self.n_keys : self.n_keys + k] = prefix_keys
+            self.n_keys += k
+            rq[K.KLEN] = k
+        self.rf[n] = (arrival_s, np.nan, np.nan, np.nan, np.nan)
+        self.order[n] = n
+        self.sc[K.S_NREQ] = n + 1
+        return n
+
+    def _grow(self) -> None:
+        cap = self.rq.shape[0] * 2
+        self.rq = np.concatenate([self.rq, np.zeros_like(self.rq)])
+        self.rf = np.concatenate([self.rf, np.zeros_like(self.rf)])
+        self.order = np.concatenate([self.order, np.zeros_like(self.order)])
+        self.done_buf = np.zeros(cap, dtype=np.int64)
+        wq = np.zeros(cap, dtype=np.int64)
+        head, n = int(self.sc[K.S_WHEAD]), int(self.sc[K.S_WLEN])
+        old = self.wq.shape[0]
+        wq[:n] = self.wq[(head + np.arange(n)) % old]
+        self.wq = wq
+        self.sc[K.S_WHEAD] = 0
+
+    # ---- running --------------------------------------------------------------------------
+    def run_until(self, limit_s: float = np.inf, max_steps: int = 2**62) -> np.ndarray:
+        """Run steps (at least one if there is work) until the clock reaches ``limit_s``, the
+        engine is idle with nothing pending, or ``max_steps``; return the indices finished."""
+        _, nd = K.run(
+            self.rq,
+            self.rf,
+            self.bp,
+            self.sc,
+            self.sf,
+            self.run_q,
+            self.wq,
+            self.slots,
+            self.slotfree,
+            self.keys,
+            self.cache,
+            self.cfg,
+            self.coef,
+            self.ttab,
+            self.order,
+            self.mode,
+            float(limit_s),
+            int(max_steps),
+            self.done_buf,
+            self.log,
+            self.log_on,
+            self.fast,
+        )
+        return self.done_buf[:nd].copy()
+
+    @property
+    def clock_s(self) -> float:
+        """Engine time: the end of the last step run (s)."""
+        return float(self.sf[0])
+
+    @clock_s.setter
+    def clock_s(self, t: float) -> None:
+        self.sf[0] = t
+
+    @property
+    def steps(self) -> int:
+        """Steps run so far."""
+        return int(self.sc[K.S_STEP])
+
+    @property
+    def num_waiting(self) -> int:
+        """Requests queued (including preempted ones and arrived-but-unadmitted)."""
+        return int(self.sc[K.S_WLEN])
+
+    @property
+    def num_running(self) -> int:
+        """Requests in the running batch."""
+        return int(self.sc[K.S_NRUN])
+
+    @property
+    def num_pending(self) -> int:
+        """Registered requests that have not yet arrived at the engine."""
+        return int(self.sc[K.S_NREQ] - self.sc[K.S_PNEXT])
+
+    @property
+    def idle(self) -> bool:
+        """No running, waiting or pending request."""
+        return self.num_running == 0 and self.num_waiting == 0 and self.num_pending == 0
+
+    @property
+    def kv_blocks_used(self) -> int:
+        """KV blocks held by requests (excluding the null block and cache-only blocks)."""
+        return int(self.bp.shape[0] - 1 - self.sc[K.S_NFREE])
+
+    def request_field(self, field: int) -> np.ndarray:
+        """A per-request int column (``kernel.FSTEP`` ...) of the registered requests."""
+        return self.rq[: self.sc[K.S_NREQ], field].copy()
+
+    def request_time(self, field: int) -> np.ndarray:
+        """A per-request float column (``kernel.ADDT`` ...) of the registered requests."""
+        return self.rf[: self.sc[K.S_NREQ], field].copy()
+
+    def step_log(self) -> StepLog:
+        """The per-step log (requires ``log_steps``)."""
+        n = min(self.steps, self.log.shape[0]) if self.log_on else 0
+        lg = self.log[:n]
+        ints = [lg[:, c].astype(np.int64) for c in range(2, K.N_LOG)]
+        return StepLog(lg[:, K.L_T0].copy(), lg[:, K.L_T1].copy(), *ints)

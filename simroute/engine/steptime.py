@@ -1,0 +1,143 @@
+"""Step-time models: seconds per engine step from the batch composition of that step.
+
+All models are linear in the features the kernel computes per step:
+``[1, prefill_tokens, decode_requests, scheduled_requests, prefill_tokens², context_tokens]``
+(``context_tokens`` = Σ over scheduled requests of tokens attended, i.e. computed + new). A model
+is its coefficient vector, so the kernel evaluates any of them with one dot product.
+
+* :class:`LinearStepTime` — coefficients given or least-squares fitted to a recorded run's steps;
+* :func:`fit_run` — fit to ``steps.parquet`` + ``schedule.parquet`` of a recorded vLLM run;
+* :mod:`simroute.engine.profiles` — from real GPU profiles (Vidur, Splitwise).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from simroute.errors import InputError
+
+FEATURES: tuple[str, ...] = (
+    "const",
+    "prefill_tokens",
+    "decode_requests",
+    "scheduled_requests",
+    "prefill_tokens_sq",
+    "context_tokens",
+)
+
+
+class StepTimeModel:
+    """Base of step-time models: a coefficient vector plus a lookup table the kernel evaluates.
+
+    Step time (s) = ``table()[min(batched_tokens, len - 1)] + coefficients() · features``.
+    """
+
+    def coefficients(self) -> np.ndarray:
+        """float64 array aligned with :data:`FEATURES` (seconds per unit)."""
+        raise NotImplementedError
+
+    def table(self) -> np.ndarray:
+        """Seconds by batched tokens (index); the default adds nothing."""
+        return np.zeros(1, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class LinearStepTime(StepTimeModel):
+    """``t = Σ coef_i · feature_i`` seconds; unspecified coefficients are 0."""
+
+    const_s: float = 0.0
+    per_prefill_token_s: float = 0.0
+    per_decode_s: float = 0.0
+    per_request_s: float = 0.0
+    per_prefill_token_sq_s: float = 0.0
+    per_context_token_s: float = 0.0
+
+    def coefficients(self) -> np.ndarray:
+        """See :class:`StepTimeModel`."""
+        return np.array(
+            [
+                self.const_s,
+                self.per_prefill_token_s,
+                self.per_decode_s,
+                self.per_request_s,
+                self.per_prefill_token_sq_s,
+                self.per_context_token_s,
+            ],
+            dtype=np.float64,
+        )
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Step times (s) for a (n, 6) feature matrix."""
+        return np.asarray(features @ self.coefficients())
+
+
+def run_features(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Per-step feature matrix and measured step time (s) of a recorded run."""
+    try:
+        steps = pl.read_parquet(run_dir / "steps.parquet").sort("step")
+        sched = pl.read_parquet(run_dir / "schedule.parquet")
+    except Exception as e:
+        raise InputError(
+            str(run_dir), f"cannot read steps/schedule parquet ({type(e).__name__}: {e})"
+        ) from None
+    ctx = sched.group_by("step").agg(
+        (pl.col("num_computed_tokens") + pl.col("num_tokens")).sum().alias("ctx")
+    )
+    steps = steps.join(ctx, on="step", how="left").with_columns(pl.col("ctx").fill_null(0))
+    p = steps["num_prefill_tokens"].to_numpy().astype(np.float64)
+    x = np.column_stack(
+        [
+            np.ones(len(p)),
+            p,
+            steps["num_decode_tokens"].to_numpy(),
+            steps["num_running"].to_numpy(),
+            p * p,
+            steps["ctx"].to_numpy(),
+        ]
+    ).astype(np.float64)
+    y = (steps["t_end_s"] - steps["t_start_s"]).to_numpy()
+    return x, y
+
+
+def fit(x: np.ndarray, y: np.ndarray, use: tuple[str, ...] = FEATURES) -> LinearStepTime:
+    """Non-negative least squares of step times ``y`` on the chosen features of ``x``."""
+    cols = [FEATURES.index(f) for f in use]
+    a = x[:, cols]
+    coef = _nnls(a, y)
+    full = np.zeros(len(FEATURES))
+    full[cols] = coef
+    return LinearStepTime(*map(float, full))
+
+
+def _nnls(a: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least squares with non-negative coefficients (active-set by repeated dropping)."""
+    active = list(range(a.shape[1]))
+    while True:
+        scale = np.maximum(np.abs(a[:, active]).max(axis=0), 1e-12)
+        c, *_ = np.linalg.lstsq(a[:, active] / scale, y, rcond=None)
+        c = c / scale
+        if (c >= 0).all() or len(active) == 1:
+            out = np.zeros(a.shape[1])
+            out[active] = np.maximum(c, 0)
+            return out
+        active.pop(int(np.argmin(c)))
+
+
+def fit_run(run_dir: Path, use: tuple[str, ...] = FEATURES) -> LinearStepTime:
+    """Fit a :class:`LinearStepTime` to a recorded vLLM run's measured steps.
+
+    The median gap between consecutive busy steps (the driver's own overhead between
+    ``LLMEngine.step()`` calls, tens of microseconds) is added to the constant term.
+    """
+    x, y = run_features(run_dir)
+    m = fit(x, y, use)
+    steps = pl.read_parquet(run_dir / "steps.parquet").sort("step")
+    gaps = steps["t_start_s"].to_numpy()[1:] - steps["t_end_s"].to_numpy()[:-1]
+    gaps = gaps[(gaps >= 0) & (gaps < 1e-3)]
+    gap = float(np.median(gaps)) if len(gaps) else 0.0
+    return dataclasses.replace(m, const_s=m.const_s + gap)
