@@ -27,3 +27,30 @@ def test_bench_cost_kernel_1m(benchmark) -> None:
     pin, pout = np.full(n, 2e-6), np.full(n, 8e-6)
     cin, _ = benchmark(attempt_costs_kernel, req, p, o, pin, pout, n)
     assert cin.shape == (n,)
+
+
+def test_bench_engine_alone_10k(benchmark) -> None:
+    """One replica (Llama-2-7B H100 profile, 4096-token budget, 128 seqs), 10,000 Azure-conv
+    requests at 5/s, engine alone (no SimPy)."""
+    import sys
+
+    sys.path.insert(0, "experiments")
+    from engine_bench import engine_alone, workload
+
+    arr, p, o = workload(10_000, 5.0)
+    _wall, rep = benchmark.pedantic(engine_alone, args=(arr, p, o), rounds=5, iterations=1)
+    assert rep.idle
+    benchmark.extra_info["simulated_requests_per_s"] = 10_000 / benchmark.stats.stats.mean
+
+
+def test_bench_engine_in_simulation_10k(benchmark) -> None:
+    """The same replica driven by the SimPy local tier."""
+    import sys
+
+    sys.path.insert(0, "experiments")
+    from engine_bench import in_simulation, workload
+
+    arr, p, o = workload(10_000, 5.0)
+    _, n = benchmark.pedantic(in_simulation, args=(arr, p, o), rounds=3, iterations=1)
+    assert n == 10_000
+    benchmark.extra_info["simulated_requests_per_s"] = 10_000 / benchmark.stats.stats.mean

@@ -9,12 +9,12 @@ import pytest
 import simpy
 
 from conftest import make_request
-from simroute.tiers.base import AttemptResult
-from simroute.tiers.batch import BatchTier
 from simroute.engine import kernel as K
 from simroute.engine.config import EngineConfig
 from simroute.engine.replica import Replica
 from simroute.engine.steptime import LinearStepTime
+from simroute.tiers.base import AttemptResult
+from simroute.tiers.batch import BatchTier
 from simroute.tiers.local import LocalTier, PoolSpec
 from simroute.tiers.realtime import LatencySpec, RealtimeTier
 
@@ -41,14 +41,21 @@ def _collect(
     return out
 
 
-ENGINE = EngineConfig(max_num_batched_tokens=512, max_num_seqs=4, block_size=16, num_gpu_blocks=64,
-                      max_model_len=2048)
+ENGINE = EngineConfig(
+    max_num_batched_tokens=512, max_num_seqs=4, block_size=16, num_gpu_blocks=64, max_model_len=2048
+)
 STEP = LinearStepTime(const_s=0.01, per_prefill_token_s=1e-4, per_decode_s=1e-3)
 
 
 def _pool(**kw: Any) -> PoolSpec:
-    base: dict[str, Any] = {"model": MODEL, "replicas": 1, "gpus_per_replica": 1, "max_queue": 10,
-                            "engine": ENGINE, "step_time": STEP}
+    base: dict[str, Any] = {
+        "model": MODEL,
+        "replicas": 1,
+        "gpus_per_replica": 1,
+        "max_queue": 10,
+        "engine": ENGINE,
+        "step_time": STEP,
+    }
     base.update(kw)
     return PoolSpec(**base)
 
@@ -67,8 +74,14 @@ def test_local_tier_matches_the_bare_engine(env: simpy.Environment) -> None:
             yield env.timeout(float(g.exponential(0.013)))
 
     env.process(noise())
-    res = _collect(env, tier, [(float(a), make_request(prompt_tokens=int(pp), output_tokens=int(oo)))
-                               for a, pp, oo in zip(arr, p, o, strict=True)])
+    res = _collect(
+        env,
+        tier,
+        [
+            (float(a), make_request(prompt_tokens=int(pp), output_tokens=int(oo)))
+            for a, pp, oo in zip(arr, p, o, strict=True)
+        ],
+    )
     rep = Replica(ENGINE, STEP, mode="time")
     for a, pp, oo in zip(arr, p, o, strict=True):
         rep.add(int(pp), int(oo), arrival_s=float(a))

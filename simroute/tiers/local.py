@@ -6,9 +6,9 @@ schedules its wake-ups: one driver process runs every due engine up to the next 
 queue (``env.peek()``) — steps that start before any other event cannot be affected by it, so the
 result equals stepping the engines one step at a time — then sleeps until the earliest engine
 clock (or is woken when an idle replica receives a request).
-A request joins the replica of its model's pool with the fewest requests; it is rejected when that
-replica already has ``max_queue`` requests beyond its free seats or it can never fit (longer than ``max_model_len``
-or than the whole KV cache).
+A request joins the replica of its model's pool with the fewest requests; it is rejected when
+that replica already has ``max_queue`` requests beyond its free seats, or when it can never fit
+(longer than ``max_model_len`` or than the whole KV cache).
 """
 
 from __future__ import annotations

@@ -1,0 +1,145 @@
+"""Engine properties: fast-forward equals stepping, every request finishes, blocks are conserved."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from simroute.config import TRACES_DIR
+from simroute.engine import kernel as K
+from simroute.engine.config import EngineConfig
+from simroute.engine.profiles import holdout_mape, kv_bytes_per_token, profile_step_time, read_vidur_mlp
+from simroute.engine.replica import Replica
+from simroute.engine.steptime import LinearStepTime
+
+STEP = LinearStepTime(const_s=0.004, per_prefill_token_s=1e-4, per_decode_s=3e-4, per_context_token_s=1e-7)
+FIELDS = (K.FSTEP, K.DSTEP, K.NPRE, K.NCACHED, K.ARRSTEP)
+TIMES = (K.ADDT, K.FIRSTT, K.DONET, K.SCHEDT)
+
+
+def _run(cfg: EngineConfig, reqs: list[tuple[float, int, int, int]], mode: str, fast: bool) -> Replica:
+    rep = Replica(cfg, STEP, mode=mode, capacity=8, log_steps=100_000, fast_forward=fast)
+    for t, p, o, g in reqs:
+        keys = None if g < 0 else g * 1000 + np.arange(p // cfg.block_size // 2, dtype=np.int64)
+        rep.add(p, o, arrival_s=t, arrival_step=int(t * 10), prefix_keys=keys)
+    rep.run_until()
+    return rep
+
+
+workloads = st.lists(
+    st.tuples(st.floats(0, 5), st.integers(1, 400), st.integers(1, 80), st.integers(-1, 2)),
+    min_size=1,
+    max_size=40,
+).map(lambda xs: sorted(xs, key=lambda x: x[0]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    reqs=workloads,
+    blocks=st.integers(30, 200),
+    budget=st.sampled_from([64, 256, 2048]),
+    seqs=st.integers(1, 16),
+    prefix=st.booleans(),
+    mode=st.sampled_from(["time", "step"]),
+    lpt=st.sampled_from([0, 48]),
+)
+def test_fast_forward_is_identical_to_stepping(reqs, blocks, budget, seqs, prefix, mode, lpt) -> None:
+    cfg = EngineConfig(
+        max_num_batched_tokens=budget,
+        max_num_seqs=seqs,
+        block_size=16,
+        num_gpu_blocks=blocks,
+        enable_prefix_caching=prefix,
+        long_prefill_token_threshold=lpt,
+        max_model_len=4096,
+    )
+    reqs = [r for r in reqs if -(-(r[1] + r[2]) // 16) <= blocks - 1]  # each must fit alone
+    if not reqs:
+        return
+    a, b = _run(cfg, reqs, mode, True), _run(cfg, reqs, mode, False)
+    assert a.steps == b.steps
+    for f in FIELDS:
+        assert a.request_field(f).tolist() == b.request_field(f).tolist()
+    for f in TIMES:
+        np.testing.assert_allclose(a.request_time(f), b.request_time(f), rtol=1e-12, atol=1e-12)
+    la, lb = a.step_log(), b.step_log()
+    for col in (
+        "num_scheduled_tokens",
+        "num_prefill_tokens",
+        "num_decode_tokens",
+        "num_running",
+        "num_waiting",
+        "kv_blocks_used",
+    ):
+        assert getattr(la, col).tolist() == getattr(lb, col).tolist(), col
+    # conservation: every request produced all its tokens and gave its blocks back
+    assert (a.request_field(K.NOUT) == a.request_field(K.MAXOUT)).all()
+    assert (a.request_field(K.STATUS) == K.ST_DONE).all()
+    assert a.kv_blocks_used == 0
+    assert a.idle
+
+
+def test_identical_prompts_hit_the_prefix_cache() -> None:
+    cfg = EngineConfig(
+        max_num_batched_tokens=2048, max_num_seqs=8, block_size=16, num_gpu_blocks=200, max_model_len=4096
+    )
+    rep = Replica(cfg, STEP, mode="step")
+    keys = np.arange(20, dtype=np.int64)  # 320 shared tokens
+    rep.add(330, 5, arrival_step=0, prefix_keys=keys)
+    rep.add(330, 5, arrival_step=0, prefix_keys=keys)  # same step: hits blocks cached at allocation
+    rep.add(330, 5, arrival_step=0)  # no shared prefix
+    rep.run_until()
+    assert rep.request_field(K.NCACHED).tolist() == [0, 320, 0]
+
+
+def test_full_hit_still_recomputes_the_last_token() -> None:
+    cfg = EngineConfig(
+        max_num_batched_tokens=2048, max_num_seqs=8, block_size=16, num_gpu_blocks=200, max_model_len=4096
+    )
+    rep = Replica(cfg, STEP, mode="step")
+    keys = np.arange(20, dtype=np.int64)
+    rep.add(320, 2, arrival_step=0, prefix_keys=keys)
+    rep.add(320, 2, arrival_step=5, prefix_keys=keys)
+    rep.run_until()
+    assert rep.request_field(K.NCACHED).tolist() == [0, 304]  # at most num_tokens - 1, block-aligned
+
+
+def test_step_mode_shifts_arrivals_when_the_engine_runs_empty() -> None:
+    cfg = EngineConfig(max_num_batched_tokens=2048, max_num_seqs=8, block_size=16, num_gpu_blocks=200)
+    rep = Replica(cfg, STEP, mode="step")
+    rep.add(10, 2, arrival_step=0)
+    rep.add(10, 2, arrival_step=50)  # the engine is empty after step 1
+    rep.add(10, 2, arrival_step=52)
+    rep.run_until()
+    assert rep.request_field(K.ARRSTEP).tolist() == [0, 2, 4]
+    assert rep.request_field(K.FSTEP).tolist() == [0, 2, 4]
+
+
+def test_vidur_profile_table_and_holdout_error() -> None:
+    tok, sec = read_vidur_mlp(TRACES_DIR / "vidur_h100_llama2_7b_mlp.csv.gz", 1)
+    # SOURCES.md: Σ median non-attention ops × 32 layers, H100: 5.6 ms @1 token, 83 ms @4096
+    assert sec[tok == 1][0] == pytest.approx(5.6e-3, rel=0.02)
+    assert sec[tok == 4096][0] == pytest.approx(84e-3, rel=0.02)
+    assert holdout_mape(tok, sec) < 0.05
+    tok8, sec8 = read_vidur_mlp(TRACES_DIR / "vidur_a100_llama3_8b_mlp.csv.gz", 1)
+    assert holdout_mape(tok8, sec8) < 0.05
+
+
+def test_profile_step_time_in_the_engine() -> None:
+    model = profile_step_time(
+        TRACES_DIR / "vidur_h100_llama2_7b_mlp.csv.gz",
+        max_tokens=4096,
+        kv_bytes_per_context_token=kv_bytes_per_token(32, 32, 128),
+        hbm_bytes_per_s=3.35e12,
+    )
+    cfg = EngineConfig(max_num_batched_tokens=4096, max_num_seqs=8, block_size=16, num_gpu_blocks=1000)
+    rep = Replica(cfg, model, mode="step", log_steps=10)
+    rep.add(2048, 2, arrival_step=0)
+    rep.run_until()
+    log = rep.step_log()
+    # prefill of 2,048 tokens: ~41 ms non-attention + 1 ms overhead + attention over 2,048 tokens
+    assert log.t_end_s[0] - log.t_start_s[0] == pytest.approx(
+        0.041 + 0.001 + 1e-5 + 2048 * 524288 / 2.68e12, rel=0.03
+    )
