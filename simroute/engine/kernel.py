@@ -24,8 +24,10 @@ decoding, KV connectors, LoRA or multimodal inputs, under FCFS scheduling with s
   computed tokens reach its known tokens emits one token; it finishes at ``max_tokens`` outputs
   or ``max_model_len`` tokens.
 
-Block hashes: block ``j`` of request ``r`` has key ``keys[kstart[r] + j]`` (>= 0, shared across
-requests with identical prefixes) for ``j < klen[r]``, else a private key unique to (r, j).
+Block hashes: the request's shared prefix is given as ``klen[r]`` ids (>= 0) of coarse blocks of
+``kper[r]`` engine blocks each (``keys[kstart[r]:]``); engine block ``j`` inside it has key
+``id[j // kper] * kper + j % kper`` (equal across requests with identical prefixes), any later
+block a private key unique to (r, j).
 """
 
 from __future__ import annotations
@@ -51,8 +53,9 @@ import numpy as np
     ARRSTEP,
     NEW,
     CCNT,
-) = range(16)
-N_RQ = 16
+    KPER,
+) = range(17)
+N_RQ = 17
 # request float fields (rf[:, X])
 ARRT, ADDT, FIRSTT, DONET, SCHEDT = range(5)
 N_RF = 5
@@ -126,8 +129,10 @@ def _append_free(bp: np.ndarray, sc: np.ndarray, b: int) -> None:
 
 @numba.njit(cache=True)
 def _key(rq: np.ndarray, keys: np.ndarray, r: int, j: int) -> int:
-    if j < rq[r, KLEN]:
-        return keys[rq[r, KSTART] + j]
+    per = rq[r, KPER]
+    q = j // per
+    if q < rq[r, KLEN]:
+        return keys[rq[r, KSTART] + q] * per + j % per
     return -(((r + 1) << 21) + j) - 1
 
 
@@ -201,6 +206,14 @@ def _cdiv(a: int, b: int) -> int:
 
 
 @numba.njit(cache=True)
+def _step_time(ttab, coef, pre, dec, nsched, ctx):
+    """Seconds of one step (the one formula both the stepping and the fast-forward paths use)."""
+    dt = ttab[min(pre + dec, ttab.shape[0] - 1)] + coef[0] + coef[1] * pre + coef[2] * dec
+    dt += coef[3] * nsched + coef[4] * pre * pre + coef[5] * ctx
+    return max(dt, 0.0)
+
+
+@numba.njit(cache=True)
 def _decode_jump(
     rq,
     rf,
@@ -265,7 +278,6 @@ def _decode_jump(
             next_step = rq[rn, ARRSTEP] + sc[S_SHIFT]
         else:
             next_t = rf[rn, ARRT]
-    base = ttab[min(nrun, ttab.shape[0] - 1)] + coef[0] + coef[2] * nrun + coef[3] * nrun
     t = sf[0]
     taken = 0
     for j in range(k):
@@ -273,7 +285,7 @@ def _decode_jump(
             break
         if t >= next_t or ((first == 0 or j > 0) and t >= limit_time):
             break
-        dt = max(base + coef[5] * (c0 + j * nrun), 0.0)
+        dt = _step_time(ttab, coef, 0, nrun, nrun, c0 + j * nrun)
         if log_on and sc[S_STEP] + j < log.shape[0]:
             s = sc[S_STEP] + j
             log[s, L_T0] = t
@@ -530,9 +542,8 @@ def run(
                 pre += n
             ctx += ctxb[k] + n
         t0 = sf[0]
-        dt = ttab[min(pre + dec, ttab.shape[0] - 1)] + coef[0] + coef[1] * pre + coef[2] * dec
-        dt += coef[3] * nsched + coef[4] * pre * pre + coef[5] * ctx
-        t1 = t0 + max(dt, 0.0)
+        dt = _step_time(ttab, coef, pre, dec, nsched, ctx)
+        t1 = t0 + dt
         sf[0] = t1
         step = sc[S_STEP]
         # ---- update: tokens, finishes -----------------------------------------------------

@@ -93,6 +93,7 @@ class Replica:
         arrival_s: float = 0.0,
         arrival_step: int = 0,
         prefix_keys: np.ndarray | None = None,
+        blocks_per_key: int = 1,
     ) -> int:
         """Register a request; returns its engine index.
 
@@ -101,8 +102,10 @@ class Replica:
             max_tokens: tokens to generate (>= 1; EOS is ignored, as in the recorded runs).
             arrival_s: arrival time (s), time mode; must not precede an earlier ``add``.
             arrival_step: step before which it arrives, step mode.
-            prefix_keys: hash keys (>= 0) of its leading full KV blocks that may be shared with
-                other requests; blocks past these are private.
+            prefix_keys: hash ids (>= 0) of its leading prefix blocks that may be shared with
+                other requests, each covering ``blocks_per_key`` KV blocks; later blocks are
+                private.
+            blocks_per_key: KV blocks per prefix id (e.g. 16 for 256-token ids, 16-token blocks).
         """
         n = int(self.sc[K.S_NREQ])
         if n == self.rq.shape[0]:
@@ -117,6 +120,7 @@ class Replica:
         rq[K.NCACHED] = -1
         rq[K.ARRSTEP] = arrival_step
         rq[K.KSTART] = self.n_keys
+        rq[K.KPER] = blocks_per_key
         if prefix_keys is not None and len(prefix_keys):
             k = len(prefix_keys)
             while self.n_keys + k > len(self.keys):

@@ -111,6 +111,14 @@ def build_policies(cfg_policy: Mapping[str, Any], ctx: registry.PolicyContext) -
     return Policies(**built)
 
 
+def prefix_arrays(table: RequestTable) -> tuple[np.ndarray, np.ndarray]:
+    """The request table's ``prefix_hashes`` as flat arrays: (offsets, values)."""
+    col = table.df["prefix_hashes"]
+    off = np.zeros(len(col) + 1, dtype=np.int64)
+    np.cumsum(col.list.len().to_numpy(), out=off[1:])
+    return off, col.explode().drop_nulls().to_numpy().astype(np.int64)
+
+
 def build_tiers(
     env: simpy.Environment, cfg: Mapping[str, Any], seed: int, table: RequestTable | None = None
 ) -> dict[str, Tier]:
@@ -128,7 +136,7 @@ def build_tiers(
             env,
             [PoolSpec.from_config(p) for p in loc["pools"]],
             float(loc["gpu_hour_usd"]),
-            table.df["prefix_hashes"].to_list() if table is not None else None,
+            prefix_arrays(table) if table is not None else None,
             table.block_tokens if table is not None else 0,
         ),
         "batch": BatchTier(

@@ -14,7 +14,7 @@ that replica already has ``max_queue`` requests beyond its free seats, or when i
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,7 +106,8 @@ class LocalTier:
         env: the SimPy environment.
         pools: one :class:`PoolSpec` per local model.
         gpu_hour_usd: provisioned cost per GPU-hour (USD).
-        prefix_hashes: per request index, its prefix-block hash ids (blocks of ``block_tokens``).
+        prefix_hashes: the requests' prefix-block hash ids (blocks of ``block_tokens``) as
+            ``(offsets, values)``: request ``i``'s ids are ``values[offsets[i]:offsets[i + 1]]``.
         block_tokens: tokens per block of ``prefix_hashes``.
     """
 
@@ -117,7 +118,7 @@ class LocalTier:
         env: simpy.Environment,
         pools: list[PoolSpec],
         gpu_hour_usd: float,
-        prefix_hashes: Sequence[Sequence[int]] | None = None,
+        prefix_hashes: tuple[np.ndarray, np.ndarray] | None = None,
         block_tokens: int = 0,
     ) -> None:
         self.env = env
@@ -138,15 +139,12 @@ class LocalTier:
         return sum(p.replicas * p.gpus_per_replica for p in self.specs.values())
 
     def _keys(self, req: Request, bs: int) -> np.ndarray | None:
-        """Engine block keys of the request's shareable prefix (None if it has none)."""
+        """The request's prefix-block ids (None if it has none or the blocks do not nest)."""
         if self.prefix_hashes is None or self.block_tokens % bs:
             return None
-        h = self.prefix_hashes[req.idx]
-        if not len(h):
-            return None
-        per = self.block_tokens // bs
-        ids = np.asarray(h, dtype=np.int64)
-        return np.repeat(ids * per, per) + np.tile(np.arange(per, dtype=np.int64), len(ids))
+        off, values = self.prefix_hashes
+        ids = values[off[req.idx] : off[req.idx + 1]]
+        return ids if len(ids) else None
 
     def submit(self, request: Request, model: str) -> simpy.Event:
         """Queue the request on the least-loaded replica of ``model``'s pool."""
@@ -169,6 +167,7 @@ class LocalTier:
             request.output_tokens,
             arrival_s=now,
             prefix_keys=self._keys(request, cfg.block_size),
+            blocks_per_key=max(self.block_tokens // cfg.block_size, 1),
         )
         eng.inflight[i] = (ev, now, request)
         if was_idle:
