@@ -139,3 +139,21 @@ def test_conservation_under_stress(
     check_conservation(res, n, c)
     if completion > 86_400:
         assert res.batch_jobs == res.batch_expired_jobs
+
+
+def test_engine_fast_forward_changes_nothing_in_a_full_simulation(cfg, skills, prices, monkeypatch) -> None:
+    """The local tier's engines jump over pure-decode stretches; the simulation must be bit-identical
+    to stepping them one step at a time (SimPy event order depends on exact times)."""
+    import simroute.engine.replica as rp
+
+    a = run(cfg, skills, prices, n=3000)
+    orig = rp.Replica.__init__
+
+    def stepping(self, *args, **kw) -> None:
+        kw["fast_forward"] = False
+        orig(self, *args, **kw)
+
+    monkeypatch.setattr(rp.Replica, "__init__", stepping)
+    b = run(cfg, skills, prices, n=3000)
+    assert a.requests.equals(b.requests)
+    assert a.attempts.equals(b.attempts)
