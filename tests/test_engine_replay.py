@@ -14,7 +14,7 @@ from simroute.engine.steptime import fit_run
 from simroute.errors import InputError
 
 RUNS = TRACES_DIR / "vllm_runs"
-STEP_RUNS = ["v1_offline_basic", "v2_kv_pressure", "v4_prefix"]
+STEP_RUNS = ["v1_offline_basic", "v2_kv_pressure", "v4_prefix", "v5_lpt_prefix_pressure"]
 
 
 @pytest.mark.parametrize("run", STEP_RUNS)
@@ -40,8 +40,9 @@ def test_prefix_run_serves_the_recorded_cache_hits() -> None:
     assert int(sim["num_cached_tokens"].sum()) == 15104
 
 
-def test_timed_run_scheduler_is_exact_given_its_arrival_steps() -> None:
-    inp = load_inputs(RUNS / "v3_timed_poisson")
+@pytest.mark.parametrize("run", ["v3_timed_poisson", "v6_timed_gqa_code"])
+def test_timed_run_scheduler_is_exact_given_its_arrival_steps(run: str) -> None:
+    inp = load_inputs(RUNS / run)
     c = compare(simulate_run(inp, DEFAULT_CPU_STEP, arrivals="step"), inp.requests)
     assert c["exact_both_steps"] == 1.0
 

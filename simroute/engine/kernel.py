@@ -62,8 +62,8 @@ N_RF = 5
 # status
 ST_PENDING, ST_WAITING, ST_RUNNING, ST_DONE = 0, 1, 2, 3
 # block pool fields (bp[:, X])
-PREV, NEXT, REF, HASH, INDICT = range(5)
-N_BP = 5
+PREV, NEXT, REF, HASH, INDICT, CHPREV, CHNEXT = range(7)
+N_BP = 7
 NOHASH = -(2**62)
 # scalars (sc[X])
 S_HEAD, S_TAIL, S_NFREE, S_NRUN, S_WHEAD, S_WLEN, S_STEP, S_PNEXT, S_NREQ, S_NSLOT, S_NDONE, S_SHIFT = range(
@@ -89,6 +89,8 @@ def init_pool(bp: np.ndarray, sc: np.ndarray) -> None:
         bp[b, REF] = 0
         bp[b, HASH] = NOHASH
         bp[b, INDICT] = 0
+        bp[b, CHPREV] = -1
+        bp[b, CHNEXT] = -1
     bp[0, REF] = 1
     bp[0, NEXT] = -1
     if nb > 1:
@@ -128,12 +130,59 @@ def _append_free(bp: np.ndarray, sc: np.ndarray, b: int) -> None:
 
 
 @numba.njit(cache=True)
+def _push_front(bp: np.ndarray, sc: np.ndarray, b: int) -> None:
+    h = sc[S_HEAD]
+    bp[b, PREV] = -1
+    bp[b, NEXT] = h
+    if h >= 0:
+        bp[h, PREV] = b
+    else:
+        sc[S_TAIL] = b
+    sc[S_HEAD] = b
+    sc[S_NFREE] += 1
+
+
+@numba.njit(cache=True)
 def _key(rq: np.ndarray, keys: np.ndarray, r: int, j: int) -> int:
     per = rq[r, KPER]
     q = j // per
     if q < rq[r, KLEN]:
         return keys[rq[r, KSTART] + q] * per + j % per
     return -(((r + 1) << 21) + j) - 1
+
+
+@numba.njit(cache=True)
+def _chain_add(bp, cache, k, b):
+    """Register block ``b`` under hash ``k``. Like vLLM's hash -> {block_id: block} map, several
+    blocks may share a hash (computed concurrently); a lookup returns the earliest registered."""
+    bp[b, CHNEXT] = -1
+    bp[b, INDICT] = 1
+    if k not in cache:
+        cache[k] = b
+        bp[b, CHPREV] = -1
+        return
+    last = cache[k]
+    while bp[last, CHNEXT] >= 0:
+        last = bp[last, CHNEXT]
+    bp[last, CHNEXT] = b
+    bp[b, CHPREV] = last
+
+
+@numba.njit(cache=True)
+def _chain_remove(bp, cache, b):
+    """Drop block ``b`` from its hash's entry (eviction)."""
+    p, n = bp[b, CHPREV], bp[b, CHNEXT]
+    if p >= 0:
+        bp[p, CHNEXT] = n
+    elif n >= 0:
+        cache[bp[b, HASH]] = n
+    else:
+        del cache[bp[b, HASH]]
+    if n >= 0:
+        bp[n, CHPREV] = p
+    bp[b, CHPREV] = -1
+    bp[b, CHNEXT] = -1
+    bp[b, INDICT] = 0
 
 
 @numba.njit(cache=True)
@@ -147,19 +196,29 @@ def _publish_private(rq, bp, slots, cache, r):
     for j in range(rq[r, CCNT]):
         b = slots[s, j]
         h = bp[b, HASH]
-        if h < 0 and h != NOHASH and bp[b, INDICT] == 0 and h not in cache:
-            cache[h] = b
-            bp[b, INDICT] = 1
+        if h < 0 and h != NOHASH and bp[b, INDICT] == 0:
+            _chain_add(bp, cache, h, b)
 
 
 @numba.njit(cache=True)
-def _free_blocks(rq, bp, sc, slots, slotfree, r):
+def _free_blocks(rq, bp, sc, slots, slotfree, r, caching):
+    """Release a request's blocks (vLLM ``BlockPool.free_blocks`` over the reversed block list):
+    blocks that reach ref count 0 and carry a hash join the *tail* of the free queue (LRU, last
+    block first); blocks without a hash, or all blocks when caching is off, go to its *front*
+    in that same order, to be reused first."""
     s = rq[r, SLOT]
-    for j in range(rq[r, NBLK] - 1, -1, -1):
+    n = rq[r, NBLK]
+    for j in range(n):
+        bp[slots[s, j], REF] -= 1
+    for j in range(n):  # forward pushes to the front leave the last block at the head
         b = slots[s, j]
-        bp[b, REF] -= 1
-        if bp[b, REF] == 0:
-            _append_free(bp, sc, b)
+        if bp[b, REF] == 0 and (caching == 0 or bp[b, HASH] == NOHASH):
+            _push_front(bp, sc, b)
+    if caching != 0:
+        for j in range(n - 1, -1, -1):
+            b = slots[s, j]
+            if bp[b, REF] == 0 and bp[b, HASH] != NOHASH:
+                _append_free(bp, sc, b)
     rq[r, NBLK] = 0
     rq[r, CCNT] = 0
     slotfree[sc[S_NSLOT]] = s
@@ -174,10 +233,7 @@ def _new_blocks(rq, bp, sc, slots, cache, r, n):
         b = sc[S_HEAD]
         _unlink(bp, sc, b)
         if bp[b, INDICT] != 0:
-            h = bp[b, HASH]
-            if cache.get(h, -1) == b:
-                del cache[h]
-            bp[b, INDICT] = 0
+            _chain_remove(bp, cache, b)
         bp[b, HASH] = NOHASH
         bp[b, REF] = 1
         slots[s, rq[r, NBLK]] = b
@@ -194,9 +250,8 @@ def _cache_blocks(rq, bp, slots, keys, cache, cfg, r, ntokens):
         b = slots[s, j]
         k = _key(rq, keys, r, j)
         bp[b, HASH] = k
-        if k >= 0 and k not in cache:
-            cache[k] = b
-            bp[b, INDICT] = 1
+        if k >= 0:
+            _chain_add(bp, cache, k, b)
     rq[r, CCNT] = max(rq[r, CCNT], full)
 
 
@@ -446,7 +501,7 @@ def run(
                 sc[S_NRUN] -= 1
                 if cfg[C_PREFIX] != 0:
                     _publish_private(rq, bp, slots, cache, v)
-                _free_blocks(rq, bp, sc, slots, slotfree, v)
+                _free_blocks(rq, bp, sc, slots, slotfree, v, cfg[C_PREFIX])
                 rq[v, COMP] = 0
                 rq[v, STATUS] = ST_WAITING
                 rq[v, NPRE] += 1
@@ -560,7 +615,7 @@ def run(
                     rq[r, STATUS] = ST_DONE
                     rq[r, DSTEP] = step
                     rf[r, DONET] = t1
-                    _free_blocks(rq, bp, sc, slots, slotfree, r)
+                    _free_blocks(rq, bp, sc, slots, slotfree, r, cfg[C_PREFIX])
                     done_buf[ndone] = r
                     ndone += 1
                     nfin += 1
