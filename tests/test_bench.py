@@ -19,13 +19,14 @@ def test_bench_simulate_router_first_20k(benchmark, cfg, skills, prices) -> None
 
 
 def test_bench_cost_kernel_1m(benchmark) -> None:
-    """Cost kernel over 1,000,000 attempts."""
+    """Cost kernel over 1,000,000 attempts (cached, written, long-context rates)."""
     g = np.random.default_rng(0)
     n = 1_000_000
-    req = np.arange(n)
-    p, o = g.integers(1, 100_000, n).astype(np.float64), g.integers(1, 4000, n).astype(np.float64)
-    pin, pout = np.full(n, 2e-6), np.full(n, 8e-6)
-    cin, _ = benchmark(attempt_costs_kernel, req, p, o, pin, pout, n)
+    p, o = g.integers(1, 300_000, n).astype(np.float64), g.integers(1, 4000, n).astype(np.float64)
+    cached = np.floor(p * g.random(n))
+    written = np.floor((p - cached) * g.random(n))
+    rates = np.tile(np.array([2e-6, 5e-7, 2.5e-6, 8e-6, 4e-6, 1e-6, 1.2e-5, 200_000.0]), (n, 1))
+    cin, _, _ = benchmark(attempt_costs_kernel, p, cached, written, o, rates)
     assert cin.shape == (n,)
 
 

@@ -56,6 +56,8 @@ def check_conservation(res: SimResult, n: int, cfg: dict[str, Any]) -> None:
     )
     assert np.all(end[outcome == "timed_out"] > deadline_at[outcome == "timed_out"])
     assert np.all(status[outcome == "dropped"] == "rejected")
+    assert np.all(np.isin(status[outcome == "failed"], ["completed", "expired", "error"]))
+    assert int(r["api_retries"].sum()) == int(a["retries"].sum())
     assert not np.any(ok[outcome == "failed"])
     assert np.all(r["deadline_met"].to_numpy() == (outcome == "succeeded"))
     assert r["final_tier"].to_list() == last["tier"].to_list()
@@ -122,15 +124,36 @@ def test_summary_counts_add_up(cfg, skills, prices) -> None:
     completion=st.sampled_from([30.0, 3600.0, 200_000.0]),
     rate=st.sampled_from([0.5, 5.0, 50.0]),
     seed=st.integers(0, 1000),
+    rpm=st.sampled_from([0, 30, 600]),
+    error_rate=st.sampled_from([0.0, 0.3]),
+    outage=st.booleans(),
 )
 def test_conservation_under_stress(
-    cfg, skills, prices, n, replicas, seats, max_queue, max_attempts, completion, rate, seed
+    cfg,
+    skills,
+    prices,
+    n,
+    replicas,
+    seats,
+    max_queue,
+    max_attempts,
+    completion,
+    rate,
+    seed,
+    rpm,
+    error_rate,
+    outage,
 ) -> None:
-    """Tiny local pools (drops), expiring batch jobs and short attempt budgets: still exactly one
-    terminal state per request, and the accounting holds."""
+    """Tiny local pools (drops), expiring batch jobs, short attempt budgets, API rate limits, errors
+    and outages: still exactly one terminal state per request, and the accounting holds."""
     c = copy.deepcopy(cfg)
     for p in c["tiers"]["local"]["pools"]:
-        p.update(replicas=replicas, max_num_seqs=seats, max_queue=max_queue)
+        p["engine"].update(max_num_seqs=seats)
+        p.update(replicas=replicas, max_queue=max_queue)
+    rt = c["tiers"]["realtime"]
+    rt["rate_limits"]["default"] = {"rpm": rpm, "tpm": 0}
+    rt["faults"] = {"error_rate": error_rate, "outages": [{"start_s": 0.0, "end_s": 120.0}] if outage else []}
+    rt["retry"] = {"max_retries": 2, "backoff_base_s": 2.0, "backoff_max_s": 30.0, "jitter": 0.5}
     c["tiers"]["batch"].update(completion_median_s=completion, completion_sigma=0.0)
     c["policy"]["escalation"]["max_attempts"] = max_attempts
     c["policy"]["router"]["overflow_queue"] = 10_000  # never overflow: force local queueing/drops
@@ -139,6 +162,9 @@ def test_conservation_under_stress(
     check_conservation(res, n, c)
     if completion > 86_400:
         assert res.batch_jobs == res.batch_expired_jobs
+    if outage and rpm == 0 and error_rate == 0:  # the first calls hit the outage and were retried
+        first_rt = res.attempts.filter((pl.col("tier") == "realtime") & (pl.col("submit_s") < 100))
+        assert first_rt.height == 0 or int(first_rt["retries"].sum()) > 0
 
 
 def test_engine_fast_forward_changes_nothing_in_a_full_simulation(cfg, skills, prices, monkeypatch) -> None:

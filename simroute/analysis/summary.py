@@ -71,7 +71,13 @@ def summarize(res: SimResult, meta: Mapping[str, Any], baseline: SimResult | Non
         "total_usd": head["cost_total_usd"],
         "api_usd": float(r["cost_api_usd"].sum()),
         "api_input_usd": float(r["cost_input_usd"].sum()),
+        "api_cached_input_usd": float(r["cost_cached_input_usd"].sum()),
         "api_output_usd": float(r["cost_output_usd"].sum()),
+        "batch_discount_usd": float(r["cost_batch_discount_usd"].sum()),
+        "escalations_usd": float(r["cost_escalations_usd"].sum()),
+        "prompt_cache_hit_token_share": float(
+            r["cached_tokens"].sum() / max(int(r["prompt_tokens"].sum()), 1)
+        ),
         "local_fixed_usd": res.local_fixed_usd,
         "local_gpus": res.local_gpus,
         "local_billing_horizon_s": res.horizon_s,
@@ -89,6 +95,9 @@ def summarize(res: SimResult, meta: Mapping[str, Any], baseline: SimResult | Non
     }
     out["escalations"] = {
         "requests_escalated": int((r["attempts"] > 1).sum()),
+        "api_retries": int(r["api_retries"].sum()),
+        "api_rate_limited": int(a["rate_limited"].sum()),
+        "api_error_attempts": int((a["status"] == "error").sum()),
         "attempts_total": int(r["attempts"].sum()),
         "risk_escalated": int(r["risk_escalated"].sum()),
         "batch_jobs": res.batch_jobs,

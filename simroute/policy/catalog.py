@@ -18,16 +18,29 @@ class Offer:
     Attributes:
         model: model name (a LiteLLM id for API tiers).
         tier: one of :data:`~simroute.policy.types.TIERS`.
-        price_in: marginal USD per prompt token in this tier (0 for local).
-        price_out: marginal USD per output token in this tier (0 for local).
+        mode: price mode (``standard``, ``batch``, ``priority``; ``local`` for local models).
+        rates: the cost kernel's rate row (:data:`~simroute.economics.costs.RATE_COLUMNS`,
+            USD per token; zeros for local models, which share the provisioned GPU cost).
         expected_quality: expected success probability per skill (skill name -> 0..1).
+        standard_rates: the same model's standard (real-time) rate row, for discount accounting.
     """
 
     model: str
     tier: str
-    price_in: float
-    price_out: float
+    mode: str
+    rates: np.ndarray
     expected_quality: Mapping[str, float]
+    standard_rates: np.ndarray | None = None
+
+    @property
+    def price_in(self) -> float:
+        """Marginal USD per (uncached) prompt token."""
+        return float(self.rates[0])
+
+    @property
+    def price_out(self) -> float:
+        """Marginal USD per output token."""
+        return float(self.rates[3])
 
     def est_cost(self, prompt_tokens: int, output_tokens: float) -> float:
         """Estimated marginal USD of one attempt."""

@@ -21,8 +21,9 @@ class StrongerModel:
     """Retry on ``tier`` (default real-time) with a model stronger than any tried so far.
 
     A rejected (tier full) or expired (batch window missed) attempt is retried on ``tier`` with the
-    normal selection; a failed attempt escalates to the tier's strongest model, provided that model
-    is expected to do better (for the predicted skill) than every model already tried.
+    normal selection; a failed attempt (a wrong answer, or an API that kept erroring) escalates to
+    the tier's strongest model, provided that model is expected to do better (for the predicted
+    skill) than every model already tried.
 
     Args:
         catalog: the run's model offers.
@@ -42,7 +43,7 @@ class StrongerModel:
         if not history or len(history) >= self.max_attempts:
             return None
         last = history[-1]
-        if last.status != "completed":
+        if last.status in ("rejected", "expired"):
             return Route(self.tier, False, f"{last.status} -> {self.tier}")
         best_tried = max(self._quality(a.tier, a.model, label.skill) for a in history)
         top = self.catalog.strongest(self.tier, label.skill)

@@ -9,17 +9,15 @@ from typing import Any
 import numpy as np
 import simpy
 
-from simroute import rng as rng_mod
+from simroute.economics.costs import rate_row
 from simroute.economics.prices import PriceTable
 from simroute.economics.quality import QualityModel
 from simroute.errors import ConfigError
 from simroute.policy import registry
 from simroute.policy.catalog import ModelCatalog, Offer
 from simroute.sim.lifecycle import Policies
+from simroute.tiers import factory
 from simroute.tiers.base import Tier
-from simroute.tiers.batch import BatchTier
-from simroute.tiers.local import LocalTier, PoolSpec
-from simroute.tiers.realtime import LatencySpec, RealtimeTier
 from simroute.workload.labels import label_trace, rules_from_config
 from simroute.workload.loaders import load_raw
 from simroute.workload.schema import RequestTable
@@ -86,18 +84,18 @@ def build_catalog(
     }
     offers: list[Offer] = []
     for model in cfg_models.get("local") or {}:
-        offers.append(Offer(str(model), "local", 0.0, 0.0, q[str(model)]))
+        offers.append(Offer(str(model), "local", "local", rate_row(None, "standard"), q[str(model)]))
     for model, spec in (cfg_models.get("api") or {}).items():
         price = prices.get(str(model))
         for tier in spec.get("tiers", ["batch", "realtime"]):
-            if tier == "batch":
-                offers.append(
-                    Offer(str(model), "batch", price.batch_input, price.batch_output, q[str(model)])
-                )
-            elif tier == "realtime":
-                offers.append(Offer(str(model), "realtime", price.input, price.output, q[str(model)]))
-            else:
+            if tier not in ("batch", "realtime"):
                 raise ConfigError(f"models.api.{model}.tiers: unknown tier {tier!r}")
+            mode = "batch" if tier == "batch" else str(spec.get("realtime_mode", "standard"))
+            offers.append(
+                Offer(
+                    str(model), tier, mode, rate_row(price, mode), q[str(model)], rate_row(price, "standard")
+                )
+            )
     return ModelCatalog(offers)
 
 
@@ -120,39 +118,19 @@ def prefix_arrays(table: RequestTable) -> tuple[np.ndarray, np.ndarray]:
 
 
 def build_tiers(
-    env: simpy.Environment, cfg: Mapping[str, Any], seed: int, table: RequestTable | None = None
+    env: simpy.Environment,
+    cfg: Mapping[str, Any],
+    seed: int,
+    table: RequestTable | None = None,
+    catalog: ModelCatalog | None = None,
 ) -> dict[str, Tier]:
-    """The three tiers, each with its own named random stream; the local tier gets the
-    workload's prefix hashes for its engines' prefix caches."""
-    loc = cfg["local"]
-    rt = cfg["realtime"]
-    bt = cfg["batch"]
-    per_model = {
-        str(m): LatencySpec.from_config(s, f"tiers.realtime.models.{m}")
-        for m, s in (rt.get("models") or {}).items()
-    }
-    return {
-        "local": LocalTier(
-            env,
-            [PoolSpec.from_config(p) for p in loc["pools"]],
-            float(loc["gpu_hour_usd"]),
-            prefix_arrays(table) if table is not None else None,
-            table.block_tokens if table is not None else 0,
-        ),
-        "batch": BatchTier(
-            env,
-            float(bt["window_s"]),
-            int(bt["max_requests"]),
-            float(bt["completion_median_s"]),
-            float(bt["completion_sigma"]),
-            float(bt["completion_window_s"]),
-            rng_mod.stream(seed, "tier.batch"),
-        ),
-        "realtime": RealtimeTier(
-            env,
-            LatencySpec.from_config(rt["latency"], "tiers.realtime.latency"),
-            per_model,
-            int(rt["max_concurrency"]),
-            rng_mod.stream(seed, "tier.realtime"),
-        ),
-    }
+    """The three tiers (see :mod:`simroute.tiers.factory`), given the workload's prefix ids."""
+    models = {t: [o.model for o in catalog.by_tier[t]] for t in ("batch", "realtime")} if catalog else {}
+    return factory.build_tiers(
+        env,
+        cfg,
+        seed,
+        models,
+        prefix_arrays(table) if table is not None else None,
+        table.block_tokens if table is not None else 0,
+    )

@@ -5,8 +5,9 @@ and wait. Every request ends in exactly one terminal state (:data:`OUTCOMES`):
 
 * ``succeeded`` — an attempt completed, the quality draw says correct, within the deadline;
 * ``timed_out`` — an attempt ended after the deadline (no further attempts are made);
-* ``failed`` — the last attempt completed incorrectly or its batch job expired, and the escalation
-  policy offered no further route;
+* ``failed`` — the last attempt completed incorrectly, its batch job expired, or its API calls kept
+  failing (rate limits, errors, outages) past the retries or deadline, and the escalation policy
+  offered no further route;
 * ``dropped`` — the last attempt was rejected by its tier (queue full) with no further route.
 """
 
@@ -42,9 +43,7 @@ class Records:
     """Append-only logs, turned into tables after ``env.run()`` (one entry per request/attempt)."""
 
     requests: list[tuple[Any, ...]] = field(default_factory=list)
-    attempts: list[tuple[int, int, str, str, str, float, float, float, float, float, bool]] = field(
-        default_factory=list
-    )
+    attempts: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 class TierStates:
@@ -131,6 +130,10 @@ class Lifecycle:
                     res.end_s,
                     res.busy_s,
                     success,
+                    res.retries,
+                    res.rate_limited,
+                    res.cached_tokens,
+                    res.written_tokens,
                 )
             )
             history.append(Attempt(route.tier, model, res.status, success))
@@ -142,7 +145,12 @@ class Lifecycle:
                 break
             nxt = p.escalation.next_route(req, label, history)
             if nxt is None:
-                outcome = {"completed": "failed", "expired": "failed", "rejected": "dropped"}[res.status]
+                outcome = {
+                    "completed": "failed",
+                    "expired": "failed",
+                    "error": "failed",
+                    "rejected": "dropped",
+                }[res.status]
                 break
             route = nxt
         end = self.env.now

@@ -12,7 +12,7 @@ import simpy
 from tqdm import tqdm
 
 from simroute import rng as rng_mod
-from simroute.economics.costs import allocate_fixed, attempt_costs_kernel
+from simroute.economics.costs import allocate_fixed, attempt_costs_kernel, per_request
 from simroute.economics.quality import QualityModel
 from simroute.errors import ConfigError
 from simroute.policy.catalog import ModelCatalog
@@ -95,7 +95,7 @@ def simulate(
     of the provisioned GPUs) and ``cost_total_usd``.
     """
     env = simpy.Environment()
-    tiers = build_tiers(env, tiers_cfg, seed, table)
+    tiers = build_tiers(env, tiers_cfg, seed, table, catalog)
     local = tiers["local"]
     assert isinstance(local, LocalTier)
     for m in local.specs:
@@ -155,6 +155,10 @@ _ATT_COLS = [
     "end_s",
     "busy_s",
     "success",
+    "retries",
+    "rate_limited",
+    "cached_tokens",
+    "written_tokens",
 ]
 
 
@@ -163,21 +167,26 @@ def _tables(table: RequestTable, lc: Lifecycle, catalog: ModelCatalog, local: Lo
     req = pl.DataFrame(lc.records.requests, schema=_REQ_COLS, orient="row").sort("_idx")
     att = pl.DataFrame(lc.records.attempts, schema=_ATT_COLS, orient="row").sort(["_idx", "attempt"])
     idx = att["_idx"].to_numpy().astype(np.int64)
-    prompt = table.df["prompt_tokens"].to_numpy()[idx].astype(np.float64)
-    output = table.df["output_tokens"].to_numpy()[idx].astype(np.float64)
     completed = (att["status"] == "completed").to_numpy()
-    prices = {(t, o.model): (o.price_in, o.price_out) for t in TIERS for o in catalog.by_tier[t]}
-    pin = np.array([prices[(t, m)][0] for t, m in zip(att["tier"], att["model"], strict=True)])
-    pout = np.array([prices[(t, m)][1] for t, m in zip(att["tier"], att["model"], strict=True)])
-    cin, cout = attempt_costs_kernel(
-        idx,
-        prompt * completed,
-        output * completed,
-        pin.astype(np.float64),
-        pout.astype(np.float64),
-        n,
+    prompt = table.df["prompt_tokens"].to_numpy()[idx].astype(np.float64) * completed
+    output = table.df["output_tokens"].to_numpy()[idx].astype(np.float64) * completed
+    cached = att["cached_tokens"].to_numpy().astype(np.float64) * completed
+    written = att["written_tokens"].to_numpy().astype(np.float64) * completed
+    offers = {(t, o.model): o for t in TIERS for o in catalog.by_tier[t]}
+    rows = [offers[(t, m)] for t, m in zip(att["tier"].to_list(), att["model"].to_list(), strict=True)]
+    rates = np.array([o.rates for o in rows]).reshape(len(rows), -1)
+    std = np.array([o.rates if o.standard_rates is None else o.standard_rates for o in rows]).reshape(
+        len(rows), -1
     )
-    att = att.with_columns(cost_usd=(prompt * pin + output * pout) * completed)
+    cin, ccached, cout = attempt_costs_kernel(prompt, cached, written, output, rates)
+    sin, scached, sout = attempt_costs_kernel(prompt, cached, written, output, std)
+    api = cin + ccached + cout
+    is_batch = (att["tier"] == "batch").to_numpy()
+    discount = np.where(is_batch, sin + scached + sout - api, 0.0)
+    later = att["attempt"].to_numpy() > 0
+    att = att.with_columns(
+        cost_usd=api, cost_input_usd=cin, cost_cached_input_usd=ccached, cost_output_usd=cout
+    )
     is_local = (att["tier"] == "local").to_numpy()
     local_ends = att.filter(pl.col("tier") == "local")["end_s"]
     horizon = max(
@@ -186,14 +195,20 @@ def _tables(table: RequestTable, lc: Lifecycle, catalog: ModelCatalog, local: Lo
     )
     fixed = local.n_gpus * local.gpu_hour_usd * horizon / 3600.0 if is_local.any() else 0.0
     clocal = allocate_fixed(fixed, idx[is_local], att["busy_s"].to_numpy()[is_local], n)
+    api_req = per_request(idx, api, n)
     out = table.df.with_columns(
         req.drop("_idx"),
         escalations=(req["attempts"] - 1).cast(pl.Int32),
-        cost_input_usd=cin,
-        cost_output_usd=cout,
-        cost_api_usd=cin + cout,
+        api_retries=per_request(idx, att["retries"].to_numpy().astype(np.float64), n).astype(np.int32),
+        cached_tokens=per_request(idx, cached, n).astype(np.int64),
+        cost_input_usd=per_request(idx, cin, n),
+        cost_cached_input_usd=per_request(idx, ccached, n),
+        cost_output_usd=per_request(idx, cout, n),
+        cost_api_usd=api_req,
+        cost_batch_discount_usd=per_request(idx, discount, n),
+        cost_escalations_usd=per_request(idx, api * later, n),
         cost_local_usd=clocal,
-        cost_total_usd=cin + cout + clocal,
+        cost_total_usd=api_req + clocal,
     ).drop("prefix_hashes")
     out = out.with_columns(pl.col("attempts").cast(pl.Int32), pl.col("outcome").cast(pl.Enum(list(OUTCOMES))))
     batch = lc.tiers["batch"]

@@ -9,22 +9,28 @@ import simpy
 
 from simroute.policy.types import Request, TierState
 
-STATUSES: tuple[str, ...] = ("completed", "rejected", "expired")
+STATUSES: tuple[str, ...] = ("completed", "rejected", "expired", "error")
 """How an attempt can end at a tier: the model produced an answer (correct or not, judged by the
-quality model), the tier refused it (queue full), or the batch job missed its completion window."""
+quality model); the tier refused it (queue full, too long); the batch job missed its completion
+window; or the API kept failing (rate limits, errors, outages) until retries or the deadline ran
+out."""
 
 
 @dataclass(frozen=True, slots=True)
 class AttemptResult:
-    """Timing of one attempt at a tier (absolute simulated seconds).
+    """Timing and accounting of one attempt at a tier (absolute simulated seconds).
 
     Attributes:
         status: one of :data:`STATUSES`.
         submit_s: when the attempt was handed to the tier.
-        start_s: when service started (after queueing / batch accumulation).
+        start_s: when service started (after queueing, rate-limit waits or batch accumulation).
         first_token_s: when the first output token was available.
         end_s: when the attempt ended.
-        busy_s: GPU-seconds attributed to this attempt (local tier; 0 elsewhere).
+        busy_s: GPU work attributed to this attempt (local tier; 0 elsewhere).
+        retries: API calls retried within the attempt (after 429s, errors, outages).
+        rate_limited: of those, 429 responses.
+        cached_tokens: prompt tokens read from the provider's prompt cache.
+        written_tokens: prompt tokens written to it.
     """
 
     status: str
@@ -33,6 +39,10 @@ class AttemptResult:
     first_token_s: float
     end_s: float
     busy_s: float = 0.0
+    retries: int = 0
+    rate_limited: int = 0
+    cached_tokens: int = 0
+    written_tokens: int = 0
 
 
 class Tier(Protocol):

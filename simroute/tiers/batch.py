@@ -1,7 +1,9 @@
 """Async batch API tier: requests accumulate into batch jobs that complete much later.
 
-Requests submitted to the tier are collected for ``window_s`` seconds (or until ``max_requests``)
-and then submitted as one job. A job's completion time is log-normal (median
+Requests submitted to the tier are collected for ``window_s`` seconds (or until the job reaches
+``max_requests`` requests or ``max_bytes`` of request file, estimated as ``bytes_per_token`` per
+prompt token plus ``bytes_per_request``; the public batch APIs allow 50,000-100,000 requests and
+~200-256 MB per job) and then submitted as one job. A job's completion time is log-normal (median
 ``completion_median_s``, shape ``completion_sigma``); a job that would take longer than the
 provider's ``completion_window_s`` (24 h for the public batch APIs) *expires*: its requests end at
 the window with status ``expired``. All requests of a job complete together; output is available
@@ -16,6 +18,7 @@ from typing import Any
 import numpy as np
 import simpy
 
+from simroute.economics.prompt_cache import PromptCache
 from simroute.errors import ConfigError
 from simroute.policy.types import Request, TierState
 from simroute.tiers.base import AttemptResult
@@ -32,6 +35,11 @@ class BatchTier:
         completion_sigma: log-normal shape of the completion time.
         completion_window_s: provider deadline; longer jobs expire (s).
         rng: the tier's generator (completion-time draws).
+        max_bytes: job file size limit (bytes; 0 = none).
+        bytes_per_token: request-file bytes per prompt token.
+        bytes_per_request: request-file bytes per request (JSON envelope).
+        prompt_cache: model -> its :class:`PromptCache` (absent = no caching).
+        prefix_ids: per request index, its prefix-block ids (for the prompt cache).
     """
 
     name = "batch"
@@ -45,6 +53,11 @@ class BatchTier:
         completion_sigma: float,
         completion_window_s: float,
         rng: np.random.Generator,
+        max_bytes: float = 0.0,
+        bytes_per_token: float = 4.0,
+        bytes_per_request: float = 300.0,
+        prompt_cache: dict[str, PromptCache] | None = None,
+        prefix_ids: Any = None,
     ) -> None:
         if window_s <= 0 or max_requests < 1 or completion_median_s <= 0 or completion_window_s <= 0:
             raise ConfigError(
@@ -58,7 +71,13 @@ class BatchTier:
         self.completion_sigma = completion_sigma
         self.completion_window_s = completion_window_s
         self.rng = rng
-        self._pending: list[tuple[simpy.Event, float]] = []
+        self.max_bytes = max_bytes
+        self.bytes_per_token = bytes_per_token
+        self.bytes_per_request = bytes_per_request
+        self.prompt_cache = prompt_cache or {}
+        self.prefix_ids = prefix_ids
+        self._pending: list[tuple[simpy.Event, float, Request, str]] = []
+        self._bytes = 0.0
         self._running = 0
         self.jobs = 0
         self.expired_jobs = 0
@@ -70,9 +89,13 @@ class BatchTier:
         submitted at once and the next request opens a new window.
         """
         ev = self.env.event()
+        size = request.prompt_tokens * self.bytes_per_token + self.bytes_per_request
+        if self._pending and self.max_bytes > 0 and self._bytes + size > self.max_bytes:
+            self._flush()
         if not self._pending:
             self.env.process(self._window(self.jobs))
-        self._pending.append((ev, self.env.now))
+        self._pending.append((ev, self.env.now, request, model))
+        self._bytes += size
         if len(self._pending) >= self.max_requests:
             self._flush()
         return ev
@@ -84,10 +107,11 @@ class BatchTier:
 
     def _flush(self) -> None:
         job, self._pending = self._pending, []
+        self._bytes = 0.0
         self.jobs += 1
         self.env.process(self._run(job))
 
-    def _run(self, job: list[tuple[simpy.Event, float]]) -> Generator[simpy.Event, Any, None]:
+    def _run(self, job: list[tuple[simpy.Event, float, Request, str]]) -> Generator[simpy.Event, Any, None]:
         start = self.env.now
         took = self.completion_median_s * float(np.exp(self.completion_sigma * self.rng.standard_normal()))
         status = "completed"
@@ -98,8 +122,13 @@ class BatchTier:
         yield self.env.timeout(took)
         self._running -= len(job)
         end = self.env.now
-        for ev, submit in job:
-            ev.succeed(AttemptResult(status, submit, start, end, end))
+        for ev, submit, req, model in job:
+            cached = written = 0
+            pc = self.prompt_cache.get(model)
+            if status == "completed" and pc is not None and self.prefix_ids is not None:
+                off, values = self.prefix_ids
+                cached, written = pc.use(values[off[req.idx] : off[req.idx + 1]], req.prompt_tokens, start)
+            ev.succeed(AttemptResult(status, submit, start, end, end, 0.0, 0, 0, cached, written))
 
     def state(self) -> TierState:
         """Requests waiting for the window to close, and in submitted jobs."""

@@ -1,49 +1,106 @@
-"""Real-time API tier: per-model log-normal TTFT and inter-token latency, a concurrency cap.
+"""Real-time API tier: fitted latency, rate limits with 429s and backoff, faults, prompt caching.
 
-TTFT and ITL medians default to the LLMPerf leaderboard (Dec 2023) measurements in ``../shared``
-(e.g. Together Llama-2-70B: TTFT p50 0.64 s, ITL p50 15.3 ms); per-model overrides come from
-``tiers.realtime.models``. The API-tiers issue replaces these with fitted distributions, rate
-limits and outages.
+* **Latency**: per model, TTFT and per-request inter-token latency drawn from log-normals fitted to
+  the LLMPerf leaderboard's real measurements (:mod:`latency_fit`; a model names a
+  ``provider/size`` profile) or given explicitly; ``dist: empirical`` resamples the measured
+  requests instead.
+* **Rate limits**: a token bucket per model for requests/minute and tokens/minute (prompt +
+  output); a call that does not fit gets a 429 and is retried after exponential backoff with
+  jitter (``retry``), up to ``max_retries`` and never past the request's deadline.
+* **Faults**: ``error_rate`` (each call fails with this probability) and ``outages`` (time windows,
+  optionally per model, in which every call fails) — retried the same way.
+* **Concurrency**: ``max_concurrency`` calls in flight across the tier (0 = unbounded).
+* **Prompt caching**: a :class:`~simroute.economics.prompt_cache.PromptCache` per model.
+
+An attempt that runs out of retries or deadline ends with status ``error``; it never disappears.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import simpy
 
+from simroute.economics.prompt_cache import PromptCache
 from simroute.errors import ConfigError
 from simroute.policy.types import Request, TierState
 from simroute.tiers.base import AttemptResult
+from simroute.tiers.latency_fit import LatencySpec
 
 
 @dataclass(frozen=True)
-class LatencySpec:
-    """Log-normal latency parameters of one API model (seconds)."""
+class RetryPolicy:
+    """Exponential backoff: ``min(base · 2^k, max) · (1 + jitter · U)`` seconds before retry k."""
 
-    ttft_median_s: float
-    ttft_sigma: float
-    itl_median_s: float
-    itl_sigma: float
+    max_retries: int = 5
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 60.0
+    jitter: float = 0.5
 
-    @staticmethod
-    def from_config(cfg: Mapping[str, Any], where: str) -> LatencySpec:
-        """Parse and check a latency mapping."""
-        try:
-            spec = LatencySpec(
-                float(cfg["ttft_median_s"]),
-                float(cfg["ttft_sigma"]),
-                float(cfg["itl_median_s"]),
-                float(cfg["itl_sigma"]),
-            )
-        except KeyError as e:
-            raise ConfigError(f"{where}: missing key {e}") from None
-        if spec.ttft_median_s <= 0 or spec.itl_median_s <= 0 or min(spec.ttft_sigma, spec.itl_sigma) < 0:
-            raise ConfigError(f"{where}: medians must be > 0 and sigmas >= 0")
-        return spec
+
+@dataclass(frozen=True)
+class RateLimit:
+    """Per-model limits: requests and tokens (prompt + output) per minute; 0 = unlimited."""
+
+    rpm: float = 0.0
+    tpm: float = 0.0
+
+
+@dataclass(frozen=True)
+class Outage:
+    """A window ``[start_s, end_s)`` in which calls fail (all models if ``models`` is empty)."""
+
+    start_s: float
+    end_s: float
+    models: tuple[str, ...] = ()
+
+
+class _Bucket:
+    """Token bucket refilled continuously at ``per_minute / 60`` per second, capacity one minute."""
+
+    def __init__(self, per_minute: float) -> None:
+        self.cap = per_minute
+        self.level = per_minute
+        self.t = 0.0
+
+    def take(self, amount: float, now: float) -> bool:
+        if self.cap <= 0:
+            return True
+        self.level = min(self.cap, self.level + (now - self.t) * self.cap / 60.0)
+        self.t = now
+        if amount <= self.level:
+            self.level -= amount
+            return True
+        return False
+
+
+class LatencyModel:
+    """Draws (TTFT, inter-token latency) in seconds for one model."""
+
+    def __init__(
+        self, spec: LatencySpec | None = None, samples: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> None:
+        if (spec is None) == (samples is None):
+            raise ValueError("give a log-normal spec or empirical samples")
+        self.spec = spec
+        self.samples = samples
+
+    def draw(self, rng: np.random.Generator) -> tuple[float, float]:
+        """One call's TTFT and inter-token latency (s)."""
+        if self.samples is not None:
+            t, i = self.samples
+            k = int(rng.integers(0, len(t)))
+            return float(t[k]), float(i[k])
+        s = self.spec
+        assert s is not None
+        z = rng.standard_normal(2)
+        return (
+            s.ttft_median_s * float(np.exp(s.ttft_sigma * z[0])),
+            s.itl_median_s * float(np.exp(s.itl_sigma * z[1])),
+        )
 
 
 class RealtimeTier:
@@ -51,9 +108,15 @@ class RealtimeTier:
 
     Args:
         env: the SimPy environment.
-        latency: default latency spec; ``per_model`` overrides it for named models.
-        max_concurrency: requests in flight at once across the tier (0 = unbounded).
-        rng: the tier's generator (latency draws).
+        latency: model -> :class:`LatencyModel` (``"*"`` is the default).
+        limits: model -> :class:`RateLimit` (``"*"`` is the default).
+        retry: backoff policy for 429s and errors.
+        error_rate: probability a call fails (5xx).
+        outages: fault windows.
+        max_concurrency: calls in flight at once across the tier (0 = unbounded).
+        rng: the tier's generator (latency, jitter and error draws).
+        prompt_cache: model -> its :class:`PromptCache` (absent = no caching).
+        prefix_ids: per request index, its prefix-block ids (for the prompt cache).
     """
 
     name = "realtime"
@@ -61,38 +124,95 @@ class RealtimeTier:
     def __init__(
         self,
         env: simpy.Environment,
-        latency: LatencySpec,
-        per_model: Mapping[str, LatencySpec],
+        latency: Mapping[str, LatencyModel],
+        limits: Mapping[str, RateLimit],
+        retry: RetryPolicy,
+        error_rate: float,
+        outages: Sequence[Outage],
         max_concurrency: int,
         rng: np.random.Generator,
+        prompt_cache: Mapping[str, PromptCache] | None = None,
+        prefix_ids: Any = None,
     ) -> None:
+        if "*" not in latency:
+            raise ConfigError("tiers.realtime: a default latency ('*') is required")
+        if not 0.0 <= error_rate < 1.0:
+            raise ConfigError(f"tiers.realtime.faults.error_rate must be in [0, 1), got {error_rate}")
         self.env = env
-        self.latency = latency
-        self.per_model = dict(per_model)
+        self.latency = dict(latency)
+        self.limits = dict(limits)
+        self.retry = retry
+        self.error_rate = error_rate
+        self.outages = list(outages)
         self.slots = simpy.Resource(env, max_concurrency) if max_concurrency > 0 else None
         self.rng = rng
+        self.prompt_cache = dict(prompt_cache or {})
+        self.prefix_ids = prefix_ids
+        self._buckets: dict[str, tuple[_Bucket, _Bucket]] = {}
         self._in_flight = 0
+        self.calls = 0
+        self.rate_limited = 0
+        self.errors = 0
+
+    def _bucket(self, model: str) -> tuple[_Bucket, _Bucket]:
+        b = self._buckets.get(model)
+        if b is None:
+            lim = self.limits.get(model, self.limits.get("*", RateLimit()))
+            b = self._buckets[model] = (_Bucket(lim.rpm), _Bucket(lim.tpm))
+        return b
+
+    def _down(self, model: str, now: float) -> bool:
+        return any(o.start_s <= now < o.end_s and (not o.models or model in o.models) for o in self.outages)
 
     def submit(self, request: Request, model: str) -> simpy.Event:
-        """Call the API for ``model``."""
-        return self.env.process(self._call(request, self.per_model.get(model, self.latency)))
+        """Call the API for ``model`` (with retries)."""
+        return self.env.process(self._call(request, model))
 
-    def _call(self, req: Request, spec: LatencySpec) -> Generator[simpy.Event, Any, AttemptResult]:
-        submit = self.env.now
-        z = self.rng.standard_normal(2)
-        ttft = spec.ttft_median_s * float(np.exp(spec.ttft_sigma * z[0]))
-        itl = spec.itl_median_s * float(np.exp(spec.itl_sigma * z[1]))
+    def _call(self, req: Request, model: str) -> Generator[simpy.Event, Any, AttemptResult]:
+        env = self.env
+        submit = env.now
+        deadline = req.arrival_s + req.deadline_s
+        retries = limited = 0
+        while True:
+            now = env.now
+            self.calls += 1
+            rpm, tpm = self._bucket(model)
+            if not (rpm.take(1.0, now) and tpm.take(float(req.prompt_tokens + req.output_tokens), now)):
+                limited += 1
+                self.rate_limited += 1
+                failed = True
+            elif self._down(model, now) or (self.error_rate > 0 and self.rng.random() < self.error_rate):
+                self.errors += 1
+                failed = True
+            else:
+                failed = False
+            if not failed:
+                break
+            wait = min(self.retry.backoff_base_s * 2.0**retries, self.retry.backoff_max_s)
+            wait *= 1.0 + self.retry.jitter * float(self.rng.random())
+            if retries >= self.retry.max_retries or now + wait > deadline:
+                return AttemptResult("error", submit, now, now, now, 0.0, retries, limited)
+            retries += 1
+            yield env.timeout(wait)
+        ttft, itl = self.latency.get(model, self.latency["*"]).draw(self.rng)
+        cached = written = 0
+        pc = self.prompt_cache.get(model)
+        if pc is not None and self.prefix_ids is not None:
+            off, values = self.prefix_ids
+            cached, written = pc.use(values[off[req.idx] : off[req.idx + 1]], req.prompt_tokens, env.now)
         if self.slots is None:
-            start = self.env.now
+            start = env.now
             self._in_flight += 1
-            yield self.env.timeout(ttft + (req.output_tokens - 1) * itl)
+            yield env.timeout(ttft + (req.output_tokens - 1) * itl)
             self._in_flight -= 1
         else:
             with self.slots.request() as slot:
                 yield slot
-                start = self.env.now
-                yield self.env.timeout(ttft + (req.output_tokens - 1) * itl)
-        return AttemptResult("completed", submit, start, start + ttft, self.env.now)
+                start = env.now
+                yield env.timeout(ttft + (req.output_tokens - 1) * itl)
+        return AttemptResult(
+            "completed", submit, start, start + ttft, env.now, 0.0, retries, limited, cached, written
+        )
 
     def state(self) -> TierState:
         """Calls waiting for a concurrency slot and in flight."""
