@@ -1,0 +1,65 @@
+"""Tier economics on the default agent workload and across the real price table.
+
+1. Simulates the default 50k-request agent fleet under all-real-time, all-batch-where-the-deadline-
+   allows and router-first (same requests, same seed) and prints cost per successful task.
+2. Prints the distribution of batch/standard price ratios over every model in the LiteLLM table
+   that publishes batch prices.
+
+Usage: ``python experiments/tier_economics.py [--requests N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from conftest import compose_cfg  # noqa: E402
+
+from simroute.analysis.summary import headline  # noqa: E402
+from simroute.economics.prices import load_litellm  # noqa: E402
+from simroute.policy.registry import PolicyContext  # noqa: E402
+from simroute.sim.build import build_catalog, build_policies, build_quality, load_workload  # noqa: E402
+from simroute.sim.run import simulate  # noqa: E402
+from simroute.workload.skills import catalog_from_config  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--requests", type=int, default=50_000)
+    a = ap.parse_args()
+    cfg = compose_cfg([f"workload.n_requests={a.requests}"])
+    skills = catalog_from_config(cfg["skills"])
+    table = load_workload(cfg["workload"], skills, 0)
+    prices = load_litellm(cfg["prices"])
+    quality = build_quality(cfg["models"], skills)
+    catalog = build_catalog(cfg["models"], prices, quality, skills)
+    ctx = PolicyContext(skills.names, catalog)
+    print(f"{'policy':14s} {'success':>8s} {'cost USD':>10s} {'USD/success':>12s} {'batch share':>12s}")
+    for name in ("all_realtime", "all_batch", "router_first"):
+        pol = build_policies(compose_cfg([f"policy={name}"])["policy"], ctx)
+        res = simulate(table, pol, cfg["tiers"], catalog, quality, 0, progress=False)
+        h = headline(res)
+        share = float((res.requests["first_tier"] == "batch").mean())  # type: ignore[arg-type]
+        print(f"{name:14s} {h['success_rate']:8.1%} {h['cost_total_usd']:10.2f} "
+              f"{h['cost_per_successful_task_usd']:12.5f} {share:12.1%}")
+    ratios_in, ratios_out = [], []
+    for m in prices.models():
+        p = prices.get(m)
+        if p.has_batch and p.standard.input > 0 and p.standard.output > 0:
+            ratios_in.append(round(p.batch.input / p.standard.input, 3))
+            ratios_out.append(round(p.batch.output / p.standard.output, 3))
+    for label, r in (("input", ratios_in), ("output", ratios_out)):
+        q = np.percentile(r, [0, 10, 50, 90, 100])
+        top = ", ".join(f"{k}: {v}" for k, v in Counter(r).most_common(4))
+        print(f"batch/standard {label} price ratio over {len(r)} models: min/p10/p50/p90/max = "
+              f"{'/'.join(f'{x:.2f}' for x in q)}; most common {top}")
+
+
+if __name__ == "__main__":
+    main()
