@@ -19,14 +19,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from conftest import compose_cfg  # noqa: E402
-
-from simroute.analysis.summary import headline  # noqa: E402
-from simroute.economics.prices import load_litellm  # noqa: E402
-from simroute.policy.registry import PolicyContext  # noqa: E402
-from simroute.sim.build import build_catalog, build_policies, build_quality, load_workload  # noqa: E402
-from simroute.sim.run import simulate  # noqa: E402
-from simroute.workload.skills import catalog_from_config  # noqa: E402
+from conftest import compose_cfg
+from simroute.analysis.summary import headline
+from simroute.economics.prices import load_litellm
+from simroute.policy.registry import PolicyContext
+from simroute.sim.build import build_catalog, build_policies, build_quality, load_workload
+from simroute.sim.run import simulate
+from simroute.workload.skills import catalog_from_config
 
 
 def main() -> None:
@@ -46,8 +45,10 @@ def main() -> None:
         res = simulate(table, pol, cfg["tiers"], catalog, quality, 0, progress=False)
         h = headline(res)
         share = float((res.requests["first_tier"] == "batch").mean())  # type: ignore[arg-type]
-        print(f"{name:14s} {h['success_rate']:8.1%} {h['cost_total_usd']:10.2f} "
-              f"{h['cost_per_successful_task_usd']:12.5f} {share:12.1%}")
+        print(
+            f"{name:14s} {h['success_rate']:8.1%} {h['cost_total_usd']:10.2f} "
+            f"{h['cost_per_successful_task_usd']:12.5f} {share:12.1%}"
+        )
     ratios_in, ratios_out = [], []
     for m in prices.models():
         p = prices.get(m)
@@ -57,8 +58,10 @@ def main() -> None:
     for label, r in (("input", ratios_in), ("output", ratios_out)):
         q = np.percentile(r, [0, 10, 50, 90, 100])
         top = ", ".join(f"{k}: {v}" for k, v in Counter(r).most_common(4))
-        print(f"batch/standard {label} price ratio over {len(r)} models: min/p10/p50/p90/max = "
-              f"{'/'.join(f'{x:.2f}' for x in q)}; most common {top}")
+        print(
+            f"batch/standard {label} price ratio over {len(r)} models: min/p10/p50/p90/max = "
+            f"{'/'.join(f'{x:.2f}' for x in q)}; most common {top}"
+        )
 
 
 if __name__ == "__main__":
