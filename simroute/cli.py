@@ -27,6 +27,8 @@ USAGE = """usage: simroute run [HYDRA_OVERRIDES ...]
 commands:
   run    simulate a workload through a routing policy and its baseline (Hydra app; see --help)
   cost   USD cost of one request from the simulator's price table, as JSON
+  eval-router OUTCOMES --weak COL --strong COL --json OUT.json [--plot OUT.png] [--seed S]
+         APGR / CPT(50%) / CPT(80%) of routers on a per-prompt outcome table (no simulation)
 """
 
 
@@ -138,6 +140,39 @@ def _cost(argv: list[str]) -> None:
     )
 
 
+def _eval_router(argv: list[str]) -> None:
+    import argparse
+    import json
+
+    from simroute.analysis import router_eval
+
+    ap = argparse.ArgumentParser(
+        prog="simroute eval-router", description=router_eval.__doc__.split("\n\n")[0]
+    )
+    ap.add_argument(
+        "outcomes", help="CSV (or .csv.gz) with a prompt column and a True/False column per model"
+    )
+    ap.add_argument("--weak", required=True, help="column of the weak model")
+    ap.add_argument("--strong", required=True, help="column of the strong model")
+    ap.add_argument("--json", required=True, help="output JSON")
+    ap.add_argument("--plot", default=None, help="output PNG")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the train/eval split")
+    a = ap.parse_args(argv)
+    try:
+        res = router_eval.evaluate(router_eval.load_outcomes(a.outcomes, a.weak, a.strong), seed=a.seed)
+    except SimrouteError as e:
+        _fail(e)
+    Path(a.json).write_text(json.dumps(res, indent=1) + "\n")
+    if a.plot:
+        router_eval.plot(res, Path(a.plot))
+    print(
+        f"split: {res['split']['train']} train / {res['split']['eval']} eval prompts; "
+        f"weak {res['weak_quality']:.3f}, strong {res['strong_quality']:.3f}"
+    )
+    for name, r in sorted(res["routers"].items(), key=lambda kv: -kv[1]["apgr"]):
+        print(f"  {name:9s} APGR {r['apgr']:.3f}  CPT(50%) {r['cpt50']:.1%}  CPT(80%) {r['cpt80']:.1%}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``simroute`` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -151,8 +186,11 @@ def main(argv: list[str] | None = None) -> None:
     if cmd == "cost":
         _cost(rest)
         return
+    if cmd == "eval-router":
+        _eval_router(rest)
+        return
     print(USAGE, end="", file=sys.stderr)
-    _fail(SimrouteError(f"unknown command {cmd!r}; valid: run, cost"))
+    _fail(SimrouteError(f"unknown command {cmd!r}; valid: run, cost, eval-router"))
 
 
 if __name__ == "__main__":
