@@ -36,15 +36,27 @@ ROUTERS: tuple[str, ...] = ("random", "oracle", "length", "numbers", "logistic")
 
 @dataclass(frozen=True)
 class Outcomes:
-    """Per-prompt correctness of a weak and a strong model."""
+    """Per-prompt correctness of a weak and a strong model (``matrix``: every listed model, rows)."""
 
     prompts: list[str]
     weak: np.ndarray
     strong: np.ndarray
     source: str
+    matrix: np.ndarray
+    skills: list[str] | None = None
 
 
-def load_outcomes(path: str | Path, weak: str, strong: str) -> Outcomes:
+def load_table(
+    path: str | Path, models: list[str], skill_column: str | None = None
+) -> tuple[np.ndarray, list[str] | None, list[str]]:
+    """Outcome matrix (models × prompts, 0/1), optional skill per prompt, and the prompts."""
+    out = load_outcomes(path, models[0], models[-1], extra=models[1:-1], skill_column=skill_column)
+    return out.matrix, out.skills, out.prompts
+
+
+def load_outcomes(
+    path: str | Path, weak: str, strong: str, extra: list[str] | None = None, skill_column: str | None = None
+) -> Outcomes:
     """Read the table; check the columns and that they hold booleans."""
     p = Path(path)
     try:
@@ -56,18 +68,26 @@ def load_outcomes(path: str | Path, weak: str, strong: str) -> Outcomes:
         raise InputError(str(p), "file not found") from None
     except Exception as e:
         raise InputError(str(p), f"not a readable CSV ({type(e).__name__}: {e})") from None
-    for c in ("prompt", weak, strong):
+    names = [weak, *(extra or []), strong]
+    for c in ["prompt", *names, *([skill_column] if skill_column else [])]:
         if c not in df.columns:
             raise InputError(str(p), f"missing column {c!r}; columns are {df.columns[:8]}")
     cols = {}
-    for c in (weak, strong):
+    for c in names:
         v = df[c].str.to_lowercase()
         ok = v.is_in(["true", "false", "1", "0"])
         if not ok.all():
             i = int((~ok).arg_true()[0])
             raise InputError(str(p), f"expected True/False, got {df[c][i]!r}", row=i + 1, column=c)
         cols[c] = v.is_in(["true", "1"]).to_numpy()
-    return Outcomes(df["prompt"].to_list(), cols[weak], cols[strong], str(p))
+    return Outcomes(
+        df["prompt"].to_list(),
+        cols[weak],
+        cols[strong],
+        str(p),
+        np.vstack([cols[c] for c in names]).astype(float),
+        df[skill_column].to_list() if skill_column else None,
+    )
 
 
 _NUM = re.compile(r"\d+(?:\.\d+)?")
