@@ -38,7 +38,7 @@ def main() -> None:
     prices = load_litellm(cfg["prices"])
     quality = build_quality(cfg["models"], skills)
     catalog = build_catalog(cfg["models"], prices, quality, skills)
-    ctx = PolicyContext(skills.names, catalog)
+    ctx = PolicyContext(skills.names, catalog, 0)
     print(f"{'policy':14s} {'success':>8s} {'cost USD':>10s} {'USD/success':>12s} {'batch share':>12s}")
     for name in ("all_realtime", "all_batch", "router_first"):
         pol = build_policies(compose_cfg([f"policy={name}"])["policy"], ctx)

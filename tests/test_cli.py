@@ -99,7 +99,7 @@ def test_bad_trace_exits_nonzero_with_one_line(tmp_path: Path, content: str, exp
 def test_unknown_policy_name_lists_valid_ones(tmp_path: Path) -> None:
     proc = run_cli(["run", *SMALL, "policy.router.name=magic", f"hydra.run.dir={tmp_path}"])
     assert proc.returncode == 2
-    assert "unknown router 'magic'; valid: rules, static" in proc.stderr
+    assert "unknown router 'magic'; valid: cost_aware, rules, static, thompson, win_rate" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 

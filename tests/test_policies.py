@@ -155,7 +155,7 @@ def test_stronger_model_escalation(catalog: ModelCatalog) -> None:
 
 
 def test_registry_lists_valid_names(ctx) -> None:
-    with pytest.raises(ConfigError, match=r"unknown router 'nope'; valid: rules, static"):
+    with pytest.raises(ConfigError, match=r"unknown router 'nope'; valid: cost_aware, rules, static, thompson, win_rate"):
         registry.build("router", {"name": "nope"}, ctx)
     with pytest.raises(ConfigError, match=r"unknown argument\(s\) \['bogus'\]"):
         registry.build("router", {"name": "rules", "bogus": 1}, ctx)

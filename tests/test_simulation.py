@@ -183,3 +183,27 @@ def test_engine_fast_forward_changes_nothing_in_a_full_simulation(cfg, skills, p
     b = run(cfg, skills, prices, n=3000)
     assert a.requests.equals(b.requests)
     assert a.attempts.equals(b.attempts)
+
+
+def test_cascade_counts_undetected_failures_and_wasted_escalations(cfg, skills, prices) -> None:
+    """With a noisy verifier some wrong answers are accepted (outcome failed, flagged undetected)
+    and some right ones rejected (escalated although correct); accounting still closes."""
+    c = copy.deepcopy(cfg)
+    c["policy"]["verifier"] = {"name": "noisy", "false_accept": 0.3, "false_reject": 0.2, "latency_s": 0.5}
+    res = run(c, skills, prices, n=2000)
+    check_conservation_basic(res, 2000)
+    r, a = res.requests, res.attempts
+    und = r.filter(pl.col("undetected_failure"))
+    assert und.height > 0 and (und["outcome"] == "failed").all()
+    wasted = a.filter(pl.col("success") & ~pl.col("accepted"))
+    assert wasted.height > 0
+    # a request whose correct answer was rejected went on to another attempt or ended failed
+    first_wasted = wasted.filter(pl.col("attempt") == 0)["request_index"].to_list()
+    assert (r[first_wasted]["attempts"] > 1).any()
+
+
+def check_conservation_basic(res: SimResult, n: int) -> None:
+    r = res.requests
+    assert r.height == n and r["request_id"].n_unique() == n
+    assert int(r.group_by("outcome").len()["len"].sum()) == n
+    assert res.attempts.height == int(r["attempts"].sum())

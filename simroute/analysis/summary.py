@@ -93,6 +93,16 @@ def summarize(res: SimResult, meta: Mapping[str, Any], baseline: SimResult | Non
             t: float(tokens[(r["final_tier"] == t).to_numpy()].sum() / tokens.sum()) for t in TIERS
         },
     }
+    hard = r["hard_truth"].to_numpy()
+    esc = r["risk_escalated"].to_numpy()
+    out["risk_predictor"] = {
+        "truth": "best local model more likely fails than not (P(success) < 0.5)",
+        "hard_share": float(hard.mean()),
+        "escalated_share": float(esc.mean()),
+        "precision": float((hard & esc).sum() / esc.sum()) if esc.any() else None,
+        "recall": float((hard & esc).sum() / hard.sum()) if hard.any() else None,
+    }
+    out["undetected_failures"] = int(r["undetected_failure"].sum())
     out["escalations"] = {
         "requests_escalated": int((r["attempts"] > 1).sum()),
         "api_retries": int(r["api_retries"].sum()),

@@ -52,6 +52,24 @@ class Selector(Protocol):
         ...
 
 
+class Verifier(Protocol):
+    """Decides whether the system accepts an attempt's answer (it cannot see correctness)."""
+
+    latency_s: float
+
+    def accept(self, request: Request, correct: bool, u: float) -> bool:
+        """Accept the answer? ``u`` is the request's uniform for this check."""
+        ...
+
+
+class Learner(Protocol):
+    """Optional: a policy that learns from what the system observes (e.g. a bandit router)."""
+
+    def observe(self, request: Request, label: Label, tier: str, model: str, accepted: bool) -> None:
+        """Called after every completed attempt with the verifier's verdict."""
+        ...
+
+
 class Escalator(Protocol):
     """Decides where a request goes after a failed or rejected attempt."""
 

@@ -18,14 +18,22 @@ from simroute.policy.catalog import ModelCatalog
 from simroute.policy.classifiers import NoisyClassifier, OracleClassifier
 from simroute.policy.escalation import NoEscalation, StrongerModel
 from simroute.policy.risk import LogisticRisk, NeverEscalate
-from simroute.policy.routers import RuleRouter, StaticRouter
-from simroute.policy.selectors import StrongestSelector, ThresholdSelector
+from simroute.policy.routers import CostAwareRouter, RuleRouter, StaticRouter, ThompsonRouter, WinRateRouter
+from simroute.policy.selectors import ABSelector, StrongestSelector, ThresholdSelector
+from simroute.policy.verifiers import NoisyVerifier, PerfectVerifier
 
 REGISTRY: dict[str, dict[str, type]] = {
     "classifier": {"oracle": OracleClassifier, "noisy": NoisyClassifier},
     "risk": {"none": NeverEscalate, "logistic": LogisticRisk},
-    "router": {"rules": RuleRouter, "static": StaticRouter},
-    "selector": {"threshold": ThresholdSelector, "strongest": StrongestSelector},
+    "router": {
+        "rules": RuleRouter,
+        "static": StaticRouter,
+        "cost_aware": CostAwareRouter,
+        "win_rate": WinRateRouter,
+        "thompson": ThompsonRouter,
+    },
+    "selector": {"threshold": ThresholdSelector, "strongest": StrongestSelector, "ab": ABSelector},
+    "verifier": {"perfect": PerfectVerifier, "noisy": NoisyVerifier},
     "escalation": {"none": NoEscalation, "stronger_model": StrongerModel},
 }
 """Policy kind -> name -> class. Add an implementation by adding one line here."""
@@ -37,6 +45,7 @@ class PolicyContext:
 
     skills: tuple[str, ...]
     catalog: ModelCatalog
+    seed: int = 0
 
 
 def build(kind: str, cfg: Mapping[str, Any], ctx: PolicyContext) -> Any:
@@ -50,7 +59,7 @@ def build(kind: str, cfg: Mapping[str, Any], ctx: PolicyContext) -> Any:
         raise ConfigError(f"policy.{kind}.name: unknown {kind} {name!r}; valid: {', '.join(sorted(options))}")
     cls = options[name]
     sig = inspect.signature(cls)
-    injected = {k: getattr(ctx, k) for k in sig.parameters if k in ("skills", "catalog")}
+    injected = {k: getattr(ctx, k) for k in sig.parameters if k in ("skills", "catalog", "seed")}
     accepted = [k for k in sig.parameters if k not in injected]
     unknown = sorted(set(params) - set(accepted))
     if unknown:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Mapping
+from typing import Any
+
 from simroute.errors import ConfigError
 from simroute.policy.catalog import ModelCatalog
 from simroute.policy.types import Label, Request, Route
@@ -52,3 +56,35 @@ class StrongestSelector:
     def select(self, request: Request, label: Label, route: Route) -> str:
         """Strongest model of the tier for the predicted skill."""
         return self.catalog.strongest(route.tier, label.skill).model
+
+
+class ABSelector:
+    """A/B split within a tier: a stable ``share_b`` of requests (by request id) use selector B.
+
+    Args:
+        catalog: the run's model offers (injected).
+        a: config of selector A (``{name: ..., args}``).
+        b: config of selector B.
+        share_b: share of requests routed to B (0..1).
+    """
+
+    def __init__(
+        self, catalog: ModelCatalog, a: Mapping[str, Any], b: Mapping[str, Any], share_b: float = 0.5
+    ) -> None:
+        if not 0.0 <= share_b <= 1.0:
+            raise ConfigError("selector.share_b must be in [0, 1]")
+        from simroute.policy.registry import PolicyContext, build
+
+        ctx = PolicyContext((), catalog)
+        self.a = build("selector", a, ctx)
+        self.b = build("selector", b, ctx)
+        self.share_b = share_b
+
+    def arm(self, request: Request) -> str:
+        """``"a"`` or ``"b"``: a deterministic hash of the request id, so reruns agree."""
+        h = zlib.crc32(str(request.request_id).encode()) / 2**32
+        return "b" if h < self.share_b else "a"
+
+    def select(self, request: Request, label: Label, route: Route) -> str:
+        """The model the request's arm chooses."""
+        return str((self.b if self.arm(request) == "b" else self.a).select(request, label, route))

@@ -106,6 +106,7 @@ def build_policies(cfg_policy: Mapping[str, Any], ctx: registry.PolicyContext) -
     if missing:
         raise ConfigError(f"policy: missing layer(s) {missing}")
     built = {k: registry.build(k, cfg_policy[k], ctx) for k in kinds}
+    built["verifier"] = registry.build("verifier", cfg_policy.get("verifier") or {"name": "perfect"}, ctx)
     return Policies(**built)
 
 

@@ -3,9 +3,11 @@
 The processes here stay thin: they take a request, ask the policies, hand the attempt to a tier
 and wait. Every request ends in exactly one terminal state (:data:`OUTCOMES`):
 
-* ``succeeded`` — an attempt completed, the quality draw says correct, within the deadline;
+* ``succeeded`` — an attempt completed, the quality draw says correct, within the deadline (and the
+  verifier accepted it);
 * ``timed_out`` — an attempt ended after the deadline (no further attempts are made);
-* ``failed`` — the last attempt completed incorrectly, its batch job expired, or its API calls kept
+* ``failed`` — the verifier accepted a wrong answer (an undetected failure), or the last attempt
+  completed incorrectly, its batch job expired, or its API calls kept
   failing (rate limits, errors, outages) past the retries or deadline, and the escalation policy
   offered no further route;
 * ``dropped`` — the last attempt was rejected by its tier (queue full) with no further route.
@@ -20,8 +22,9 @@ from typing import Any
 import numpy as np
 import simpy
 
-from simroute.policy.protocols import Classifier, Escalator, RiskPredictor, Router, Selector
+from simroute.policy.protocols import Classifier, Escalator, RiskPredictor, Router, Selector, Verifier
 from simroute.policy.types import Attempt, Request, TierState
+from simroute.policy.verifiers import PerfectVerifier
 from simroute.tiers.base import AttemptResult, Tier
 
 OUTCOMES: tuple[str, ...] = ("succeeded", "failed", "dropped", "timed_out")
@@ -36,6 +39,7 @@ class Policies:
     router: Router
     selector: Selector
     escalation: Escalator
+    verifier: Verifier = field(default_factory=PerfectVerifier)
 
 
 @dataclass
@@ -68,6 +72,7 @@ class Lifecycle:
         p_success: ``(model, skill, difficulty) -> probability`` of a correct answer.
         u_quality: per-request quality uniforms, shape (n, k) (common random numbers).
         on_done: called once per terminal request (progress reporting).
+        u_verify: per-request verifier uniforms, shape (n, k) (None: a perfect verifier only).
     """
 
     def __init__(
@@ -78,6 +83,7 @@ class Lifecycle:
         p_success: Any,
         u_quality: np.ndarray,
         on_done: Any = None,
+        u_verify: np.ndarray | None = None,
     ) -> None:
         self.env = env
         self.policies = policies
@@ -87,6 +93,8 @@ class Lifecycle:
         self.u_quality = u_quality
         self.records = Records()
         self.on_done = on_done
+        self.u_verify = u_verify
+        self._learn = getattr(policies.router, "observe", None)
 
     def source(self, requests: list[Request]) -> Generator[simpy.Event, Any, None]:
         """Release each request at its arrival time (requests sorted by arrival)."""
@@ -113,10 +121,18 @@ class Lifecycle:
             res: AttemptResult = yield self.tiers[route.tier].submit(req, model)
             first = first or res
             k = len(history)
-            success = False
+            success = accepted = False
             if res.status == "completed":
-                u = self.u_quality[req.idx, min(k, self.u_quality.shape[1] - 1)]
-                success = bool(u < self.p_success(model, req.skill, req.difficulty))
+                col = min(k, self.u_quality.shape[1] - 1)
+                success = bool(
+                    self.u_quality[req.idx, col] < self.p_success(model, req.skill, req.difficulty)
+                )
+                uv = float(self.u_verify[req.idx, col]) if self.u_verify is not None else 0.5
+                accepted = p.verifier.accept(req, success, uv)
+                if p.verifier.latency_s > 0:
+                    yield self.env.timeout(p.verifier.latency_s)
+                if self._learn is not None:
+                    self._learn(req, label, route.tier, model, accepted)
             self.records.attempts.append(
                 (
                     req.idx,
@@ -134,14 +150,15 @@ class Lifecycle:
                     res.rate_limited,
                     res.cached_tokens,
                     res.written_tokens,
+                    accepted,
                 )
             )
-            history.append(Attempt(route.tier, model, res.status, success))
-            if res.end_s > deadline_at:
+            history.append(Attempt(route.tier, model, res.status, accepted))
+            if max(res.end_s, self.env.now) > deadline_at:
                 outcome = "timed_out"
                 break
-            if success:
-                outcome = "succeeded"
+            if accepted:
+                outcome = "succeeded" if success else "failed"
                 break
             nxt = p.escalation.next_route(req, label, history)
             if nxt is None:
@@ -175,6 +192,7 @@ class Lifecycle:
                 else float("nan"),
                 end - req.arrival_s,
                 outcome == "succeeded" and end <= deadline_at,
+                outcome == "failed" and accepted and not success,
             )
         )
         if self.on_done is not None:

@@ -106,6 +106,7 @@ def simulate(
             raise ConfigError(f"models.local.{o.model}: no replica pool under tiers.local.pools")
     n = len(table)
     u_cls, u_q = rng_mod.request_luck(seed, n)
+    u_verify = rng_mod.stream(seed, "request.verify").random(u_q.shape)
     bar = tqdm(
         total=n,
         desc=f"simulating {label}",
@@ -115,13 +116,13 @@ def simulate(
         leave=False,
         mininterval=0.5,
     )
-    lc = Lifecycle(env, policies, tiers, quality.p_success, u_q, on_done=bar.update)
+    lc = Lifecycle(env, policies, tiers, quality.p_success, u_q, on_done=bar.update, u_verify=u_verify)
     env.process(lc.source(_requests(table, u_cls)))
     env.run()
     bar.close()
     if len(lc.records.requests) != n:  # conservation: every request reached a terminal state
         raise RuntimeError(f"{n - len(lc.records.requests)} requests did not terminate")
-    return _tables(table, lc, catalog, local)
+    return _tables(table, lc, catalog, local, quality)
 
 
 _REQ_COLS = [
@@ -142,6 +143,7 @@ _REQ_COLS = [
     "tpot_s",
     "e2e_s",
     "deadline_met",
+    "undetected_failure",
 ]
 _ATT_COLS = [
     "_idx",
@@ -159,10 +161,25 @@ _ATT_COLS = [
     "rate_limited",
     "cached_tokens",
     "written_tokens",
+    "accepted",
 ]
 
 
-def _tables(table: RequestTable, lc: Lifecycle, catalog: ModelCatalog, local: LocalTier) -> SimResult:
+def hard_truth(table: RequestTable, catalog: ModelCatalog, quality: QualityModel) -> np.ndarray:
+    """Ground truth for the failure-mode predictor: the best local model for the request's true
+    skill would more likely fail than not (``P(success) < 0.5``). All False without local models."""
+    local = [o.model for o in catalog.by_tier["local"]]
+    if not local:
+        return np.zeros(len(table), dtype=bool)
+    mi = np.array([quality.models.index(m) for m in local])
+    si = np.array([quality.skills.index(s) for s in table.df["skill"].to_list()])
+    best = quality.ability[mi][:, si].max(axis=0)
+    return np.asarray(best - table.df["difficulty"].to_numpy() < 0.0)
+
+
+def _tables(
+    table: RequestTable, lc: Lifecycle, catalog: ModelCatalog, local: LocalTier, quality: QualityModel
+) -> SimResult:
     n = len(table)
     req = pl.DataFrame(lc.records.requests, schema=_REQ_COLS, orient="row").sort("_idx")
     att = pl.DataFrame(lc.records.attempts, schema=_ATT_COLS, orient="row").sort(["_idx", "attempt"])
@@ -199,6 +216,7 @@ def _tables(table: RequestTable, lc: Lifecycle, catalog: ModelCatalog, local: Lo
     out = table.df.with_columns(
         req.drop("_idx"),
         escalations=(req["attempts"] - 1).cast(pl.Int32),
+        hard_truth=hard_truth(table, catalog, quality),
         api_retries=per_request(idx, att["retries"].to_numpy().astype(np.float64), n).astype(np.int32),
         cached_tokens=per_request(idx, cached, n).astype(np.int64),
         cost_input_usd=per_request(idx, cin, n),
