@@ -155,7 +155,8 @@ def test_stronger_model_escalation(catalog: ModelCatalog) -> None:
 
 
 def test_registry_lists_valid_names(ctx) -> None:
-    with pytest.raises(ConfigError, match=r"unknown router 'nope'; valid: cost_aware, rules, static, thompson, win_rate"):
+    valid = "cost_aware, rules, static, thompson, win_rate"
+    with pytest.raises(ConfigError, match=rf"unknown router 'nope'; valid: {valid}"):
         registry.build("router", {"name": "nope"}, ctx)
     with pytest.raises(ConfigError, match=r"unknown argument\(s\) \['bogus'\]"):
         registry.build("router", {"name": "rules", "bogus": 1}, ctx)

@@ -94,3 +94,28 @@ def cost_vs_success(points: list[dict[str, Any]], path: Path, title: str) -> Non
     fig.tight_layout()
     fig.savefig(path, dpi=120, metadata=_META)
     plt.close(fig)
+
+
+def pareto_plot(names: list[str], cost: np.ndarray, quality: np.ndarray, path: Path, title: str) -> None:
+    """Cost vs quality of many runs with the Pareto frontier and its AIQ (PNG, and SVG beside it)."""
+    from simroute.analysis.metrics import aiq, pareto_frontier
+
+    f = pareto_frontier(cost, quality)
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    on = np.zeros(len(cost), dtype=bool)
+    on[f] = True
+    ax.scatter(cost[~on], quality[~on], s=40, color="#adb5bd", zorder=2, label="dominated")
+    ax.scatter(cost[on], quality[on], s=55, color="#e76f51", zorder=3, label="Pareto frontier")
+    ax.step(cost[f], quality[f], where="post", color="#e76f51", lw=1.2, zorder=1)
+    for i, n in enumerate(names):
+        ax.annotate(n, (cost[i], quality[i]), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    ax.set_xlabel("cost (USD per 1,000 requests)")
+    ax.set_ylabel("success rate")
+    ax.grid(alpha=0.3)
+    ax.margins(x=0.15, y=0.1)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(f"{title}\nAIQ of the frontier {aiq(cost, quality):.3f}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, metadata=_META)
+    fig.savefig(path.with_suffix(".svg"), metadata={"Date": None})
+    plt.close(fig)
