@@ -31,6 +31,8 @@ commands:
          APGR / CPT(50%) / CPT(80%) of routers on a per-prompt outcome table (no simulation)
   calibrate OUTCOMES --models COL [COL ...] [--skill-column COL] --json OUT.json
          fit quality-model abilities (IRT) to per-prompt outcomes, with a held-out report
+  export RUN_DIR --out FILE [--format json|litellm]
+         the run's policy as a versioned, hashed artifact (or a LiteLLM Router config)
 """
 
 
@@ -221,6 +223,47 @@ def _calibrate(argv: list[str]) -> None:
     )
 
 
+def _export(argv: list[str]) -> None:
+    import argparse
+    import json
+
+    from simroute.export import artifact
+    from simroute.export.litellm import litellm_config
+
+    ap = argparse.ArgumentParser(prog="simroute export", description="Export a run's policy for production.")
+    ap.add_argument("run_dir", help="a simroute run output folder (holds policy_snapshot.json)")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--format", choices=("json", "litellm"), default="json")
+    a = ap.parse_args(argv)
+    snap = Path(a.run_dir) / "policy_snapshot.json"
+    try:
+        try:
+            body = json.loads(snap.read_text())
+        except FileNotFoundError:
+            raise SimrouteError(f"{snap}: not found (is {a.run_dir} a simroute run folder?)") from None
+        except ValueError as e:
+            raise SimrouteError(f"{snap}: not JSON ({e})") from None
+        doc = artifact.validate(
+            artifact.seal(
+                {
+                    "source_run": str(Path(a.run_dir).name),
+                    "skills": body["skills"],
+                    "policy": body["policy"],
+                    "models": body["models"],
+                    "router_state": body.get("router_state"),
+                }
+            ),
+            str(snap),
+        )
+    except (KeyError, TypeError) as e:
+        _fail(SimrouteError(f"{snap}: missing or malformed field {e}"))
+    except SimrouteError as e:
+        _fail(e)
+    out = doc if a.format == "json" else litellm_config(doc)
+    Path(a.out).write_text(json.dumps(out, indent=1, sort_keys=a.format == "json") + "\n")
+    print(f"wrote {a.out} ({a.format}; sha256 {doc['sha256'][:16]}...)")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``simroute`` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -240,8 +283,11 @@ def main(argv: list[str] | None = None) -> None:
     if cmd == "calibrate":
         _calibrate(rest)
         return
+    if cmd == "export":
+        _export(rest)
+        return
     print(USAGE, end="", file=sys.stderr)
-    _fail(SimrouteError(f"unknown command {cmd!r}; valid: run, cost, eval-router"))
+    _fail(SimrouteError(f"unknown command {cmd!r}; valid: run, cost, eval-router, calibrate, export"))
 
 
 if __name__ == "__main__":

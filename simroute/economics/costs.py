@@ -29,13 +29,16 @@ RATE_COLUMNS: tuple[str, ...] = (
 )
 """Columns of the per-attempt rate matrix the kernels take (USD per token; threshold in tokens)."""
 
+NO_THRESHOLD = 1e18
+"""Long-context threshold of models without long-context prices (finite, so artifacts stay JSON)."""
+
 
 def rate_row(price: ModelPrice | None, mode: str, long_context: bool = True) -> np.ndarray:
     """One row of the rate matrix for ``price`` in ``mode`` (zeros for a local model)."""
     if price is None:
-        return np.array([0, 0, 0, 0, 0, 0, 0, np.inf], dtype=np.float64)
+        return np.array([0, 0, 0, 0, 0, 0, 0, NO_THRESHOLD], dtype=np.float64)
     r = price.rates(mode)
-    thr = float(LONG_CONTEXT_TOKENS) if (long_context and price.has_long_context) else np.inf
+    thr = float(LONG_CONTEXT_TOKENS) if (long_context and price.has_long_context) else NO_THRESHOLD
     return np.array(
         [r.input, r.cached_input, r.cache_write, r.output, r.input_hi, r.cached_input_hi, r.output_hi, thr],
         dtype=np.float64,

@@ -231,6 +231,15 @@ class WinRateRouter:
         """The predicted strong-win rate."""
         return self._gap.get(label.skill, 1.0) + self.risk_weight * risk.score
 
+    def export_state(self) -> dict[str, float]:
+        """State for a production artifact: the threshold in force (calibration frozen)."""
+        return {"threshold": self.current_threshold()}
+
+    def load_state(self, state: dict[str, float]) -> None:
+        """Adopt an exported threshold (no further calibration)."""
+        self.threshold = float(state["threshold"])
+        self.target = None
+
     def current_threshold(self) -> float:
         """Threshold in force now (calibrated once past warm-up)."""
         if self.target is None or len(self._seen) < self.warmup:
@@ -311,6 +320,18 @@ class ThompsonRouter:
             if draws[t] >= self.min_quality:
                 return Route(t, False, "thompson")
         return Route(max(tiers, key=lambda t: draws[t]), False, "thompson best sample")
+
+    def export_state(self) -> dict[str, list[list[object]]]:
+        """The posteriors, for a production artifact."""
+        return {
+            "posteriors": [[s, t, self.alpha[(s, t)], self.beta[(s, t)]] for (s, t) in sorted(self.alpha)]
+        }
+
+    def load_state(self, state: dict[str, list[list[object]]]) -> None:
+        """Adopt exported posteriors."""
+        for s, t, a, b in state["posteriors"]:
+            self.alpha[(str(s), str(t))] = float(a)  # type: ignore[arg-type]
+            self.beta[(str(s), str(t))] = float(b)  # type: ignore[arg-type]
 
     def observe(self, request: Request, label: Label, tier: str, model: str, accepted: bool) -> None:
         """Update the posterior of (predicted skill, tier) with the verifier's verdict."""

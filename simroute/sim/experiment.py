@@ -27,6 +27,39 @@ from simroute.sim.run import SimResult, simulate
 from simroute.workload.skills import catalog_from_config
 
 
+def policy_snapshot(
+    pcfg: Mapping[str, Any], skills: tuple[str, ...], catalog: Any, router: Any
+) -> dict[str, Any]:
+    """What ``simroute export`` needs from a run: the policy config, the label vocabulary, the model
+    offers with their rates and expected quality, and the router's learned state."""
+    from simroute.policy.types import TIERS
+
+    policy = {k: dict(pcfg[k]) for k in ("classifier", "risk", "router", "selector", "escalation")}
+    policy["verifier"] = dict(pcfg.get("verifier") or {"name": "perfect"})
+    models = [
+        {
+            "model": o.model,
+            "tier": o.tier,
+            "mode": o.mode,
+            "rates": [float(x) for x in o.rates],
+            "standard_rates": [
+                float(x) for x in (o.standard_rates if o.standard_rates is not None else o.rates)
+            ],
+            "expected_quality": {k: float(v) for k, v in o.expected_quality.items()},
+        }
+        for t in TIERS
+        for o in catalog.by_tier[t]
+    ]
+    state = router.export_state() if hasattr(router, "export_state") else None
+    return {
+        "skills": list(skills),
+        "policy": policy,
+        "models": models,
+        "router_state": state,
+        "label": str(pcfg.get("label", "")),
+    }
+
+
 def _policy_name(cfg: Mapping[str, Any]) -> str:
     return str(cfg.get("label") or cfg["router"]["name"])
 
@@ -46,8 +79,10 @@ def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> 
     arms = {"policy": cfg["policy"]}
     if cfg.get("baseline"):
         arms["baseline"] = cfg["baseline"]
+    routers = {}
     for arm, pcfg in arms.items():
         policies = build_policies(pcfg, ctx)
+        routers[arm] = policies.router
         runs[arm] = simulate(
             table,
             policies,
@@ -82,6 +117,8 @@ def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> 
     if base is not None:
         base.requests.write_parquet(out_dir / "baseline_requests.parquet")
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    snapshot = policy_snapshot(cfg["policy"], skills.names, catalog, routers["policy"])
+    (out_dir / "policy_snapshot.json").write_text(json.dumps(snapshot, indent=1, sort_keys=True) + "\n")
     name = summary["policy"]
     title = f"{name} on {Path(table.source).name} ({len(table):,} requests, seed {seed})"
     if cfg.get("figures", True):

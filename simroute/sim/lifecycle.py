@@ -108,6 +108,7 @@ class Lifecycle:
         p = self.policies
         label = p.classifier.classify(req)
         risk = p.risk.assess(req)
+        local_queue = self.state.tier("local").queue_len
         route = p.router.route(req, label, risk, self.state)
         first_tier, first_reason = route.tier, route.reason
         history: list[Attempt] = []
@@ -193,6 +194,7 @@ class Lifecycle:
                 end - req.arrival_s,
                 outcome == "succeeded" and end <= deadline_at,
                 outcome == "failed" and accepted and not success,
+                local_queue,
             )
         )
         if self.on_done is not None:

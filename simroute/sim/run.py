@@ -144,6 +144,7 @@ _REQ_COLS = [
     "e2e_s",
     "deadline_met",
     "undetected_failure",
+    "local_queue_at_route",
 ]
 _ATT_COLS = [
     "_idx",

@@ -1,0 +1,106 @@
+"""The runtime policy object behind :func:`load_policy`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from simroute.export import artifact
+from simroute.policy import registry
+from simroute.policy.catalog import ModelCatalog, Offer
+from simroute.policy.types import Label, Request, TierState
+
+_FEATURES = (
+    "missing_repo_context",
+    "dependency_chain",
+    "risky_migration",
+    "security_sensitive",
+    "high_consequence_write",
+)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A production routing decision: where to send the request first, and why."""
+
+    tier: str
+    model: str
+    strong: bool
+    reason: str
+    risk_score: float
+    risk_escalate: bool
+
+
+class _State:
+    def __init__(self, local_queue_len: int) -> None:
+        self.q = local_queue_len
+
+    def tier(self, name: str) -> TierState:
+        return TierState(self.q if name == "local" else 0, 0, 0)
+
+
+class RuntimePolicy:
+    """The exported risk predictor, router and selector (the same classes the simulator ran).
+
+    The request's skill label comes from the caller's own classifier (the artifact records the
+    simulated classifier's parameters under ``policy.classifier`` for reference).
+    """
+
+    def __init__(self, doc: Mapping[str, Any]) -> None:
+        self.doc = doc
+        offers = [
+            Offer(
+                m["model"],
+                m["tier"],
+                m["mode"],
+                np.array(m["rates"], dtype=np.float64),
+                dict(m["expected_quality"]),
+                np.array(m["standard_rates"], dtype=np.float64),
+            )
+            for m in doc["models"]
+        ]
+        self.catalog = ModelCatalog(offers)
+        ctx = registry.PolicyContext(tuple(doc["skills"]), self.catalog, 0)
+        pol = doc["policy"]
+        self.risk = registry.build("risk", pol["risk"], ctx)
+        self.router = registry.build("router", pol["router"], ctx)
+        self.selector = registry.build("selector", pol["selector"], ctx)
+        state = doc.get("router_state")
+        if state and hasattr(self.router, "load_state"):
+            self.router.load_state(state)
+
+    def route(self, request: Mapping[str, Any], local_queue_len: int = 0) -> Decision:
+        """Decide tier and model for one request (a mapping with ``skill``, ``prompt_tokens``,
+        ``deadline_s`` and the five risk features; ``request_id`` for A/B selectors)."""
+        req = Request(
+            idx=0,
+            request_id=int(request.get("request_id", 0)),
+            session_id=int(request.get("session_id", 0)),
+            arrival_s=0.0,
+            skill=str(request["skill"]),
+            urgency=str(request.get("urgency", "")),
+            prompt_tokens=int(request["prompt_tokens"]),
+            output_tokens=int(request.get("output_tokens", 1)),
+            deadline_s=float(request["deadline_s"]),
+            difficulty=0.0,
+            missing_repo_context=bool(request.get("missing_repo_context", False)),
+            dependency_chain=int(request.get("dependency_chain", 0)),
+            risky_migration=bool(request.get("risky_migration", False)),
+            security_sensitive=bool(request.get("security_sensitive", False)),
+            high_consequence_write=bool(request.get("high_consequence_write", False)),
+            u_classify=0.5,
+        )
+        label = Label(req.skill, 1.0)
+        risk = self.risk.assess(req)
+        route = self.router.route(req, label, risk, _State(local_queue_len))
+        model = self.selector.select(req, label, route)
+        return Decision(route.tier, model, route.strong, route.reason, risk.score, risk.escalate)
+
+
+def load_policy(path: str | Path) -> RuntimePolicy:
+    """Load and verify an artifact (JSON only; never unpickles or evaluates anything)."""
+    return RuntimePolicy(artifact.load(path))
