@@ -33,6 +33,8 @@ commands:
          fit quality-model abilities (IRT) to per-prompt outcomes, with a held-out report
   export RUN_DIR --out FILE [--format json|litellm]
          the run's policy as a versioned, hashed artifact (or a LiteLLM Router config)
+  aggregate SWEEP_DIR    one Parquet table (aggregate.parquet) of a multirun, plus replications.parquet
+  plot SWEEP_DIR         cost vs quality (Pareto, AIQ), latency CDFs, tier share over time, cost breakdown
 """
 
 
@@ -264,6 +266,55 @@ def _export(argv: list[str]) -> None:
     print(f"wrote {a.out} ({a.format}; sha256 {doc['sha256'][:16]}...)")
 
 
+def _sweep(cmd: str, argv: list[str]) -> None:
+    import argparse
+
+    import polars as pl
+
+    from simroute.analysis import plots
+    from simroute.analysis.metrics import aiq, pareto_frontier
+    from simroute.analysis.sweep import aggregate, replications
+
+    ap = argparse.ArgumentParser(prog=f"simroute {cmd}")
+    ap.add_argument("sweep_dir", help="a multirun folder (hydra.sweep.dir)")
+    a = ap.parse_args(argv)
+    d = Path(a.sweep_dir)
+    try:
+        table = aggregate(d)
+    except SimrouteError as e:
+        _fail(e)
+    ov = [c for c in table.columns if c.startswith("override.") and table[c].n_unique() > 1]
+    names = [", ".join(f"{c[9:]}={row[c]}" for c in ov) or row["run"] for row in table.iter_rows(named=True)]
+    table = table.with_columns(pl.Series("name", names))
+    table.write_parquet(d / "aggregate.parquet")
+    replications(table).write_parquet(d / "replications.parquet")
+    cost = table["cost_per_request_usd"].to_numpy() * 1000
+    qual = table["success_rate"].to_numpy()
+    front = pareto_frontier(cost, qual)
+    if cmd == "aggregate":
+        print(
+            f"{table.height} runs -> {d / 'aggregate.parquet'} (and replications.parquet); "
+            f"Pareto frontier: {len(front)} runs, AIQ {aiq(cost, qual):.4f}"
+        )
+        return
+    figs = d / "figures"
+    figs.mkdir(exist_ok=True)
+    plots.pareto_plot(names, cost, qual, figs / "cost_vs_quality.png", f"{d.name}: {table.height} runs")
+    plots.cost_breakdown(table, figs / "cost_breakdown.png", f"{d.name}: cost per 1,000 requests")
+    pick = [int(i) for i in front[:6]]
+    frames = {names[i]: pl.read_parquet(d / table["run"][i] / "requests.parquet") for i in pick}
+    plots.latency_cdf_by(
+        frames, "final_tier", figs / "latency_cdf_by_tier.png", "Pareto runs: latency by tier"
+    )
+    plots.latency_cdf_by(
+        frames, "urgency", figs / "latency_cdf_by_urgency.png", "Pareto runs: latency by urgency"
+    )
+    plots.tier_share_over_time(
+        frames, figs / "tier_share_over_time.png", "Pareto runs: routed tier over time"
+    )
+    print(f"figures -> {figs} (PNG and SVG)")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``simroute`` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -285,6 +336,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if cmd == "export":
         _export(rest)
+        return
+    if cmd in ("aggregate", "plot"):
+        _sweep(cmd, rest)
         return
     print(USAGE, end="", file=sys.stderr)
     _fail(SimrouteError(f"unknown command {cmd!r}; valid: run, cost, eval-router, calibrate, export"))

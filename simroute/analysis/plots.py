@@ -119,3 +119,86 @@ def pareto_plot(names: list[str], cost: np.ndarray, quality: np.ndarray, path: P
     fig.savefig(path, dpi=120, metadata=_META)
     fig.savefig(path.with_suffix(".svg"), metadata={"Date": None})
     plt.close(fig)
+
+
+def latency_cdf_by(frames: dict[str, Any], column: str, path: Path, title: str) -> None:
+    """End-to-end latency CDFs (s, log scale) of several runs, one panel per value of ``column``."""
+    values = sorted({v for r in frames.values() for v in r[column].unique().to_list()})
+    fig, axes = plt.subplots(1, len(values), figsize=(4.2 * len(values), 3.8), squeeze=False, sharey=True)
+    for ax, v in zip(axes[0], values, strict=True):
+        for name, r in frames.items():
+            x = np.sort(r.filter(r[column] == v)["e2e_s"].to_numpy())
+            x = x[np.isfinite(x) & (x > 0)]
+            if len(x):
+                ax.step(x, np.arange(1, len(x) + 1) / len(x), where="post", label=name, lw=1)
+        ax.set_xscale("log")
+        ax.set_title(f"{column} = {v}", fontsize=9)
+        ax.set_xlabel("end-to-end latency (s)")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("fraction of requests")
+    axes[0][-1].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, metadata=_META)
+    fig.savefig(path.with_suffix(".svg"), metadata={"Date": None})
+    plt.close(fig)
+
+
+def tier_share_over_time(frames: dict[str, Any], path: Path, title: str, bins: int = 24) -> None:
+    """Share of requests routed to each tier per time bin (first attempt), one panel per run."""
+    span = max(float(r["arrival_s"].max() or 0.0) for r in frames.values())
+    bin_s = max(span / bins, 1.0)
+    fig, axes = plt.subplots(len(frames), 1, figsize=(7, 1.9 * len(frames) + 0.6), squeeze=False, sharex=True)
+    for ax, (name, r) in zip(axes[:, 0], frames.items(), strict=True):
+        b = (r["arrival_s"].to_numpy() // bin_s).astype(int)
+        nb = int(b.max()) + 1 if len(b) else 1
+        bottom = np.zeros(nb)
+        total = np.maximum(np.bincount(b, minlength=nb), 1)
+        for t in TIERS:
+            share = np.bincount(b[(r["first_tier"] == t).to_numpy()], minlength=nb) / total
+            ax.bar(
+                np.arange(nb) * bin_s / 3600,
+                share,
+                width=bin_s / 3600,
+                bottom=bottom,
+                color=_COLORS[t],
+                label=t,
+                align="edge",
+            )
+            bottom += share
+        ax.set_title(name, fontsize=8, loc="left")
+        ax.set_ylabel("share")
+        ax.set_ylim(0, 1)
+    axes[0, 0].legend(ncol=3, fontsize=8, loc="upper right")
+    axes[-1, 0].set_xlabel("time (h)")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, metadata=_META)
+    fig.savefig(path.with_suffix(".svg"), metadata={"Date": None})
+    plt.close(fig)
+
+
+def cost_breakdown(table: Any, path: Path, title: str) -> None:
+    """Stacked cost per 1,000 requests of each run: input, cached input, output, local GPUs."""
+    parts = [
+        ("cost_input_usd", "input (incl. cache writes)", "#e76f51"),
+        ("cost_cached_input_usd", "cached input", "#f4a261"),
+        ("cost_output_usd", "output", "#e9c46a"),
+        ("cost_local_usd", "local GPUs", "#2a9d8f"),
+    ]
+    names = table["name"].to_list()
+    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(names) + 2), 4.2))
+    bottom = np.zeros(len(names))
+    for col, label, color in parts:
+        v = table[col].to_numpy() * 1000 / table["n_requests"].to_numpy()
+        ax.bar(np.arange(len(names)), v, bottom=bottom, label=label, color=color)
+        bottom += v
+    ax.set_xticks(np.arange(len(names)), names, rotation=40, ha="right", fontsize=8)
+    ax.set_ylabel("USD per 1,000 requests")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, metadata=_META)
+    fig.savefig(path.with_suffix(".svg"), metadata={"Date": None})
+    plt.close(fig)
