@@ -20,11 +20,9 @@ from conftest import compose_cfg
 from simroute.analysis.metrics import aiq, pareto_frontier
 from simroute.analysis.plots import pareto_plot
 from simroute.analysis.summary import headline
-from simroute.economics.prices import load_litellm
 from simroute.policy.registry import PolicyContext
-from simroute.sim.build import build_catalog, build_policies, build_quality, load_workload
+from simroute.sim.build import build_policies, setup
 from simroute.sim.run import simulate
-from simroute.workload.skills import catalog_from_config
 
 VARIANTS: list[tuple[str, str, list[str]]] = [
     ("all_realtime", "all_realtime", []),
@@ -53,11 +51,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("paper"))
     a = ap.parse_args()
     cfg = compose_cfg([f"workload.n_requests={a.requests}"])
-    skills = catalog_from_config(cfg["skills"])
-    table = load_workload(cfg["workload"], skills, 0)
-    prices = load_litellm(cfg["prices"])
-    quality = build_quality(cfg["models"], skills)
-    catalog = build_catalog(cfg["models"], prices, quality, skills)
+    inp = setup(cfg, 0)
+    skills, table, quality, catalog = inp.skills, inp.table, inp.quality, inp.catalog
     rows = []
     for name, policy, overrides in VARIANTS:
         pcfg = compose_cfg([f"policy={policy}", *overrides])["policy"]

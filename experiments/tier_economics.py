@@ -21,11 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from conftest import compose_cfg
 from simroute.analysis.summary import headline
-from simroute.economics.prices import load_litellm
 from simroute.policy.registry import PolicyContext
-from simroute.sim.build import build_catalog, build_policies, build_quality, load_workload
+from simroute.sim.build import build_policies, setup
 from simroute.sim.run import simulate
-from simroute.workload.skills import catalog_from_config
 
 
 def main() -> None:
@@ -33,11 +31,8 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=50_000)
     a = ap.parse_args()
     cfg = compose_cfg([f"workload.n_requests={a.requests}"])
-    skills = catalog_from_config(cfg["skills"])
-    table = load_workload(cfg["workload"], skills, 0)
-    prices = load_litellm(cfg["prices"])
-    quality = build_quality(cfg["models"], skills)
-    catalog = build_catalog(cfg["models"], prices, quality, skills)
+    inp = setup(cfg, 0)
+    skills, table, prices, quality, catalog = inp.skills, inp.table, inp.prices, inp.quality, inp.catalog
     ctx = PolicyContext(skills.names, catalog, 0)
     print(f"{'policy':14s} {'success':>8s} {'cost USD':>10s} {'USD/success':>12s} {'batch share':>12s}")
     for name in ("all_realtime", "all_batch", "router_first"):

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from simroute.analysis.summary import summarize
 from simroute.economics.prices import PriceTable
 from simroute.policy.registry import PolicyContext
-from simroute.sim.build import build_catalog, build_policies, build_quality, load_workload
+from simroute.sim.build import build_policies, setup
 from simroute.sim.lifecycle import OUTCOMES
 from simroute.sim.run import SimResult, simulate
 from simroute.workload.skills import SkillCatalog
@@ -30,11 +30,9 @@ def run(
 ) -> SimResult:
     cfg = copy.deepcopy(cfg)
     cfg["workload"]["n_requests"] = n
-    table = load_workload(cfg["workload"], skills, seed)
-    quality = build_quality(cfg["models"], skills)
-    catalog = build_catalog(cfg["models"], prices, quality, skills)
-    policies = build_policies(cfg[arm], PolicyContext(skills.names, catalog))
-    return simulate(table, policies, cfg["tiers"], catalog, quality, seed, progress=False)
+    inp = setup(cfg, seed)
+    policies = build_policies(cfg[arm], PolicyContext(inp.skills.names, inp.catalog, seed))
+    return simulate(inp.table, policies, cfg["tiers"], inp.catalog, inp.quality, seed, progress=False)
 
 
 def check_conservation(res: SimResult, n: int, cfg: dict[str, Any]) -> None:

@@ -7,14 +7,9 @@ from collections.abc import Mapping
 
 from simroute.errors import ConfigError
 from simroute.policy.types import Request, Risk
+from simroute.workload.skills import RISK_FEATURES
 
-_FEATURES = (
-    "missing_repo_context",
-    "dependency_chain",
-    "risky_migration",
-    "security_sensitive",
-    "high_consequence_write",
-)
+_FEATURES = RISK_FEATURES
 
 
 class NeverEscalate:

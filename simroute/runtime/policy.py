@@ -14,14 +14,6 @@ from simroute.policy import registry
 from simroute.policy.catalog import ModelCatalog, Offer
 from simroute.policy.types import Label, Request, TierState
 
-_FEATURES = (
-    "missing_repo_context",
-    "dependency_chain",
-    "risky_migration",
-    "security_sensitive",
-    "high_consequence_write",
-)
-
 
 @dataclass(frozen=True)
 class Decision:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import numpy as np
 import simpy
 
 from simroute.economics.costs import rate_row
-from simroute.economics.prices import PriceTable
+from simroute.economics.prices import PriceTable, load_litellm
 from simroute.economics.quality import QualityModel
 from simroute.errors import ConfigError
 from simroute.policy import registry
@@ -21,7 +22,7 @@ from simroute.tiers.base import Tier
 from simroute.workload.labels import label_trace, rules_from_config
 from simroute.workload.loaders import load_raw
 from simroute.workload.schema import RequestTable
-from simroute.workload.skills import SkillCatalog
+from simroute.workload.skills import SkillCatalog, catalog_from_config
 from simroute.workload.synthetic import generate
 
 
@@ -135,3 +136,23 @@ def build_tiers(
         prefix_arrays(table) if table is not None else None,
         table.block_tokens if table is not None else 0,
     )
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """Everything a run needs besides the policies: skills, requests, prices, quality, offers."""
+
+    skills: SkillCatalog
+    table: RequestTable
+    prices: PriceTable
+    quality: QualityModel
+    catalog: ModelCatalog
+
+
+def setup(cfg: Mapping[str, Any], seed: int) -> RunInputs:
+    """Build the run inputs from a resolved config (the workload drawn with ``seed``)."""
+    skills = catalog_from_config(cfg["skills"])
+    table = load_workload(cfg["workload"], skills, seed)
+    prices = load_litellm(cfg["prices"])
+    quality = build_quality(cfg["models"], skills)
+    return RunInputs(skills, table, prices, quality, build_catalog(cfg["models"], prices, quality, skills))

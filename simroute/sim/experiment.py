@@ -20,11 +20,9 @@ import numpy as np
 from simroute import __version__
 from simroute.analysis import plots
 from simroute.analysis.summary import headline, summarize
-from simroute.economics.prices import load_litellm
 from simroute.policy.registry import PolicyContext
-from simroute.sim.build import build_catalog, build_policies, build_quality, load_workload
+from simroute.sim.build import build_policies, setup
 from simroute.sim.run import SimResult, simulate
-from simroute.workload.skills import catalog_from_config
 
 
 def policy_snapshot(
@@ -68,11 +66,8 @@ def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> 
     """Run the experiment described by the resolved config ``cfg``; return the summary."""
     t0 = time.perf_counter()
     seed = int(cfg["seed"])
-    skills = catalog_from_config(cfg["skills"])
-    table = load_workload(cfg["workload"], skills, seed)
-    prices = load_litellm(cfg["prices"])
-    quality = build_quality(cfg["models"], skills)
-    catalog = build_catalog(cfg["models"], prices, quality, skills)
+    inp = setup(cfg, seed)
+    skills, table, prices, quality, catalog = inp.skills, inp.table, inp.prices, inp.quality, inp.catalog
     ctx = PolicyContext(skills.names, catalog, seed)
     t_load = time.perf_counter()
     runs: dict[str, SimResult] = {}
