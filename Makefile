@@ -59,3 +59,8 @@ validate-vllm: $(STAMP) $(VLLM_STAMP)
 ## test-vllm: the pytest `vllm` smoke test (records a tiny real run; needs make vllm-env)
 test-vllm: $(STAMP) $(VLLM_STAMP)
 	$(BIN)/python -m pytest -q -m vllm
+
+## optuna: add the optional Optuna sweeper (optuna 2.10) to .venv
+.PHONY: optuna
+optuna: $(STAMP)
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,optuna]'

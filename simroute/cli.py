@@ -43,7 +43,18 @@ def _fail(err: BaseException) -> NoReturn:
     sys.exit(2)
 
 
-def _task(cfg: Any) -> None:
+def objective(summary: dict[str, Any], spec: dict[str, Any]) -> float:
+    """Cost per successful task (USD) plus a penalty for missing the quality floor or the p95
+    interactive deadline constraint: what a sweeper (Optuna) minimises."""
+    cost = summary.get("cost_per_successful_task_usd") or float("inf")
+    floor = float(spec.get("quality_floor", 0.0))
+    shortfall = max(floor - float(summary["success_rate"]), 0.0)
+    ratio = float(summary.get("interactive_p95_deadline_ratio") or 0.0)
+    excess = max(ratio - float(spec.get("p95_deadline_ratio_max", float("inf"))), 0.0)
+    return float(cost + float(spec.get("penalty_usd", 1.0)) * (shortfall + excess))
+
+
+def _task(cfg: Any) -> float:
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
@@ -64,6 +75,7 @@ def _task(cfg: Any) -> None:
     except SimrouteError as e:
         _fail(e)
     base = summary.get("baseline")
+    value = objective(summary, run_cfg.get("objective") or {})
     line = (
         f"{summary['policy']}: {summary['n_requests']:,} requests, "
         f"success {summary['success_rate']:.1%}, cost ${summary['cost_total_usd']:.2f}"
@@ -75,6 +87,7 @@ def _task(cfg: Any) -> None:
         )
     print(line)
     print(f"outputs: {out}")
+    return value
 
 
 def _run(argv: list[str]) -> None:

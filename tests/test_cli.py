@@ -113,3 +113,15 @@ def test_target_outside_simroute_is_refused(tmp_path: Path) -> None:
 def test_unknown_command() -> None:
     proc = run_cli(["frobnicate"])
     assert proc.returncode == 2 and "unknown command 'frobnicate'" in proc.stderr
+
+
+def test_sweeper_objective_penalises_constraint_violations() -> None:
+    from simroute.cli import objective
+
+    spec = {"quality_floor": 0.85, "p95_deadline_ratio_max": 1.0, "penalty_usd": 1.0}
+    ok = {"cost_per_successful_task_usd": 0.03, "success_rate": 0.9, "interactive_p95_deadline_ratio": 0.7}
+    assert objective(ok, spec) == pytest.approx(0.03)
+    low = dict(ok, success_rate=0.80)
+    assert objective(low, spec) == pytest.approx(0.03 + 0.05)
+    slow = dict(ok, interactive_p95_deadline_ratio=1.5)
+    assert objective(slow, spec) == pytest.approx(0.03 + 0.5)

@@ -103,6 +103,10 @@ def summarize(res: SimResult, meta: Mapping[str, Any], baseline: SimResult | Non
         "recall": float((hard & esc).sum() / hard.sum()) if hard.any() else None,
     }
     out["undetected_failures"] = int(r["undetected_failure"].sum())
+    inter = r.filter(pl.col("urgency") == "interactive")
+    out["interactive_p95_deadline_ratio"] = (
+        float(np.percentile((inter["e2e_s"] / inter["deadline_s"]).to_numpy(), 95)) if inter.height else None
+    )
     out["escalations"] = {
         "requests_escalated": int((r["attempts"] > 1).sum()),
         "api_retries": int(r["api_retries"].sum()),
