@@ -72,3 +72,28 @@ def test_calibrate_command(tmp_path: Path) -> None:
     res = json.loads(out.read_text())
     assert set(res["ability"]) == {"mistralai/Mixtral-8x7B-Instruct-v0.1", "gpt-4-1106-preview"}
     assert res["heldout"]["heldout_cells"] > 400
+
+
+def test_mt_bench_per_category_calibration(tmp_path: Path) -> None:
+    """MT-Bench judge scores (>= 8 = success) per category: math and coding are where Mixtral trails."""
+    import subprocess
+    import sys
+
+    from simroute.analysis.router_eval import load_table
+    from simroute.config import REPO_ROOT
+
+    csv = tmp_path / "mt.csv"
+    subprocess.run(
+        [sys.executable, str(REPO_ROOT / "experiments" / "mtbench_outcomes.py"), "--out", str(csv)],
+        check=True,
+        capture_output=True,
+    )
+    models = ["mistralai/Mixtral-8x7B-Instruct-v0.1", "gpt-4-1106-preview"]
+    y, skills, _ = load_table(csv, models, "category")
+    assert y.shape == (2, 160) and skills is not None
+    names, codes = np.unique(skills, return_inverse=True)
+    fit = fit_irt(y, np.ones_like(y, dtype=bool), codes)
+    assert np.isfinite(fit.ability).all() and fit.ability.max() < 6  # the prior keeps ceilings finite
+    ab = dict(zip(names, fit.ability[0], strict=True))
+    assert ab["math"] < ab["writing"] and ab["coding"] < ab["humanities"]
+    assert (fit.ability[1] >= fit.ability[0] - 1e-6).all()  # GPT-4 at least as able in every category

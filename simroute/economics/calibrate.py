@@ -3,7 +3,8 @@
 Model: ``P(model m solves item i) = sigmoid(ability[m, skill(i)] - difficulty[i])`` — a Rasch /
 one-parameter IRT model with ``difficulty ~ N(0, sd²)`` (which pins the scale's origin). The fit
 is marginal maximum likelihood by EM (difficulties integrated out on a Gauss-Hermite grid), which
-estimates abilities and ``sd`` consistently.
+estimates abilities and ``sd`` consistently (a weak prior keeps abilities finite when a model
+solves every item of a skill).
 
 :func:`heldout_report` holds out a seeded share of the (model, item) cells, fits on the rest and
 scores the held-out predictions: log-loss and Brier score against a per-model-accuracy baseline,
@@ -41,6 +42,7 @@ def fit_irt(
     skill: np.ndarray | None = None,
     *,
     sd_difficulty: float | None = None,
+    sd_ability: float = 3.0,
     nodes: int = 41,
     iters: int = 500,
     tol: float = 1e-7,
@@ -56,6 +58,8 @@ def fit_irt(
         observed: boolean mask of the cells to fit, same shape.
         skill: skill index of each item (None = one skill).
         sd_difficulty: fix the difficulty spread (logits) instead of estimating it.
+        sd_ability: standard deviation of a weak N(0, sd²) prior on abilities (logits), which keeps
+            them finite when a model solves (or fails) every item of a skill.
     """
     n_m, n_i = y.shape
     sk = np.zeros(n_i, dtype=np.int64) if skill is None else np.asarray(skill, dtype=np.int64)
@@ -84,7 +88,9 @@ def fit_irt(
             cols = sk == s_
             r = (post[cols][None, :, :] * (yy[:, cols, None] - p[:, cols, :])).sum(2)
             v = (post[cols][None, :, :] * p[:, cols, :] * (1 - p[:, cols, :])).sum(2)
-            step[:, s_] = (obs[:, cols] * r).sum(1) / np.maximum((obs[:, cols] * v).sum(1), 1e-12)
+            g = (obs[:, cols] * r).sum(1) - a[:, s_] / sd_ability**2
+            h = (obs[:, cols] * v).sum(1) + 1.0 / sd_ability**2
+            step[:, s_] = g / h
         a = a + step
         new_sd = float(np.sqrt((post * d[None, :] ** 2).sum() / max(n_i, 1))) if sd_difficulty is None else sd
         moved = max(np.abs(step).max(initial=0.0), abs(new_sd - sd))
