@@ -71,6 +71,18 @@ def _task(cfg: Any) -> float:
     try:
         check_targets(run_cfg)
         out = Path(HydraConfig.get().runtime.output_dir)
+        if run_cfg.get("multiday"):
+            from simroute.feedback.multiday import execute_multiday
+
+            md = execute_multiday(run_cfg, out, progress=bool(run_cfg.get("progress", True)))
+            first, last = md["first_day"]["share_local"], md["last_day"]["share_local"]
+            print(
+                f"{md['policy']}: {md['days']} days, {md['requests']:,} requests, "
+                f"cost ${md['total_cost_usd']:.2f}, success {md['success_rate']:.1%}, "
+                f"local share day 1 {first:.1%} -> day {md['days']} {last:.1%}"
+            )
+            print(f"outputs: {out}")
+            return float(md["total_cost_usd"])
         summary = execute(run_cfg, out, progress=bool(run_cfg.get("progress", True)))
     except SimrouteError as e:
         _fail(e)

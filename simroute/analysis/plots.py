@@ -202,3 +202,35 @@ def cost_breakdown(table: Any, path: Path, title: str) -> None:
     fig.savefig(path, dpi=110, metadata=_META)
     fig.savefig(path.with_suffix(".svg"), metadata={"Date": None})
     plt.close(fig)
+
+
+def daily_figure(runs: dict[str, Any], path: Path, title: str) -> None:
+    """Per day: local share, cost vs tokens, success rate — one line per run (variant)."""
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    for name, d in runs.items():
+        day = d["day"].to_numpy()
+        axes[0].plot(day, d["share_local"].to_numpy() * 100, marker=".", label=name)
+        axes[1].plot(day, d["cost_with_feedback_usd"].to_numpy(), marker=".", label=f"{name}: cost")
+        axes[2].plot(day, d["success_rate"].to_numpy() * 100, marker=".", label=name)
+    tokens = next(iter(runs.values()))
+    ax2 = axes[1].twinx()
+    ax2.plot(
+        tokens["day"].to_numpy(),
+        (tokens["prompt_tokens"] + tokens["output_tokens"]).to_numpy() / 1e6,
+        color="grey",
+        ls="--",
+        label="tokens (M)",
+    )
+    ax2.set_ylabel("tokens per day (millions, dashed)")
+    axes[0].set_ylabel("served locally (% of requests)")
+    axes[1].set_ylabel("cost per day (USD, incl. evaluator and distillation)")
+    axes[2].set_ylabel("success rate (%)")
+    for ax in axes:
+        ax.set_xlabel("day")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, metadata=_META)
+    fig.savefig(path.with_suffix(".svg"), metadata={"Date": None})
+    plt.close(fig)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +28,7 @@ class Offer:
     tier: str
     mode: str
     rates: np.ndarray
-    expected_quality: Mapping[str, float]
+    expected_quality: dict[str, float]
     standard_rates: np.ndarray | None = None
 
     @property

@@ -76,9 +76,16 @@ class RuleRouter:
         self.batch_min_deadline_s = batch_min_deadline_s
         self.overflow_queue = overflow_queue
         self.use_batch = use_batch
-        local = catalog.by_tier["local"]
+        self.catalog = catalog
+        self.local_min_quality = local_min_quality
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Recompute which skills a local model is good enough for (after the catalogue changed)."""
+        local = self.catalog.by_tier["local"]
+        min_q = self.local_min_quality
         self.local_ok = {
-            s: max(o.expected_quality[s] for o in local) >= local_min_quality
+            s: max(o.expected_quality[s] for o in local) >= min_q
             for s in (local[0].expected_quality if local else {})
         }
 

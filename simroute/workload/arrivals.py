@@ -63,24 +63,31 @@ def diurnal(
     amplitude: float,
     period_s: float,
     peak_s: float,
+    growth_per_day: float = 0.0,
 ) -> np.ndarray:
-    """``n`` arrivals with rate ``rate_per_s * (1 + amplitude * cos(2π (t - peak_s) / period_s))``.
+    """``n`` arrivals with rate ``rate_per_s * (1 + growth_per_day)^(t / 1 day)
+    * (1 + amplitude * cos(2π (t - peak_s) / period_s))`` (a growing fleet with a daily cycle).
 
-    Sampled by thinning; ``amplitude`` in [0, 1), ``peak_s`` the time of the daily peak (seconds).
+    Sampled exactly by thinning hour-long windows, each against that window's maximum rate;
+    ``amplitude`` in [0, 1), ``peak_s`` the time of the daily peak (seconds).
     """
-    if not (0 <= amplitude < 1 and period_s > 0):
-        raise ConfigError("workload.arrival: diurnal needs 0 <= amplitude < 1 and period_s > 0")
-    lam_max = rate_per_s * (1 + amplitude)
+    if not (0 <= amplitude < 1 and period_s > 0 and growth_per_day > -1):
+        raise ConfigError(
+            "workload.arrival: diurnal needs 0 <= amplitude < 1, period_s > 0, growth_per_day > -1"
+        )
+    window = 3600.0
     out: list[np.ndarray] = []
     t, count = 0.0, 0
-    chunk = max(1024, int(n * (1 + amplitude)) + 16)
+    g = np.log1p(growth_per_day) / 86_400.0
     while count < n:
-        cand = t + np.cumsum(rng.exponential(1.0 / lam_max, chunk))
-        lam = rate_per_s * (1 + amplitude * np.cos(2 * np.pi * (cand - peak_s) / period_s))
-        keep = cand[rng.random(chunk) * lam_max < lam]
+        lam_max = rate_per_s * (1 + amplitude) * float(np.exp(g * (t + window)) if g > 0 else np.exp(g * t))
+        k = int(rng.poisson(lam_max * window))
+        cand = np.sort(t + window * rng.random(k))
+        lam = rate_per_s * np.exp(g * cand) * (1 + amplitude * np.cos(2 * np.pi * (cand - peak_s) / period_s))
+        keep = cand[rng.random(k) * lam_max < lam]
         out.append(keep)
         count += len(keep)
-        t = float(cand[-1])
+        t += window
     return np.concatenate(out)[:n]
 
 
@@ -109,5 +116,6 @@ def sample(cfg: Mapping[str, Any], n: int, rng: np.random.Generator) -> np.ndarr
             amplitude=float(cfg["amplitude"]),
             period_s=float(cfg["period_s"]),
             peak_s=float(cfg["peak_s"]),
+            growth_per_day=float(cfg.get("growth_per_day", 0.0)),
         )
     raise ConfigError(f"workload.arrival.process: unknown {proc!r}; valid: {', '.join(PROCESSES)}")

@@ -44,7 +44,7 @@ def generate(cfg: Mapping[str, Any], catalog: SkillCatalog, seed: int) -> Reques
     n_sessions = int(np.ceil(n / mean_steps * 1.15)) + 8
     while True:
         starts = arrivals.sample(cfg["arrival"], n_sessions, rng)
-        skill = rng.choice(len(profiles), size=n_sessions, p=weights / weights.sum())
+        skill = _draw_skills(cfg.get("drift"), catalog, weights, starts, rng)
         steps = rng.geometric(1.0 / np.array([max(p.steps_mean, 1.0) for p in profiles])[skill])
         if steps.sum() >= n:
             break
@@ -84,6 +84,28 @@ def generate(cfg: Mapping[str, Any], catalog: SkillCatalog, seed: int) -> Reques
         catalog.names,
         {"synthetic (labels drawn from skill profiles)": n},
     )
+
+
+def _draw_skills(
+    drift: Any, catalog: SkillCatalog, weights: np.ndarray, starts: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Skill of each session; with ``drift: {to: {skill: weight}, over_s: S}`` the mix moves
+    linearly from the profiles' weights to ``to`` over ``S`` seconds (then stays)."""
+    w0 = weights / weights.sum()
+    u = rng.random(len(starts))
+    if not drift:
+        return np.minimum(np.searchsorted(np.cumsum(w0), u, side="right"), len(w0) - 1)
+    to = dict(drift["to"])
+    unknown = set(to) - set(catalog.names)
+    if unknown:
+        raise ConfigError(f"workload.drift.to: unknown skill(s) {sorted(unknown)}")
+    w1 = np.array([float(to.get(s, 0.0)) for s in catalog.names])
+    if (w1 < 0).any() or w1.sum() <= 0:
+        raise ConfigError("workload.drift.to: weights must be >= 0 with a positive sum")
+    w1 = w1 / w1.sum()
+    f = np.clip(starts / float(drift["over_s"]), 0.0, 1.0)[:, None]
+    cum = np.cumsum((1 - f) * w0[None, :] + f * w1[None, :], axis=1)
+    return np.asarray(np.minimum((cum < u[:, None]).sum(axis=1), len(w0) - 1))
 
 
 def _segmented_cumsum(x: np.ndarray, step: np.ndarray) -> np.ndarray:

@@ -1,0 +1,1 @@
+"""Multi-day dynamics: the nightly evaluator, distillation into local models, the multi-day runner."""

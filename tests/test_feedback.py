@@ -1,0 +1,117 @@
+"""Nightly evaluator, distillation and multi-day runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import compose_cfg
+from simroute.feedback.distillation import Distiller, learning_curve
+from simroute.feedback.evaluator import NightlyEvaluator
+from simroute.feedback.multiday import run_multiday
+from simroute.policy.routers import RuleRouter
+from simroute.sim.build import setup
+
+
+def _attempts(skill: str, tier: str, model: str, n: int, success_rate: float) -> pl.DataFrame:
+    k = round(n * success_rate)
+    return pl.DataFrame(
+        {
+            "skill_pred": [skill] * n,
+            "tier": [tier] * n,
+            "model": [model] * n,
+            "status": ["completed"] * n,
+            "success": [True] * k + [False] * (n - k),
+            "accepted": [True] * k + [False] * (n - k),
+            "prompt_tokens": [1000] * n,
+            "output_tokens": [100] * n,
+        }
+    )
+
+
+def test_evaluator_moves_the_local_threshold_in_the_right_direction(cfg) -> None:
+    inp = setup(compose_cfg(["workload.n_requests=10"]), 0)
+    router = RuleRouter(inp.catalog, local_min_quality=0.7)
+    local = inp.catalog.by_tier["local"][0]
+    assert not router.local_ok["code_change"]  # prior: no local model good enough for code changes
+    ev = NightlyEvaluator(accuracy=1.0, prior_strength=20)
+    before = local.expected_quality["code_change"]
+    out = ev.night(
+        _attempts("code_change", "local", local.model, 400, 0.95),
+        inp.catalog,
+        inp.prices,
+        router,
+        np.random.default_rng(0),
+    )
+    assert local.expected_quality["code_change"] > before
+    assert router.local_ok["code_change"]  # evidence of success opens the local route
+    ev.night(
+        _attempts("code_change", "local", local.model, 4000, 0.2),
+        inp.catalog,
+        inp.prices,
+        router,
+        np.random.default_rng(1),
+    )
+    assert not router.local_ok["code_change"]  # and evidence of failure closes it again
+    assert out["evaluator_cost_usd"] == pytest.approx(400 * 1100 * 7.5e-8 + 400 * 50 * 3e-7)
+
+
+def test_evaluator_noise_pulls_towards_chance() -> None:
+    inp = setup(compose_cfg(["workload.n_requests=10"]), 0)
+    o = inp.catalog.by_tier["realtime"][0]
+    ev = NightlyEvaluator(accuracy=0.75, prior_strength=1)
+    ev.night(
+        _attempts("draft_reply", "realtime", o.model, 20_000, 1.0),
+        inp.catalog,
+        inp.prices,
+        None,
+        np.random.default_rng(0),
+    )
+    assert o.expected_quality["draft_reply"] == pytest.approx(0.75, abs=0.01)
+
+
+@settings(max_examples=50, deadline=None)
+@given(a=st.floats(0, 1e6), b=st.floats(0, 1e6), gain=st.floats(0, 5), half=st.floats(1, 1e5))
+def test_learning_curve_is_monotone_and_capped(a: float, b: float, gain: float, half: float) -> None:
+    lo, hi = sorted((a, b))
+    ga, gb = learning_curve(np.array([lo, hi]), gain, half)
+    assert 0 <= ga <= gb <= gain + 1e-12
+
+
+def test_distillation_raises_local_ability_from_teacher_examples() -> None:
+    inp = setup(compose_cfg(["workload.n_requests=10"]), 0)
+    d = Distiller(gain_max=1.0, examples_half=100, usd_per_example=0.01)
+    local = inp.catalog.by_tier["local"][0]
+    i, j = inp.quality.models.index(local.model), inp.quality.skills.index("code_change")
+    base, q0 = inp.quality.ability[i, j], local.expected_quality["code_change"]
+    out = d.night(
+        _attempts("code_change", "realtime", "gpt-4.1", 300, 0.9), inp.quality, inp.catalog, inp.skills
+    )
+    assert out["distilled_examples"] == 270 and out["distillation_cost_usd"] == pytest.approx(2.7)
+    assert inp.quality.ability[i, j] == pytest.approx(base + 1.0 * (1 - 2 ** (-270 / 100)))
+    assert local.expected_quality["code_change"] > q0
+    for _ in range(20):
+        d.night(
+            _attempts("code_change", "realtime", "gpt-4.1", 1000, 1.0), inp.quality, inp.catalog, inp.skills
+        )
+    assert inp.quality.ability[i, j] <= base + 1.0 + 1e-12  # capped
+
+
+def test_multiday_run_is_deterministic_and_accounts_every_day() -> None:
+    over = [
+        "experiment=fleet_14d",
+        "multiday.days=2",
+        "workload.arrival.rate_per_s=0.01",
+        "workload.n_requests=4000",
+    ]
+    a, sa = run_multiday(compose_cfg(over))
+    b, _ = run_multiday(compose_cfg(over))
+    assert a.equals(b)
+    assert a["day"].to_list() == [1, 2]
+    assert sa["requests"] == int(a["n_requests"].sum())
+    shares = a.select(pl.sum_horizontal("share_local", "share_batch", "share_realtime"))
+    assert np.allclose(shares.to_series().to_numpy(), 1.0)
+    assert (a["evaluator_cost_usd"] > 0).all() and (a["distillation_cost_usd"] > 0).all()
