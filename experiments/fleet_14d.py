@@ -47,9 +47,9 @@ def main() -> None:
             flush=True,
         )
     (a.out / "figures").mkdir(parents=True, exist_ok=True)
-    pl.concat([d.with_columns(pl.lit(n).alias("variant")) for n, d in runs.items()]).write_csv(
-        a.out / "fleet_14d.csv", float_precision=5
-    )
+    pl.concat(
+        [d.with_columns(pl.lit(n).alias("variant")) for n, d in runs.items()], how="diagonal"
+    ).write_csv(a.out / "fleet_14d.csv", float_precision=5)
     daily_figure(runs, a.out / "figures" / "fleet_14d.png", "14-day growing agent fleet (seed 0)")
 
 

@@ -2,7 +2,8 @@
 
 Each night a share of the day's completed attempts is judged by an evaluator model whose verdict
 matches the truth with probability ``accuracy`` (draws from the ``feedback.evaluator`` stream). The
-verdicts update a Beta posterior of the success rate per (predicted skill, tier, model), starting
+verdicts update a Beta posterior of the success rate per (predicted skill, model) — quality is a
+property of the model, so its batch and real-time offers share it — starting
 from the catalogue's prior expectation with ``prior_strength`` pseudo-observations; the posterior
 means replace the catalogue's expected quality, which the router and selector read (a router with
 ``refresh()`` recomputes what it cached). The evaluator's own cost is billed at the judge model's
@@ -32,6 +33,9 @@ class NightlyEvaluator:
         sample_share: share of completed attempts judged each night.
         judge_model: LiteLLM id of the evaluator model (billed at batch prices).
         verdict_tokens: tokens the judge writes per verdict.
+        debias: correct the verdict rate for the judge's known accuracy
+            (``p = (observed - (1 - accuracy)) / (2 accuracy - 1)``); without it a noisy judge pulls
+            every estimate toward 50 %.
     """
 
     accuracy: float = 0.9
@@ -39,9 +43,10 @@ class NightlyEvaluator:
     sample_share: float = 1.0
     judge_model: str = "gpt-4o-mini"
     verdict_tokens: int = 50
-    successes: dict[tuple[str, str, str], float] = field(default_factory=dict)
-    trials: dict[tuple[str, str, str], float] = field(default_factory=dict)
-    prior: dict[tuple[str, str, str], float] = field(default_factory=dict)
+    debias: bool = True
+    successes: dict[tuple[str, str], float] = field(default_factory=dict)
+    trials: dict[tuple[str, str], float] = field(default_factory=dict)
+    prior: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not (0.5 <= self.accuracy <= 1.0 and 0 < self.sample_share <= 1 and self.prior_strength > 0):
@@ -66,20 +71,25 @@ class NightlyEvaluator:
         correct = rng.random(judged.height) < self.accuracy
         verdict = np.where(correct, truth, ~truth)
         judged = judged.with_columns(pl.Series("verdict", verdict))
-        for (skill, tier, model), g in judged.group_by(["skill_pred", "tier", "model"]):
-            key = (str(skill), str(tier), str(model))
+        for (skill, model), g in judged.group_by(["skill_pred", "model"]):
+            key = (str(skill), str(model))
             self.successes[key] = self.successes.get(key, 0.0) + float(g["verdict"].sum())
             self.trials[key] = self.trials.get(key, 0.0) + float(g.height)
-        by_tier = {(o.tier, o.model): o for t in catalog.by_tier for o in catalog.by_tier[t]}
-        for key, n in self.trials.items():
-            skill, tier, model = key
-            offer = by_tier.get((tier, model))
-            if offer is None or skill not in offer.expected_quality:
-                continue
-            q0 = self.prior.setdefault(key, float(offer.expected_quality[skill]))
-            offer.expected_quality[skill] = (self.prior_strength * q0 + self.successes[key]) / (
-                self.prior_strength + n
-            )
+        offers: dict[str, list[Any]] = {}
+        for t in catalog.by_tier:
+            for o in catalog.by_tier[t]:
+                offers.setdefault(o.model, []).append(o)
+        for key in sorted(self.trials):
+            skill, model = key
+            for offer in offers.get(model, []):
+                if skill not in offer.expected_quality:
+                    continue
+                q0 = self.prior.setdefault(key, float(offer.expected_quality[skill]))
+                n = self.trials[key]
+                succ = self.successes[key]
+                if self.debias and self.accuracy > 0.5:
+                    succ = min(max((succ - (1 - self.accuracy) * n) / (2 * self.accuracy - 1), 0.0), n)
+                offer.expected_quality[skill] = (self.prior_strength * q0 + succ) / (self.prior_strength + n)
         if hasattr(router, "refresh"):
             router.refresh()
         p = prices.get(self.judge_model).batch

@@ -92,7 +92,7 @@ def run_multiday(cfg: Mapping[str, Any], progress: bool = False) -> tuple[pl.Dat
                 pl.int_range(pl.len()).alias("request_index"), "skill_pred", "prompt_tokens", "output_tokens"
             ),
             on="request_index",
-        )
+        ).sort(["request_index", "attempt"])  # joins do not keep row order; the evaluator samples by row
         row.update(
             {
                 "evaluated": 0.0,
