@@ -61,7 +61,9 @@ def check_conservation(res: SimResult, n: int, cfg: dict[str, Any]) -> None:
     assert r["final_tier"].to_list() == last["tier"].to_list()
     # cost accounting: per-request parts add up; local share sums to the provisioned cost
     np.testing.assert_allclose(
-        r["cost_total_usd"].sum(), r["cost_api_usd"].sum() + res.local_fixed_usd, rtol=1e-9
+        r["cost_total_usd"].sum(),
+        r["cost_api_usd"].sum() + res.local_fixed_usd + r["cost_classifier_usd"].sum(),
+        rtol=1e-9,
     )
     np.testing.assert_allclose(r["cost_local_usd"].sum(), res.local_fixed_usd, rtol=1e-9)
     np.testing.assert_allclose(r["cost_api_usd"].sum(), a["cost_usd"].sum(), rtol=1e-9)
@@ -105,7 +107,9 @@ def test_summary_counts_add_up(cfg, skills, prices) -> None:
     s = summarize(res, {"policy": "x"}, base)
     assert sum(s["outcomes"].values()) == 1500
     assert sum(s["tier_share"]["served"].values()) == pytest.approx(1.0)
-    assert s["cost"]["total_usd"] == pytest.approx(sum(s["cost"]["by_tier_usd"].values()))
+    assert s["cost"]["total_usd"] == pytest.approx(
+        sum(s["cost"]["by_tier_usd"].values()) + s["cost"]["classifier_usd"]
+    )
     assert s["baseline"]["cost_reduction"] == pytest.approx(
         1 - s["cost_total_usd"] / s["baseline"]["cost_total_usd"]
     )
@@ -205,3 +209,17 @@ def check_conservation_basic(res: SimResult, n: int) -> None:
     assert r.height == n and r["request_id"].n_unique() == n
     assert int(r.group_by("outcome").len()["len"].sum()) == n
     assert res.attempts.height == int(r["attempts"].sum())
+
+
+def test_classifier_latency_and_cost_count(cfg, skills, prices) -> None:
+    c = copy.deepcopy(cfg)
+    base = run(c, skills, prices, n=500)
+    c["policy"]["classifier"] = {"name": "noisy", "accuracy": 0.9, "latency_s": 0.25, "cost_usd": 1e-4}
+    slow = run(c, skills, prices, n=500)
+    assert slow.requests["cost_classifier_usd"].sum() == pytest.approx(500 * 1e-4)
+    # every request waits for its classification before anything else happens
+    assert (slow.requests["e2e_s"] >= 0.25).all()
+    assert slow.requests["cost_total_usd"].sum() == pytest.approx(
+        slow.requests["cost_api_usd"].sum() + slow.local_fixed_usd + 0.05
+    )
+    assert base.requests["cost_classifier_usd"].sum() == 0.0

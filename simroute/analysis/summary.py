@@ -46,7 +46,7 @@ def headline(res: SimResult) -> dict[str, Any]:
     n = r.height
     ok = int((r["outcome"] == "succeeded").sum())
     api = float(r["cost_api_usd"].sum())
-    total = api + res.local_fixed_usd
+    total = api + res.local_fixed_usd + float(r["cost_classifier_usd"].sum())
     return {
         "n_requests": n,
         "success_rate": ok / n,
@@ -79,6 +79,7 @@ def summarize(res: SimResult, meta: Mapping[str, Any], baseline: SimResult | Non
             r["cached_tokens"].sum() / max(int(r["prompt_tokens"].sum()), 1)
         ),
         "local_fixed_usd": res.local_fixed_usd,
+        "classifier_usd": float(r["cost_classifier_usd"].sum()),
         "local_gpus": res.local_gpus,
         "local_billing_horizon_s": res.horizon_s,
         "by_tier_usd": by_tier_cost,

@@ -11,7 +11,11 @@ from simroute.policy.types import Label, Request
 
 
 class OracleClassifier:
-    """Returns the true skill with confidence 1 (an upper bound on classification)."""
+    """Returns the true skill with confidence 1 (an upper bound on classification), instantly and
+    for free."""
+
+    latency_s = 0.0
+    cost_usd = 0.0
 
     def classify(self, request: Request) -> Label:
         """The request's ground-truth skill."""
@@ -26,6 +30,8 @@ class NoisyClassifier:
         accuracy: P(correct) for every skill when ``confusion`` is not given; errors are spread
             uniformly over the other skills.
         confusion: optional full matrix ``{true: {predicted: probability}}`` (rows sum to 1).
+        latency_s: seconds one classification takes (added before routing).
+        cost_usd: USD one classification costs (e.g. a small model call).
 
     The confidence reported is the matrix's posterior-free diagonal entry of the *predicted* row,
     i.e. how often that prediction is right for its own class.
@@ -36,7 +42,13 @@ class NoisyClassifier:
         skills: Sequence[str],
         accuracy: float = 0.9,
         confusion: Mapping[str, Mapping[str, float]] | None = None,
+        latency_s: float = 0.0,
+        cost_usd: float = 0.0,
     ) -> None:
+        if latency_s < 0 or cost_usd < 0:
+            raise ConfigError("classifier: latency_s and cost_usd must be >= 0")
+        self.latency_s = latency_s
+        self.cost_usd = cost_usd
         self.skills = tuple(skills)
         k = len(self.skills)
         if confusion is None:

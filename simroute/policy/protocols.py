@@ -21,7 +21,11 @@ class StateView(Protocol):
 
 
 class Classifier(Protocol):
-    """Skill classifier: what operation is this request?"""
+    """Skill classifier: what operation is this request? Each call takes ``latency_s`` seconds
+    and costs ``cost_usd``."""
+
+    latency_s: float
+    cost_usd: float
 
     def classify(self, request: Request) -> Label:
         """Return the predicted skill and confidence."""

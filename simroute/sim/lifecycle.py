@@ -107,6 +107,8 @@ class Lifecycle:
         """One request from arrival to its terminal state."""
         p = self.policies
         label = p.classifier.classify(req)
+        if p.classifier.latency_s > 0:
+            yield self.env.timeout(p.classifier.latency_s)
         risk = p.risk.assess(req)
         local_queue = self.state.tier("local").queue_len
         route = p.router.route(req, label, risk, self.state)
@@ -195,6 +197,7 @@ class Lifecycle:
                 outcome == "succeeded" and end <= deadline_at,
                 outcome == "failed" and accepted and not success,
                 local_queue,
+                p.classifier.cost_usd,
             )
         )
         if self.on_done is not None:

@@ -145,6 +145,7 @@ _REQ_COLS = [
     "deadline_met",
     "undetected_failure",
     "local_queue_at_route",
+    "cost_classifier_usd",
 ]
 _ATT_COLS = [
     "_idx",
@@ -227,7 +228,7 @@ def _tables(
         cost_batch_discount_usd=per_request(idx, discount, n),
         cost_escalations_usd=per_request(idx, api * later, n),
         cost_local_usd=clocal,
-        cost_total_usd=api_req + clocal,
+        cost_total_usd=api_req + clocal + req["cost_classifier_usd"].to_numpy(),
     ).drop("prefix_hashes")
     out = out.with_columns(pl.col("attempts").cast(pl.Int32), pl.col("outcome").cast(pl.Enum(list(OUTCOMES))))
     batch = lc.tiers["batch"]
