@@ -16,6 +16,7 @@ step and per scheduled request (scheduler, sampling, output processing).
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
 from dataclasses import dataclass
@@ -43,6 +44,13 @@ LAYER_OPS: tuple[str, ...] = (
 def read_vidur_mlp(
     path: str | Path, tensor_parallel: int = 1, num_layers: int = 32
 ) -> tuple[np.ndarray, np.ndarray]:
+    """Cached :func:`_read_vidur_mlp` (every simulation of a multi-day run builds its tiers anew);
+    the arrays returned are read-only."""
+    return _read_vidur_mlp(str(Path(path)), tensor_parallel, num_layers)
+
+
+@functools.lru_cache(maxsize=32)
+def _read_vidur_mlp(path: str, tensor_parallel: int, num_layers: int) -> tuple[np.ndarray, np.ndarray]:
     """Profiled batch sizes (tokens) and whole-model non-attention step time (s) at each.
 
     ``add`` is counted twice per layer (two residual adds), ``emb`` once per step.
@@ -72,7 +80,11 @@ def read_vidur_mlp(
     layer = sum(df[f"time_stats.{op}.median"].to_numpy() for op in LAYER_OPS)
     layer = layer + df["time_stats.add.median"].to_numpy()
     total_ms = df["time_stats.emb.median"].to_numpy() + num_layers * layer
-    return df["num_tokens"].to_numpy().astype(np.int64), total_ms / 1000.0
+    tokens = df["num_tokens"].to_numpy().astype(np.int64)
+    seconds = np.asarray(total_ms / 1000.0)
+    tokens.flags.writeable = False
+    seconds.flags.writeable = False
+    return tokens, seconds
 
 
 def tabulate(tokens: np.ndarray, seconds: np.ndarray, max_tokens: int) -> np.ndarray:
