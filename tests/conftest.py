@@ -117,6 +117,8 @@ def make_request(**kw: Any) -> Any:
 
     idx = int(kw.pop("idx", 0))
     u = float(kw.pop("u_classify", 0.5))
+    content = int(kw.pop("content_id", kw.get("i", kw.get("request_id", 0))))
+    intent = int(kw.pop("intent_id", content))
     row = request_row(**kw)
     return Request(
         idx=idx,
@@ -135,4 +137,6 @@ def make_request(**kw: Any) -> Any:
         security_sensitive=row["security_sensitive"],
         high_consequence_write=row["high_consequence_write"],
         u_classify=u,
+        content_id=content,
+        intent_id=intent,
     )

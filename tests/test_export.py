@@ -30,25 +30,38 @@ def _export(run_dir: Path, out: Path, fmt: str = "json") -> dict:
 
 
 def test_runtime_decisions_equal_the_simulators(run_dir: Path, tmp_path: Path) -> None:
-    """Parity: every request of the run, replayed through the runtime with the label and local queue
-    the simulated router saw, gets the same first tier and model."""
-    _export(run_dir, tmp_path / "p.json")
+    """Parity: every routed request of the run, replayed through the runtime with the label and
+    local queue the simulated router saw, gets the same first tier and model — session stickiness
+    included: the runtime hears of accepted first attempts when the simulation did."""
+    doc = _export(run_dir, tmp_path / "p.json")
+    assert doc["policy"]["sticky_sessions"] is True and doc["policy"]["response_cache"]["enabled"]
     policy = load_policy(tmp_path / "p.json")
     r = pl.read_parquet(run_dir / "requests.parquet")
-    first_model = {}
-    # attempts are not exported to parquet; the first attempt's model is the final one when attempts == 1
-    ok = r.filter(pl.col("attempts") == 1)
-    for row in ok.iter_rows(named=True):
-        first_model[row["request_id"]] = row["final_model"]
-    mismatches = 0
-    for row in r.iter_rows(named=True):
+    lookup_s = 0.002 + 0.02  # exact + semantic lookup before routing (conf/policy/router_first.yaml)
+    routed = r.filter(pl.col("final_tier") != "cache")
+    events = []  # (time, kind, row): bindings at answer time, routing after the cache lookup
+    for row in routed.iter_rows(named=True):
+        t = row["arrival_s"] + (lookup_s if row["cache_lookup"] == "miss" else 0.0)
+        events.append((t, 1, row))
+        if row["attempts"] == 1 and (row["outcome"] == "succeeded" or row["undetected_failure"]):
+            events.append((row["arrival_s"] + row["e2e_s"], 0, row))
+    events.sort(key=lambda e: (e[0], e[1], e[2]["request_id"]))
+    decisions = {}
+    mismatches = sticky = 0
+    for _, kind, row in events:
+        if kind == 0:
+            policy.answered(row["session_id"], decisions[row["request_id"]])
+            continue
         req = dict(row, skill=row["skill_pred"])
         d = policy.route(req, local_queue_len=row["local_queue_at_route"])
-        mismatches += d.tier != row["first_tier"]
-        if row["request_id"] in first_model:
-            mismatches += d.model != first_model[row["request_id"]]
+        decisions[row["request_id"]] = d
+        sticky += d.reason.endswith("+sticky")
+        mismatches += d.tier != row["first_tier"] or d.reason != row["route_reason"]
+        if row["attempts"] == 1:  # then the first attempt's model is the final one
+            mismatches += d.model != row["final_model"]
     assert mismatches == 0
-    assert r.height == 3000
+    assert sticky > 100
+    assert r.height == 3000 and routed.height < r.height
 
 
 def test_litellm_config(run_dir: Path, tmp_path: Path) -> None:

@@ -43,6 +43,18 @@ def check_conservation(res: SimResult, n: int, cfg: dict[str, Any]) -> None:
     counts = r.group_by("outcome").len()
     assert int(counts["len"].sum()) == n
     assert a.height == int(r["attempts"].sum())
+    # the response cache: one lookup outcome per request; a hit has no attempt and ends at once
+    look = r["cache_lookup"].value_counts()
+    assert int(look["count"].sum()) == n
+    hits = r.filter(pl.col("final_tier") == "cache")
+    assert (hits["attempts"] == 0).all() and hits["cache_lookup"].is_in(["exact", "semantic"]).all()
+    assert hits["outcome"].cast(pl.String).is_in(["succeeded", "failed"]).all()
+    assert set(hits["cache_source_id"].to_list()) <= set(r["request_id"].to_list())
+    assert (r.filter(pl.col("final_tier") != "cache")["attempts"] >= 1).all()
+    if res.cache_counts:
+        for k in ("exact", "semantic", "miss", "bypass"):
+            assert res.cache_counts[k] == int((r["cache_lookup"] == k).sum())
+    r = r.filter(pl.col("final_tier") != "cache")
     last = a.group_by("request_index").agg(pl.all().last()).sort("request_index")
     deadline_at = (r["arrival_s"] + r["deadline_s"]).to_numpy()
     end = last["end_s"].to_numpy()
@@ -61,11 +73,14 @@ def check_conservation(res: SimResult, n: int, cfg: dict[str, Any]) -> None:
     assert r["final_tier"].to_list() == last["tier"].to_list()
     # cost accounting: per-request parts add up; local share sums to the provisioned cost
     np.testing.assert_allclose(
-        r["cost_total_usd"].sum(),
-        r["cost_api_usd"].sum() + res.local_fixed_usd + r["cost_classifier_usd"].sum(),
+        res.requests["cost_total_usd"].sum(),
+        res.requests["cost_api_usd"].sum()
+        + res.local_fixed_usd
+        + res.requests["cost_classifier_usd"].sum()
+        + res.requests["cost_cache_usd"].sum(),
         rtol=1e-9,
     )
-    np.testing.assert_allclose(r["cost_local_usd"].sum(), res.local_fixed_usd, rtol=1e-9)
+    np.testing.assert_allclose(res.requests["cost_local_usd"].sum(), res.local_fixed_usd, rtol=1e-9)
     np.testing.assert_allclose(r["cost_api_usd"].sum(), a["cost_usd"].sum(), rtol=1e-9)
     assert (a.filter(pl.col("status") != "completed")["cost_usd"] == 0).all()
 
@@ -73,7 +88,7 @@ def check_conservation(res: SimResult, n: int, cfg: dict[str, Any]) -> None:
 def test_router_first_conserves_requests(cfg, skills, prices) -> None:
     res = run(cfg, skills, prices)
     check_conservation(res, 1500, cfg)
-    assert set(res.requests["first_tier"].unique()) == {"local", "batch", "realtime"}
+    assert set(res.requests["first_tier"].unique()) == {"local", "batch", "realtime", "cache"}
 
 
 def test_baseline_is_all_realtime_on_the_strongest_model(cfg, skills, prices) -> None:
@@ -95,11 +110,12 @@ def test_common_random_numbers_pair_the_arms(cfg, skills, prices) -> None:
     """Both arms draw a request's first-attempt success from the same uniform, so on requests where
     they used the same model on the first attempt, their first-attempt results agree exactly."""
     pol, base = run(cfg, skills, prices), run(cfg, skills, prices, arm="baseline")
-    a0 = pol.attempts.filter(pl.col("attempt") == 0).sort("request_index")
-    b0 = base.attempts.filter(pl.col("attempt") == 0).sort("request_index")
-    same = (a0["model"] == b0["model"]) & (a0["tier"] == "realtime") & (a0["status"] == "completed")
+    a0 = pol.attempts.filter(pl.col("attempt") == 0)
+    b0 = base.attempts.filter(pl.col("attempt") == 0)
+    j = a0.join(b0, on="request_index", suffix="_b").sort("request_index")  # cache hits have none
+    same = (j["model"] == j["model_b"]) & (j["tier"] == "realtime") & (j["status"] == "completed")
     assert same.sum() > 20
-    assert (a0.filter(same)["success"] == b0.filter(same)["success"]).all()
+    assert (j.filter(same)["success"] == j.filter(same)["success_b"]).all()
 
 
 def test_summary_counts_add_up(cfg, skills, prices) -> None:
@@ -108,7 +124,9 @@ def test_summary_counts_add_up(cfg, skills, prices) -> None:
     assert sum(s["outcomes"].values()) == 1500
     assert sum(s["tier_share"]["served"].values()) == pytest.approx(1.0)
     assert s["cost"]["total_usd"] == pytest.approx(
-        sum(s["cost"]["by_tier_usd"].values()) + s["cost"]["classifier_usd"]
+        sum(s["cost"]["by_tier_usd"].values())
+        + s["cost"]["classifier_usd"]
+        + s["cost"]["response_cache_lookups_usd"]
     )
     assert s["baseline"]["cost_reduction"] == pytest.approx(
         1 - s["cost_total_usd"] / s["baseline"]["cost_total_usd"]
@@ -213,6 +231,7 @@ def check_conservation_basic(res: SimResult, n: int) -> None:
 
 def test_classifier_latency_and_cost_count(cfg, skills, prices) -> None:
     c = copy.deepcopy(cfg)
+    c["policy"]["response_cache"]["enabled"] = False  # a cache hit skips classification
     base = run(c, skills, prices, n=500)
     c["policy"]["classifier"] = {"name": "noisy", "accuracy": 0.9, "latency_s": 0.25, "cost_usd": 1e-4}
     slow = run(c, skills, prices, n=500)

@@ -14,7 +14,8 @@ import numpy as np
 from simroute.policy.types import TIERS
 from simroute.sim.run import SimResult
 
-_COLORS = {"local": "#2a9d8f", "batch": "#e9c46a", "realtime": "#e76f51"}
+_COLORS = {"local": "#2a9d8f", "batch": "#e9c46a", "realtime": "#e76f51", "cache": "#8d99ae"}
+_SERVED = (*TIERS, "cache")  # a response-cache hit is served by no tier
 _META = {"Software": None}
 
 
@@ -24,7 +25,7 @@ def tier_share(res: SimResult, path: Path, title: str) -> None:
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for j, col in enumerate(("first_tier", "final_tier")):
         left = 0.0
-        for t in TIERS:
+        for t in _SERVED:
             share = float(np.mean((r[col] == t).to_numpy()))
             ax.barh(j, share, left=left, color=_COLORS[t], label=t if j == 0 else None)
             if share > 0.04:
@@ -34,7 +35,7 @@ def tier_share(res: SimResult, path: Path, title: str) -> None:
     ax.set_xlim(0, 1)
     ax.set_xlabel("share of requests")
     ax.set_title(title, fontsize=10)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=4, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=120, metadata=_META)
     plt.close(fig)
@@ -44,7 +45,7 @@ def latency_cdf(res: SimResult, path: Path, title: str) -> None:
     """Empirical CDF of end-to-end latency (s, log scale) per final tier."""
     r = res.requests
     fig, ax = plt.subplots(figsize=(6, 4))
-    for t in TIERS:
+    for t in _SERVED:
         x = np.sort(r.filter(r["final_tier"] == t)["e2e_s"].to_numpy())
         x = x[np.isfinite(x) & (x > 0)]
         if len(x):
@@ -154,7 +155,7 @@ def tier_share_over_time(frames: dict[str, Any], path: Path, title: str, bins: i
         nb = int(b.max()) + 1 if len(b) else 1
         bottom = np.zeros(nb)
         total = np.maximum(np.bincount(b, minlength=nb), 1)
-        for t in TIERS:
+        for t in _SERVED:
             share = np.bincount(b[(r["first_tier"] == t).to_numpy()], minlength=nb) / total
             ax.bar(
                 np.arange(nb) * bin_s / 3600,

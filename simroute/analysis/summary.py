@@ -46,7 +46,9 @@ def headline(res: SimResult) -> dict[str, Any]:
     n = r.height
     ok = int((r["outcome"] == "succeeded").sum())
     api = float(r["cost_api_usd"].sum())
-    total = api + res.local_fixed_usd + float(r["cost_classifier_usd"].sum())
+    total = (
+        api + res.local_fixed_usd + float(r["cost_classifier_usd"].sum()) + float(r["cost_cache_usd"].sum())
+    )
     return {
         "n_requests": n,
         "success_rate": ok / n,
@@ -80,6 +82,7 @@ def summarize(res: SimResult, meta: Mapping[str, Any], baseline: SimResult | Non
         ),
         "local_fixed_usd": res.local_fixed_usd,
         "classifier_usd": float(r["cost_classifier_usd"].sum()),
+        "response_cache_lookups_usd": float(r["cost_cache_usd"].sum()),
         "local_gpus": res.local_gpus,
         "local_billing_horizon_s": res.horizon_s,
         "by_tier_usd": by_tier_cost,
@@ -87,13 +90,15 @@ def summarize(res: SimResult, meta: Mapping[str, Any], baseline: SimResult | Non
         "per_successful_task_usd": head["cost_per_successful_task_usd"],
     }
     tokens = (r["prompt_tokens"] + r["output_tokens"]).to_numpy()
+    served = (*TIERS, "cache")
     out["tier_share"] = {
-        "routed": {t: float((r["first_tier"] == t).sum() / n) for t in TIERS},
-        "served": {t: float((r["final_tier"] == t).sum() / n) for t in TIERS},
+        "routed": {t: float((r["first_tier"] == t).sum() / n) for t in served},
+        "served": {t: float((r["final_tier"] == t).sum() / n) for t in served},
         "served_tokens": {
-            t: float(tokens[(r["final_tier"] == t).to_numpy()].sum() / tokens.sum()) for t in TIERS
+            t: float(tokens[(r["final_tier"] == t).to_numpy()].sum() / tokens.sum()) for t in served
         },
     }
+    out["savings"] = savings(res)
     hard = r["hard_truth"].to_numpy()
     esc = r["risk_escalated"].to_numpy()
     out["risk_predictor"] = {
@@ -128,7 +133,7 @@ def summarize(res: SimResult, meta: Mapping[str, Any], baseline: SimResult | Non
                 "e2e_s": _pcts(r.filter(pl.col("final_tier") == t)["e2e_s"].to_numpy()),
                 "ttft_s": _pcts(r.filter(pl.col("final_tier") == t)["ttft_s"].to_numpy()),
             }
-            for t in TIERS
+            for t in served
         },
         "by_urgency": {
             u: {
@@ -144,7 +149,7 @@ def summarize(res: SimResult, meta: Mapping[str, Any], baseline: SimResult | Non
         s: {
             "n": int(g.height),
             "success_rate": _mean(g["outcome"] == "succeeded"),
-            "classifier_accuracy": _mean(g["skill_pred"] == s),
+            "classifier_accuracy": _mean(g["skill_pred"].drop_nulls() == s),
             "served_local": _mean(g["final_tier"] == "local"),
             "cost_usd": float(g["cost_total_usd"].sum()),
         }
@@ -166,6 +171,52 @@ def summarize(res: SimResult, meta: Mapping[str, Any], baseline: SimResult | Non
             ),
         }
     return out
+
+
+def savings(res: SimResult) -> dict[str, Any]:
+    """What each caching mechanism saved in this run, by direct accounting.
+
+    * ``response_cache``: lookups by outcome (they sum to the requests: conservation), hit shares,
+      answers served wrong, and the USD the hits saved, each hit counted at what its source request
+      cost (``unattributed_hits``: sources outside this table, e.g. an earlier simulated day);
+    * ``provider_prompt_cache``: API prompt tokens read from the provider's cache and the USD saved
+      against the same calls uncached (cache-write premiums subtracted);
+    * ``local_prefix_cache``: prompt tokens the local engines did not recompute (vLLM prefix caching).
+
+    Session stickiness acts through the two prompt caches; its own effect needs a run without it
+    (``experiments/savings.py`` runs the ablations)."""
+    r, a = res.requests, res.attempts
+    look = {k: int((r["cache_lookup"] == k).sum()) for k in ("exact", "semantic", "miss", "bypass", "off")}
+    hits = r.filter(pl.col("final_tier") == "cache")
+    saved = hits["saved_response_cache_usd"].to_numpy()
+    eligible = look["exact"] + look["semantic"] + look["miss"]
+    api = a.filter(pl.col("tier") != "local")
+    loc = a.filter((pl.col("tier") == "local") & (pl.col("status") == "completed"))
+    loc_prompt = (
+        int(r["prompt_tokens"].to_numpy()[loc["request_index"].to_numpy()].sum()) if loc.height else 0
+    )
+    return {
+        "response_cache": {
+            "lookups": look,
+            "hit_share_of_requests": (look["exact"] + look["semantic"]) / max(r.height, 1),
+            "hit_share_of_eligible": (look["exact"] + look["semantic"]) / eligible if eligible else None,
+            "wrong_answers_served": int((hits["outcome"] != "succeeded").sum()),
+            "saved_usd": float(np.nansum(saved)),
+            "unattributed_hits": int(np.isnan(saved).sum()),
+            "lookup_cost_usd": float(r["cost_cache_usd"].sum()),
+            **{k: int(v) for k, v in res.cache_counts.items() if k in ("inserts", "evictions", "expired")},
+        },
+        "provider_prompt_cache": {
+            "cached_tokens": int(api["cached_tokens"].sum()),
+            "saved_usd": float(r["saved_prompt_cache_usd"].sum()),
+        },
+        "local_prefix_cache": {
+            "cached_tokens": int(loc["cached_tokens"].sum()),
+            "share_of_local_prompt_tokens": float(loc["cached_tokens"].sum() / loc_prompt)
+            if loc_prompt
+            else None,
+        },
+    }
 
 
 def _mean(s: pl.Series) -> float | None:

@@ -4,7 +4,8 @@ Schema ``simroute.policy/1`` (JSON, no code, nothing executable)::
 
     {"schema": "simroute.policy/1", "simroute_version": "...", "source_run": "...",
      "skills": [...],                       # skill names (label vocabulary)
-     "policy": {classifier, risk, router, selector, escalation, verifier},   # {name: ..., args}
+     "policy": {classifier, risk, router, selector, escalation, verifier,   # {name: ..., args}
+                "response_cache": {enabled, ...}, "sticky_sessions": bool},     # optional
      "models": [{"model", "tier", "mode", "rates": [8 floats], "standard_rates": [...],
                  "expected_quality": {skill: p}}],
      "router_state": {...} | null,          # learned state (e.g. a calibrated threshold)
@@ -88,6 +89,10 @@ def validate(doc: Any, source: str) -> dict[str, Any]:
         spec = doc["policy"].get(layer)
         if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
             raise InputError(source, "expected {name: ..., args}", column=f"policy.{layer}")
+    if not isinstance(doc["policy"].get("sticky_sessions", False), bool):
+        raise InputError(source, "expected true or false", column="policy.sticky_sessions")
+    if not isinstance(doc["policy"].get("response_cache", {}), dict):
+        raise InputError(source, "expected a mapping", column="policy.response_cache")
     for i, m in enumerate(doc["models"]):
         for key, typ in _MODEL.items():
             if not isinstance(m.get(key), typ):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +20,14 @@ import polars as pl
 
 from simroute import __version__
 from simroute import rng as rng_mod
-from simroute.analysis.summary import headline
+from simroute.analysis.summary import headline, savings
 from simroute.feedback.distillation import Distiller
 from simroute.feedback.evaluator import NightlyEvaluator
+from simroute.feedback.response_cache import ResponseCache
 from simroute.policy.registry import PolicyContext
 from simroute.policy.types import TIERS
 from simroute.sim.build import build_policies, setup
-from simroute.sim.run import simulate
+from simroute.sim.run import simulate, source_costs
 from simroute.workload.schema import RequestTable
 
 DAY_S = 86_400.0
@@ -48,6 +50,8 @@ def run_multiday(cfg: Mapping[str, Any], progress: bool = False) -> tuple[pl.Dat
     )
     rows = []
     df = inp.table.df
+    cache = ResponseCache(policies.cache) if policies.cache is not None else None  # kept across days
+    past_costs: list[pl.DataFrame] = []
     for day in range(int(md["days"])):
         day_df = df.filter((pl.col("arrival_s") >= day * DAY_S) & (pl.col("arrival_s") < (day + 1) * DAY_S))
         if day_df.height == 0:
@@ -59,6 +63,8 @@ def run_multiday(cfg: Mapping[str, Any], progress: bool = False) -> tuple[pl.Dat
             inp.table.skills,
             inp.table.label_counts,
         )
+        if cache is not None:
+            cache.clock_offset_s = day * DAY_S
         res = simulate(
             table,
             policies,
@@ -68,8 +74,15 @@ def run_multiday(cfg: Mapping[str, Any], progress: bool = False) -> tuple[pl.Dat
             seed * 1000 + day,
             label=f"day {day + 1}",
             progress=progress,
+            cache=cache,
         )
         r = res.requests
+        if cache is not None and r["saved_response_cache_usd"].is_nan().any():  # hits on earlier days
+            past = pl.concat([*past_costs, r.select("request_id", "cost_total_usd")])
+            r = r.with_columns(saved_response_cache_usd=source_costs(r, past))
+            res = replace(res, requests=r)
+        if cache is not None:
+            past_costs.append(r.select("request_id", "cost_total_usd"))
         h = headline(res)
         row: dict[str, Any] = {
             "day": day + 1,
@@ -82,8 +95,9 @@ def run_multiday(cfg: Mapping[str, Any], progress: bool = False) -> tuple[pl.Dat
             if (r["urgency"] == "interactive").any()
             else None,
             "cached_token_share": float(r["cached_tokens"].sum() / max(int(r["prompt_tokens"].sum()), 1)),
+            **_daily_savings(res),
         }
-        for t in TIERS:
+        for t in (*TIERS, "cache"):
             row[f"share_{t}"] = float(np.mean((r["final_tier"] == t).to_numpy()))
         for o in ("failed", "dropped", "timed_out"):
             row[f"share_{o}"] = float(np.mean((r["outcome"] == o).to_numpy()))
@@ -137,6 +151,18 @@ def run_multiday(cfg: Mapping[str, Any], progress: bool = False) -> tuple[pl.Dat
         },
     }
     return daily, summary
+
+
+def _daily_savings(res: Any) -> dict[str, float]:
+    """The day's savings by mechanism (USD) and response-cache hits (see ``analysis.summary.savings``)."""
+    sv = savings(res)
+    rc = sv["response_cache"]
+    return {
+        "response_cache_hits": float(rc["lookups"]["exact"] + rc["lookups"]["semantic"]),
+        "saved_response_cache_usd": rc["saved_usd"],
+        "saved_prompt_cache_usd": sv["provider_prompt_cache"]["saved_usd"],
+        "local_prefix_cached_tokens": float(sv["local_prefix_cache"]["cached_tokens"]),
+    }
 
 
 def execute_multiday(cfg: Mapping[str, Any], out_dir: Path, progress: bool = False) -> dict[str, Any]:

@@ -15,7 +15,8 @@ class Request:
     ``skill`` and ``difficulty`` are ground truth: only the oracle classifier and the quality model
     may read them. ``output_tokens`` is the eventual output length (policies should treat it as
     unknown; tiers use it). ``u_classify`` is this request's common random number for classifier
-    noise. Times in seconds, tokens as counts.
+    noise. ``content_id``/``intent_id`` identify the prompt and what it asks (equal ids: a repeat or
+    a paraphrase; -1: unknown, never matched). Times in seconds, tokens as counts.
     """
 
     idx: int
@@ -34,6 +35,8 @@ class Request:
     security_sensitive: bool
     high_consequence_write: bool
     u_classify: float
+    content_id: int = -1
+    intent_id: int = -1
 
 
 @dataclass(frozen=True, slots=True)

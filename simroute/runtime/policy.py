@@ -39,7 +39,11 @@ class RuntimePolicy:
     """The exported risk predictor, router and selector (the same classes the simulator ran).
 
     The request's skill label comes from the caller's own classifier (the artifact records the
-    simulated classifier's parameters under ``policy.classifier`` for reference).
+    simulated classifier's parameters under ``policy.classifier`` for reference). With
+    ``policy.sticky_sessions``, call :meth:`answered` when a request's first attempt was accepted:
+    later requests of that session whose route picks the same tier (not its strongest model) go to
+    the same model, as in the simulation. The response cache (``policy.response_cache``) runs in
+    front of this router in production; its settings are carried, not applied, here.
     """
 
     def __init__(self, doc: Mapping[str, Any]) -> None:
@@ -61,6 +65,8 @@ class RuntimePolicy:
         self.risk = registry.build("risk", pol["risk"], ctx)
         self.router = registry.build("router", pol["router"], ctx)
         self.selector = registry.build("selector", pol["selector"], ctx)
+        self.sticky = bool(pol.get("sticky_sessions", False))
+        self._sessions: dict[int, tuple[str, str]] = {}
         state = doc.get("router_state")
         if state and hasattr(self.router, "load_state"):
             self.router.load_state(state)
@@ -89,8 +95,18 @@ class RuntimePolicy:
         label = Label(req.skill, 1.0)
         risk = self.risk.assess(req)
         route = self.router.route(req, label, risk, _State(local_queue_len))
+        sticky = self._sessions.get(req.session_id) if self.sticky else None
+        if sticky is not None and sticky[0] == route.tier and not route.strong:
+            return Decision(
+                route.tier, sticky[1], route.strong, route.reason + "+sticky", risk.score, risk.escalate
+            )
         model = self.selector.select(req, label, route)
         return Decision(route.tier, model, route.strong, route.reason, risk.score, risk.escalate)
+
+    def answered(self, session_id: int, decision: Decision) -> None:
+        """Record that ``decision`` (this session's latest first attempt) was accepted."""
+        if self.sticky and not decision.strong:
+            self._sessions[int(session_id)] = (decision.tier, decision.model)
 
 
 def load_policy(path: str | Path) -> RuntimePolicy:

@@ -14,6 +14,7 @@ from simroute.economics.costs import rate_row
 from simroute.economics.prices import PriceTable, load_litellm
 from simroute.economics.quality import QualityModel
 from simroute.errors import ConfigError
+from simroute.feedback.response_cache import CacheConfig
 from simroute.policy import registry
 from simroute.policy.catalog import ModelCatalog, Offer
 from simroute.sim.lifecycle import Policies
@@ -101,14 +102,22 @@ def build_catalog(
 
 
 def build_policies(cfg_policy: Mapping[str, Any], ctx: registry.PolicyContext) -> Policies:
-    """Instantiate the five policy layers named in ``cfg_policy``."""
+    """Instantiate the policy layers named in ``cfg_policy``, its ``response_cache`` and
+    ``sticky_sessions`` option."""
     kinds = ("classifier", "risk", "router", "selector", "escalation")
     missing = [k for k in kinds if k not in cfg_policy]
     if missing:
         raise ConfigError(f"policy: missing layer(s) {missing}")
     built = {k: registry.build(k, cfg_policy[k], ctx) for k in kinds}
     built["verifier"] = registry.build("verifier", cfg_policy.get("verifier") or {"name": "perfect"}, ctx)
-    return Policies(**built)
+    sticky = cfg_policy.get("sticky_sessions", False)
+    if not isinstance(sticky, bool):
+        raise ConfigError(f"policy.sticky_sessions: expected true or false, got {sticky!r}")
+    return Policies(
+        **built,
+        cache=CacheConfig.from_config(cfg_policy.get("response_cache"), ctx.skills),
+        sticky_sessions=sticky,
+    )
 
 
 def prefix_arrays(table: RequestTable) -> tuple[np.ndarray, np.ndarray]:

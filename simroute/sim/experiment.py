@@ -34,6 +34,8 @@ def policy_snapshot(
 
     policy = {k: dict(pcfg[k]) for k in ("classifier", "risk", "router", "selector", "escalation")}
     policy["verifier"] = dict(pcfg.get("verifier") or {"name": "perfect"})
+    policy["response_cache"] = dict(pcfg.get("response_cache") or {"enabled": False})
+    policy["sticky_sessions"] = bool(pcfg.get("sticky_sessions", False))
     models = [
         {
             "model": o.model,

@@ -1,4 +1,5 @@
-"""The SimPy request lifecycle: arrive, classify, assess risk, route, select, attempt, escalate.
+"""The SimPy request lifecycle: arrive, look up the response cache, classify, assess risk, route,
+select, attempt, escalate.
 
 The processes here stay thin: they take a request, ask the policies, hand the attempt to a tier
 and wait. Every request ends in exactly one terminal state (:data:`OUTCOMES`):
@@ -11,6 +12,13 @@ and wait. Every request ends in exactly one terminal state (:data:`OUTCOMES`):
   failing (rate limits, errors, outages) past the retries or deadline, and the escalation policy
   offered no further route;
 * ``dropped`` — the last attempt was rejected by its tier (queue full) with no further route.
+
+A response-cache hit ends the request at once (``final_tier == "cache"``, no attempts): it
+``succeeded`` when the served answer is right for it, else ``failed`` (an undetected failure). With
+session stickiness, a request whose router picks (without asking for the strongest model) the tier
+its session used last goes to the model the selector picked for the session's last step (if that
+answer was accepted at the first attempt), and, on the local tier, to the same replica (bounded by
+load).
 """
 
 from __future__ import annotations
@@ -22,8 +30,9 @@ from typing import Any
 import numpy as np
 import simpy
 
+from simroute.feedback.response_cache import CacheConfig, Hit, ResponseCache
 from simroute.policy.protocols import Classifier, Escalator, RiskPredictor, Router, Selector, Verifier
-from simroute.policy.types import Attempt, Request, TierState
+from simroute.policy.types import Attempt, Request, Route, TierState
 from simroute.policy.verifiers import PerfectVerifier
 from simroute.tiers.base import AttemptResult, Tier
 
@@ -32,7 +41,8 @@ OUTCOMES: tuple[str, ...] = ("succeeded", "failed", "dropped", "timed_out")
 
 @dataclass(frozen=True)
 class Policies:
-    """The five policy layers of one architecture."""
+    """The policy layers of one architecture, its response cache (None: none) and whether sessions
+    stick to the model and replica that served their previous step."""
 
     classifier: Classifier
     risk: RiskPredictor
@@ -40,6 +50,8 @@ class Policies:
     selector: Selector
     escalation: Escalator
     verifier: Verifier = field(default_factory=PerfectVerifier)
+    cache: CacheConfig | None = None
+    sticky_sessions: bool = False
 
 
 @dataclass
@@ -73,6 +85,9 @@ class Lifecycle:
         u_quality: per-request quality uniforms, shape (n, k) (common random numbers).
         on_done: called once per terminal request (progress reporting).
         u_verify: per-request verifier uniforms, shape (n, k) (None: a perfect verifier only).
+        cache: the response cache (None: a fresh one from ``policies.cache``, if configured); pass
+            one to keep it across simulated days.
+        u_cache: per-request uniforms for semantic-hit correctness, length n.
     """
 
     def __init__(
@@ -84,6 +99,8 @@ class Lifecycle:
         u_quality: np.ndarray,
         on_done: Any = None,
         u_verify: np.ndarray | None = None,
+        cache: ResponseCache | None = None,
+        u_cache: np.ndarray | None = None,
     ) -> None:
         self.env = env
         self.policies = policies
@@ -95,6 +112,11 @@ class Lifecycle:
         self.on_done = on_done
         self.u_verify = u_verify
         self._learn = getattr(policies.router, "observe", None)
+        if cache is None and policies.cache is not None:
+            cache = ResponseCache(policies.cache)
+        self.cache = cache
+        self.u_cache = u_cache
+        self._sessions: dict[int, tuple[str, str]] = {}
 
     def source(self, requests: list[Request]) -> Generator[simpy.Event, Any, None]:
         """Release each request at its arrival time (requests sorted by arrival)."""
@@ -106,12 +128,28 @@ class Lifecycle:
     def handle(self, req: Request) -> Generator[simpy.Event, Any, None]:
         """One request from arrival to its terminal state."""
         p = self.policies
+        lookup, lookup_usd = "off", 0.0
+        if self.cache is not None:
+            lookup = "miss" if self.cache.eligible(req, req.skill) else "bypass"
+            u = float(self.u_cache[req.idx]) if self.u_cache is not None else 0.5
+            hit = self.cache.lookup(req, self.env.now, u)
+            if lookup == "miss":
+                lookup_usd = self.cache.lookup_cost_usd()
+                yield self.env.timeout(self.cache.lookup_latency_s())
+            if hit is not None:
+                self._served_from_cache(req, hit, lookup_usd)
+                return
         label = p.classifier.classify(req)
         if p.classifier.latency_s > 0:
             yield self.env.timeout(p.classifier.latency_s)
         risk = p.risk.assess(req)
         local_queue = self.state.tier("local").queue_len
         route = p.router.route(req, label, risk, self.state)
+        sticky = self._sessions.get(req.session_id) if p.sticky_sessions else None
+        if sticky is not None and (sticky[0] != route.tier or route.strong):
+            sticky = None
+        if sticky is not None:
+            route = Route(route.tier, route.strong, route.reason + "+sticky")
         first_tier, first_reason = route.tier, route.reason
         history: list[Attempt] = []
         first: AttemptResult | None = None
@@ -120,7 +158,7 @@ class Lifecycle:
         while True:
             if route.tier not in self.tiers:
                 raise ValueError(f"route to tier {route.tier!r}, not in this run: {list(self.tiers)}")
-            model = p.selector.select(req, label, route)
+            model = sticky[1] if sticky is not None and not history else p.selector.select(req, label, route)
             res: AttemptResult = yield self.tiers[route.tier].submit(req, model)
             first = first or res
             k = len(history)
@@ -174,6 +212,11 @@ class Lifecycle:
                 break
             route = nxt
         end = self.env.now
+        if accepted:
+            if p.sticky_sessions and len(history) == 1 and not route.strong and outcome != "timed_out":
+                self._sessions[req.session_id] = (route.tier, model)
+            if self.cache is not None:
+                self.cache.insert(req, end, model, success)
         self.records.requests.append(
             (
                 req.idx,
@@ -198,6 +241,43 @@ class Lifecycle:
                 outcome == "failed" and accepted and not success,
                 local_queue,
                 p.classifier.cost_usd,
+                lookup,
+                lookup_usd,
+                -1,
+            )
+        )
+        if self.on_done is not None:
+            self.on_done()
+
+    def _served_from_cache(self, req: Request, hit: Hit, lookup_usd: float) -> None:
+        """Record a request answered by the response cache (no classifier, no attempt)."""
+        outcome = "succeeded" if hit.correct else "failed"
+        e2e = self.env.now - req.arrival_s
+        self.records.requests.append(
+            (
+                req.idx,
+                None,
+                1.0,
+                0.0,
+                False,
+                f"cache:{hit.kind}",
+                "cache",
+                "cache",
+                hit.entry.model,
+                0,
+                "",
+                outcome,
+                0.0,
+                e2e,
+                float("nan"),
+                e2e,
+                outcome == "succeeded" and e2e <= req.deadline_s,
+                not hit.correct,
+                self.state.tier("local").queue_len,
+                0.0,
+                hit.kind,
+                lookup_usd,
+                hit.entry.source_id,
             )
         )
         if self.on_done is not None:

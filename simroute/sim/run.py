@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -15,6 +15,7 @@ from simroute import rng as rng_mod
 from simroute.economics.costs import allocate_fixed, attempt_costs_kernel, per_request
 from simroute.economics.quality import QualityModel
 from simroute.errors import ConfigError
+from simroute.feedback.response_cache import ResponseCache
 from simroute.policy.catalog import ModelCatalog
 from simroute.policy.types import TIERS, Request
 from simroute.sim.build import build_tiers
@@ -36,6 +37,7 @@ class SimResult:
         horizon_s: billing horizon of the local GPUs (s).
         batch_jobs: batch jobs submitted; ``batch_expired_jobs`` of them expired.
         batch_expired_jobs: see ``batch_jobs``.
+        cache_counts: response-cache lookups by outcome, inserts, evictions, expiries (empty: none).
     """
 
     requests: pl.DataFrame
@@ -45,10 +47,12 @@ class SimResult:
     horizon_s: float
     batch_jobs: int
     batch_expired_jobs: int
+    cache_counts: Mapping[str, int] = field(default_factory=dict)
 
 
 def _requests(table: RequestTable, u_classify: np.ndarray) -> list[Request]:
     d = table.df
+    content, intent = d["content_id"].to_list(), d["intent_id"].to_list()
     cols = [
         d[c].to_list()
         for c in (
@@ -69,7 +73,7 @@ def _requests(table: RequestTable, u_classify: np.ndarray) -> list[Request]:
         )
     ]
     return [
-        Request(i, *row, float(u_classify[i]))  # type: ignore[call-arg]
+        Request(i, *row, float(u_classify[i]), content[i], intent[i])  # type: ignore[call-arg]
         for i, row in enumerate(zip(*cols, strict=True))
     ]
 
@@ -84,20 +88,27 @@ def simulate(
     *,
     label: str = "run",
     progress: bool = True,
+    cache: ResponseCache | None = None,
 ) -> SimResult:
     """Run every request of ``table`` through ``policies`` and the configured tiers.
 
     The request table's columns are joined with the outcome columns: ``skill_pred``,
     ``classifier_confidence``, ``risk_score``, ``risk_escalated``, ``route_reason``, ``first_tier``,
     ``final_tier``, ``final_model``, ``attempts``, ``escalations``, ``tier_path``, ``outcome``,
-    ``queue_s``, ``ttft_s``, ``tpot_s``, ``e2e_s`` (seconds), ``deadline_met`` and the cost columns
-    ``cost_input_usd``, ``cost_output_usd``, ``cost_api_usd``, ``cost_local_usd`` (amortised share
-    of the provisioned GPUs) and ``cost_total_usd``.
+    ``queue_s``, ``ttft_s``, ``tpot_s``, ``e2e_s`` (seconds), ``deadline_met``, ``cache_lookup``
+    (exact/semantic/miss/bypass/off), ``cache_source_id`` (request id whose answer was served, -1)
+    and the cost columns ``cost_input_usd``, ``cost_output_usd``, ``cost_api_usd``,
+    ``cost_local_usd`` (amortised share of the provisioned GPUs), ``cost_cache_usd`` (lookups),
+    ``cost_total_usd`` and the savings columns ``saved_prompt_cache_usd`` (provider prompt cache vs
+    the same calls uncached) and ``saved_response_cache_usd`` (a hit saves what its source request
+    cost; NaN when the source is not in this table). ``cache`` carries a response cache across
+    calls (multi-day runs); without it a fresh one is built from ``policies.cache``.
     """
     env = simpy.Environment()
     tiers = build_tiers(env, tiers_cfg, seed, table, catalog)
     local = tiers["local"]
     assert isinstance(local, LocalTier)
+    local.affinity = policies.sticky_sessions
     for m in local.specs:
         if not any(o.model == m for o in catalog.by_tier["local"]):
             raise ConfigError(f"tiers.local.pools: model {m!r} is not under models.local")
@@ -107,6 +118,7 @@ def simulate(
     n = len(table)
     u_cls, u_q = rng_mod.request_luck(seed, n)
     u_verify = rng_mod.stream(seed, "request.verify").random(u_q.shape)
+    u_cache = rng_mod.stream(seed, "request.cache").random(n)
     bar = tqdm(
         total=n,
         desc=f"simulating {label}",
@@ -116,13 +128,25 @@ def simulate(
         leave=False,
         mininterval=0.5,
     )
-    lc = Lifecycle(env, policies, tiers, quality.p_success, u_q, on_done=bar.update, u_verify=u_verify)
+    lc = Lifecycle(
+        env,
+        policies,
+        tiers,
+        quality.p_success,
+        u_q,
+        on_done=bar.update,
+        u_verify=u_verify,
+        cache=cache,
+        u_cache=u_cache,
+    )
+    counts0 = dict(lc.cache.counts) if lc.cache is not None else {}
     env.process(lc.source(_requests(table, u_cls)))
     env.run()
     bar.close()
     if len(lc.records.requests) != n:  # conservation: every request reached a terminal state
         raise RuntimeError(f"{n - len(lc.records.requests)} requests did not terminate")
-    return _tables(table, lc, catalog, local, quality)
+    counts = {k: v - counts0.get(k, 0) for k, v in lc.cache.counts.items()} if lc.cache is not None else {}
+    return _tables(table, lc, catalog, local, quality, counts)
 
 
 _REQ_COLS = [
@@ -146,6 +170,9 @@ _REQ_COLS = [
     "undetected_failure",
     "local_queue_at_route",
     "cost_classifier_usd",
+    "cache_lookup",
+    "cost_cache_usd",
+    "cache_source_id",
 ]
 _ATT_COLS = [
     "_idx",
@@ -180,10 +207,19 @@ def hard_truth(table: RequestTable, catalog: ModelCatalog, quality: QualityModel
 
 
 def _tables(
-    table: RequestTable, lc: Lifecycle, catalog: ModelCatalog, local: LocalTier, quality: QualityModel
+    table: RequestTable,
+    lc: Lifecycle,
+    catalog: ModelCatalog,
+    local: LocalTier,
+    quality: QualityModel,
+    cache_counts: Mapping[str, int],
 ) -> SimResult:
     n = len(table)
-    req = pl.DataFrame(lc.records.requests, schema=_REQ_COLS, orient="row").sort("_idx")
+    req = pl.DataFrame(
+        lc.records.requests,
+        schema={c: (pl.String if c in ("skill_pred", "cache_lookup") else None) for c in _REQ_COLS},
+        orient="row",
+    ).sort("_idx")
     att = pl.DataFrame(lc.records.attempts, schema=_ATT_COLS, orient="row").sort(["_idx", "attempt"])
     idx = att["_idx"].to_numpy().astype(np.int64)
     completed = (att["status"] == "completed").to_numpy()
@@ -200,6 +236,9 @@ def _tables(
     cin, ccached, cout = attempt_costs_kernel(prompt, cached, written, output, rates)
     sin, scached, sout = attempt_costs_kernel(prompt, cached, written, output, std)
     api = cin + ccached + cout
+    zero = np.zeros_like(cached)
+    ucin, _, ucout = attempt_costs_kernel(prompt, zero, zero, output, rates)
+    saved_prompt = ucin + ucout - api
     is_batch = (att["tier"] == "batch").to_numpy()
     discount = np.where(is_batch, sin + scached + sout - api, 0.0)
     later = att["attempt"].to_numpy() > 0
@@ -228,8 +267,13 @@ def _tables(
         cost_batch_discount_usd=per_request(idx, discount, n),
         cost_escalations_usd=per_request(idx, api * later, n),
         cost_local_usd=clocal,
-        cost_total_usd=api_req + clocal + req["cost_classifier_usd"].to_numpy(),
+        cost_total_usd=api_req
+        + clocal
+        + req["cost_classifier_usd"].to_numpy()
+        + req["cost_cache_usd"].to_numpy(),
+        saved_prompt_cache_usd=per_request(idx, saved_prompt, n),
     ).drop("prefix_hashes")
+    out = out.with_columns(saved_response_cache_usd=source_costs(out, out))
     out = out.with_columns(pl.col("attempts").cast(pl.Int32), pl.col("outcome").cast(pl.Enum(list(OUTCOMES))))
     batch = lc.tiers["batch"]
     assert isinstance(batch, BatchTier)
@@ -241,4 +285,14 @@ def _tables(
         horizon,
         batch.jobs,
         batch.expired_jobs,
+        dict(cache_counts),
     )
+
+
+def source_costs(requests: pl.DataFrame, sources: pl.DataFrame) -> pl.Series:
+    """For each request served from the response cache, what its source request cost (USD): the
+    direct estimate of what the hit saved. 0 for requests not served from the cache; NaN when the
+    source is not among ``sources`` (``request_id``, ``cost_total_usd``)."""
+    cost = dict(zip(sources["request_id"].to_list(), sources["cost_total_usd"].to_list(), strict=True))
+    vals = [0.0 if s < 0 else float(cost.get(s, float("nan"))) for s in requests["cache_source_id"].to_list()]
+    return pl.Series("saved_response_cache_usd", vals, dtype=pl.Float64)

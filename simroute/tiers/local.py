@@ -109,9 +109,16 @@ class LocalTier:
         prefix_hashes: the requests' prefix-block hash ids (blocks of ``block_tokens``) as
             ``(offsets, values)``: request ``i``'s ids are ``values[offsets[i]:offsets[i + 1]]``.
         block_tokens: tokens per block of ``prefix_hashes``.
+
+    Replica choice is join-shortest-queue. With :attr:`affinity` on (session stickiness), a session
+    goes back to the replica that served its previous step — where its prefix is cached — unless
+    that replica holds more than :attr:`affinity_slack` requests beyond the least-loaded one
+    (affinity with bounded load).
     """
 
     name = "local"
+    affinity: bool = False
+    affinity_slack: int = 8
 
     def __init__(
         self,
@@ -128,6 +135,7 @@ class LocalTier:
         self.prefix_hashes = prefix_hashes
         self.block_tokens = block_tokens
         self._all = [e for engines in self.engines.values() for e in engines]
+        self._session_replica: dict[tuple[str, int], _Engine] = {}
         self._wake: simpy.Event | None = None
         self._sleep_until = np.inf
         self._kicked = False
@@ -153,6 +161,12 @@ class LocalTier:
         now = self.env.now
         ev = self.env.event()
         eng = min(self.engines[model], key=lambda e: e.load)
+        if self.affinity:
+            key = (model, request.session_id)
+            prev = self._session_replica.get(key)
+            if prev is not None and prev.load <= eng.load + self.affinity_slack:
+                eng = prev
+            self._session_replica[key] = eng
         cfg = eng.spec.engine
         total = request.prompt_tokens + request.output_tokens
         fits = total <= cfg.max_model_len and -(-total // cfg.block_size) <= cfg.num_gpu_blocks - 1
@@ -213,7 +227,13 @@ class LocalTier:
         rf = e.rep.rf[i]
         busy = float(req.prompt_tokens + req.output_tokens) * e.spec.gpus_per_replica
         res = AttemptResult(
-            "completed", submit, float(rf[K.SCHEDT]), float(rf[K.FIRSTT]), float(rf[K.DONET]), busy
+            "completed",
+            submit,
+            float(rf[K.SCHEDT]),
+            float(rf[K.FIRSTT]),
+            float(rf[K.DONET]),
+            busy,
+            cached_tokens=max(int(e.rep.rq[i, K.NCACHED]), 0),  # prefix-cache hits (tokens)
         )
 
         def fire(_t: simpy.Event) -> None:

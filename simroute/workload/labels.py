@@ -138,6 +138,14 @@ def label_trace(
             if c not in df.columns:
                 cols[c] = attrs[c]
     df = df.with_columns([pl.Series(k, v) for k, v in cols.items()])
+    if "content_id" in df.columns:  # a repeated prompt is the same task: same labels as its first
+        first = pl.col("_row_index").first().over("content_id")
+        drawn = [c for c in ("skill", *need) if c in cols]
+        df = (
+            df.with_row_index("_row_index")
+            .with_columns([pl.col(c).gather(first) for c in drawn])
+            .drop("_row_index")
+        )
     keep = [c for c in SCHEMA if c in df.columns] + ["_row"]
     return RequestTable(
         df.select(keep), raw.source, raw.block_tokens, catalog.names, label_counts, raw.column_names

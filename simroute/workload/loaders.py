@@ -7,7 +7,9 @@ A raw table has ``arrival_s`` (seconds since the first request), ``prompt_tokens
 * ``azure``: CSV with ``TIMESTAMP`` ("YYYY-MM-DD HH:MM:SS[.fffffff]" or seconds), ``ContextTokens``,
   ``GeneratedTokens`` — the Azure LLM inference traces 2023 (Splitwise).
 * ``mooncake``: JSONL with ``timestamp`` (ms), ``input_length``, ``output_length``, ``hash_ids``
-  (512-token prefix blocks) — the Mooncake FAST'25 traces.
+  (512-token prefix blocks) — the Mooncake FAST'25 traces. Rows with the same ``input_length`` and
+  the same (non-empty) ``hash_ids`` are the same prompt and share a ``content_id`` (1.0 % of the
+  conversation trace's requests repeat an earlier prompt).
 * ``parquet``: the native request table (all of :data:`~simroute.workload.schema.SCHEMA`), or at
   least ``arrival_s``, ``prompt_tokens``, ``output_tokens`` (the rest is labelled by rule).
 
@@ -204,6 +206,8 @@ def _read_mooncake(p: Path, text: str) -> pl.DataFrame:
     out: list[int] = []
     hashes: list[list[int]] = []
     rows: list[int] = []
+    content: list[int] = []
+    first: dict[tuple[int, tuple[int, ...]], int] = {}
     row = 0
     for line_no, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -252,6 +256,8 @@ def _read_mooncake(p: Path, text: str) -> pl.DataFrame:
         out.append(o)
         hashes.append(h)
         rows.append(row)
+        # the same length and the same block hashes = the same prompt (an exact repeat)
+        content.append(first.setdefault((i, tuple(h)), row - 1) if h else row - 1)
     if not rows:
         raise InputError(str(p), "no requests")
     t0 = min(ts)
@@ -262,6 +268,7 @@ def _read_mooncake(p: Path, text: str) -> pl.DataFrame:
             "prompt_tokens": inp,
             "output_tokens": out,
             "prefix_hashes": hashes,
+            "content_id": content,
         },
         schema_overrides={
             "prefix_hashes": pl.List(pl.Int64),

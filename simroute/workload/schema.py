@@ -33,11 +33,20 @@ SCHEMA: dict[str, pl.DataType] = {
     "security_sensitive": pl.Boolean(),
     "high_consequence_write": pl.Boolean(),
     "prefix_hashes": pl.List(pl.Int64()),
+    "content_id": pl.Int64(),
+    "intent_id": pl.Int64(),
 }
 """Column -> dtype of the request table. Units: ``arrival_s`` seconds since the workload start,
 ``deadline_s`` seconds after arrival, tokens as counts, ``difficulty`` in logits (IRT scale),
 ``prefix_hashes`` one id per full prefix block of :attr:`RequestTable.block_tokens` tokens (equal ids
-= identical prefix, as in Mooncake traces and vLLM's prefix cache)."""
+= identical prefix, as in Mooncake traces and vLLM's prefix cache). ``content_id``: equal ids = the
+same prompt (an exact repeat, a response-cache hit if the answer is still cached); ``intent_id``:
+equal ids = the same request in other words (a near-duplicate, what a semantic cache matches). A
+table without them gets ``content_id = request_id`` (no duplicate structure known) and
+``intent_id = content_id``."""
+
+OPTIONAL: tuple[str, ...] = ("content_id", "intent_id")
+"""Columns with a default when a table lacks them (``request_id`` and ``content_id``)."""
 
 
 @dataclass(frozen=True)
@@ -84,16 +93,20 @@ def validate(
 ) -> pl.DataFrame:
     """Check ``df`` against :data:`SCHEMA` and the value rules; return it with exact dtypes.
 
-    Rules: all columns present and non-null; integer token counts with ``prompt_tokens >= 1`` and
-    ``output_tokens >= 1``; finite ``arrival_s >= 0`` in non-decreasing order; finite
-    ``deadline_s > 0`` and ``difficulty``; ``dependency_chain >= 0``; ``skill`` among ``skills``;
-    ``urgency`` among the urgency classes; unique ``request_id``. An optional ``_row`` column (the
-    row number in the original file) is used in messages and removed; ``names`` maps canonical
-    columns to the file's own column names for those messages.
+        Rules: all columns present and non-null; integer token counts with ``prompt_tokens >= 1`` and
+        ``output_tokens >= 1``; finite ``arrival_s >= 0`` in non-decreasing order; finite
+        ``deadline_s > 0`` and ``difficulty``; ``dependency_chain >= 0``; ``skill`` among ``skills``;
+        ``urgency`` among the urgency classes; unique ``request_id``; ``content_id`` defaults to
+    ``request_id`` and ``intent_id`` to ``content_id``. An optional ``_row`` column (the
+        row number in the original file) is used in messages and removed; ``names`` maps canonical
+        columns to the file's own column names for those messages.
     """
     names = names or {}
     if df.height == 0:
         raise InputError(source, "no requests (the table is empty)")
+    for col, default in zip(OPTIONAL, ("request_id", "content_id"), strict=True):
+        if col not in df.columns and default in df.columns:
+            df = df.with_columns(pl.col(default).alias(col))
     missing = [c for c in SCHEMA if c not in df.columns]
     if missing:
         raise InputError(source, f"missing column(s) {missing}; the request table needs {list(SCHEMA)}")
@@ -130,6 +143,11 @@ def validate(
         ("skill", ~pl.col("skill").is_in(list(skills)), f"one of {list(skills)}"),
         ("urgency", ~pl.col("urgency").is_in(list(URGENCIES)), f"one of {list(URGENCIES)}"),
         ("request_id", pl.col("request_id").is_duplicated(), "unique request ids"),
+        (
+            "content_id",
+            pl.col("prompt_tokens").n_unique().over("content_id") > 1,
+            "the same prompt_tokens on every row of a content_id (equal content = the same prompt)",
+        ),
     ]
     for col, expr, expected in checks:
         bad = df.select(expr.alias("bad"))["bad"]

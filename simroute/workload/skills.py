@@ -73,6 +73,10 @@ class SkillProfile:
         steps_mean: mean number of steps (requests) in a session of this skill (>= 1).
         context_growth: share of the previous step's prompt+output carried into the next prompt.
         system_prompt_tokens: prefix shared by every request of this skill (tokens).
+        repeat_exact: probability that a session's first request repeats, word for word, the
+            first request of an earlier session of this skill (same prompt: a response-cache hit).
+        repeat_near: probability that it asks the same thing in other words (same intent, new
+            prompt: what a semantic cache matches).
     """
 
     name: str
@@ -87,6 +91,8 @@ class SkillProfile:
     steps_mean: float
     context_growth: float
     system_prompt_tokens: int
+    repeat_exact: float = 0.0
+    repeat_near: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -151,8 +157,13 @@ def catalog_from_config(cfg: Mapping[str, Any]) -> SkillCatalog:
                 steps_mean=float(p["steps_mean"]),
                 context_growth=float(p["context_growth"]),
                 system_prompt_tokens=int(p["system_prompt_tokens"]),
+                repeat_exact=float((p.get("repeat") or {}).get("exact", 0.0)),
+                repeat_near=float((p.get("repeat") or {}).get("near", 0.0)),
             )
         )
+        rep = profiles[-1]
+        if not (rep.repeat_exact >= 0 and rep.repeat_near >= 0 and rep.repeat_exact + rep.repeat_near <= 1):
+            raise ConfigError(f"{where}.repeat: exact, near >= 0 with exact + near <= 1")
     if not profiles:
         raise ConfigError("skills.profiles: at least one skill is required")
     return SkillCatalog(tuple(profiles), deadlines)

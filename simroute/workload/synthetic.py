@@ -6,6 +6,13 @@ system prompt plus a fresh prompt; later steps carry ``context_growth`` of the p
 context and output as a *prefix* plus fresh tokens, so prompts grow along a session as agent
 contexts do. ``prefix_hashes`` encodes that sharing at block granularity: the skill's system-prompt
 blocks are shared by all its requests, the carried context blocks by consecutive steps of a session.
+
+*Repeats* give the workload its duplicate structure: with the skill's ``repeat.exact`` probability a
+session's first request is word for word the first request of an earlier session of the same skill
+(started at most ``repeat_window_s`` before; chosen uniformly among them, so popular requests get
+repeated more — a preferential-attachment, Zipf-like popularity); with ``repeat.near`` it asks the
+same thing in other words. Exact repeats share ``content_id``, both kinds share ``intent_id``, and
+both inherit the original's difficulty and risk features (the same task is as hard the second time).
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from simroute import rng as rng_mod
 from simroute.errors import ConfigError
 from simroute.workload import arrivals
 from simroute.workload.schema import RequestTable
-from simroute.workload.skills import SkillCatalog, sample_attributes
+from simroute.workload.skills import RISK_FEATURES, SkillCatalog, sample_attributes
 
 
 def generate(cfg: Mapping[str, Any], catalog: SkillCatalog, seed: int) -> RequestTable:
@@ -28,7 +35,8 @@ def generate(cfg: Mapping[str, Any], catalog: SkillCatalog, seed: int) -> Reques
 
     Config keys: ``n_requests``, ``think_s`` (mean seconds between a session's steps),
     ``block_tokens`` (prefix block size, tokens), ``arrival`` (see :mod:`arrivals`; its rate is in
-    *sessions* per second).
+    *sessions* per second), ``repeat_window_s`` (how far back a repeat may reach, seconds; default
+    one day).
     """
     n = int(cfg["n_requests"])
     if n < 1:
@@ -61,9 +69,35 @@ def generate(cfg: Mapping[str, Any], catalog: SkillCatalog, seed: int) -> Reques
         m = sk == k
         fresh[m] = p.prompt.sample(rng, int(m.sum()))
         out[m] = p.output.sample(rng, int(m.sum()))
-    prompt, hashes = _session_prompts(sk, step, fresh, out, profiles, block)
+    src_sess, exact = _session_repeats(
+        skill, starts, profiles, float(cfg.get("repeat_window_s", 86_400.0)), seed
+    )
+    first_row = np.cumsum(steps) - steps
+    src_row = np.full(total, -1, dtype=np.int64)
+    has_src = src_sess >= 0
+    src_row[first_row[has_src]] = first_row[src_sess[has_src]]
+    copy = np.flatnonzero(src_row >= 0)
+    exact_row = np.zeros(total, dtype=bool)
+    exact_row[first_row[has_src & exact]] = True
+    for i in copy[exact_row[copy]]:  # in row order, so a repeat of a repeat copies the root's draws
+        fresh[i], out[i] = fresh[src_row[i]], out[src_row[i]]
+    prompt, hashes = _session_prompts(sk, step, fresh, out, profiles, block, np.where(exact_row, src_row, -1))
+    content = np.arange(total, dtype=np.int64)
+    intent = np.arange(total, dtype=np.int64)
+    for i in copy:
+        intent[i] = intent[src_row[i]]
+        if exact_row[i]:
+            content[i] = content[src_row[i]]
     order = np.lexsort((step, sess, arrival))[:n]
     attrs = sample_attributes(profiles, sk[order], catalog.deadlines_s, rng)
+    pos = np.full(total, -1, dtype=np.int64)
+    pos[order] = np.arange(n)
+    dst = pos[copy]
+    src = pos[src_row[copy]]
+    ok = (dst >= 0) & (src >= 0)
+    for c in ("difficulty", *RISK_FEATURES):  # the same task is as hard (and as risky) again
+        for d_, s_ in zip(dst[ok], src[ok], strict=True):  # row order: repeats of repeats see the root
+            attrs[c][d_] = attrs[c][s_]
     df = pl.DataFrame(
         {
             "request_id": np.arange(n, dtype=np.int64),
@@ -75,6 +109,8 @@ def generate(cfg: Mapping[str, Any], catalog: SkillCatalog, seed: int) -> Reques
             "output_tokens": out[order],
             **attrs,
             "prefix_hashes": pl.Series([hashes[i] for i in order], dtype=pl.List(pl.Int64)),
+            "content_id": content[order],
+            "intent_id": intent[order],
         }
     )
     return RequestTable(
@@ -108,6 +144,39 @@ def _draw_skills(
     return np.asarray(np.minimum((cum < u[:, None]).sum(axis=1), len(w0) - 1))
 
 
+def _session_repeats(
+    skill: np.ndarray, starts: np.ndarray, profiles: list[Any], window_s: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per session: the earlier session it repeats (-1: none) and whether word for word.
+
+    Draws come from their own stream, so repeat rates of zero leave the rest of the workload as it
+    was. ``starts`` must be non-decreasing (sessions in start order)."""
+    if window_s <= 0:
+        raise ConfigError(f"workload.repeat_window_s must be > 0, got {window_s}")
+    p_exact = np.array([p.repeat_exact for p in profiles])
+    p_near = np.array([p.repeat_near for p in profiles])
+    n = len(skill)
+    src = np.full(n, -1, dtype=np.int64)
+    exact = np.zeros(n, dtype=bool)
+    if not (p_exact > 0).any() and not (p_near > 0).any():
+        return src, exact
+    r = rng_mod.stream(seed, "workload.repeats")
+    u, v = r.random(n), r.random(n)
+    pe, pn = p_exact[skill], p_near[skill]
+    for k in range(len(profiles)):
+        idx = np.flatnonzero(skill == k)
+        if len(idx) < 2:
+            continue
+        t = starts[idx]
+        lo = np.searchsorted(t, t - window_s, side="left")
+        pos = np.arange(len(idx))
+        can = (pos > lo) & (u[idx] < pe[idx] + pn[idx])
+        pick = lo + np.floor(v[idx] * (pos - lo)).astype(np.int64)
+        src[idx[can]] = idx[pick[can]]
+        exact[idx[can]] = u[idx[can]] < pe[idx[can]]
+    return src, exact
+
+
 def _segmented_cumsum(x: np.ndarray, step: np.ndarray) -> np.ndarray:
     """Cumulative sum of ``x`` restarting wherever ``step == 0``."""
     c = np.cumsum(x)
@@ -122,8 +191,11 @@ def _session_prompts(
     out: np.ndarray,
     profiles: list[Any],
     block: int,
+    copy_row: np.ndarray,
 ) -> tuple[np.ndarray, list[list[int]]]:
-    """Prompt lengths (tokens) and prefix-block ids of every request, walking each session."""
+    """Prompt lengths (tokens) and prefix-block ids of every request, walking each session.
+
+    A first step with ``copy_row >= 0`` repeats that earlier row word for word (same blocks)."""
     total = len(sk)
     prompt = np.empty(total, dtype=np.int64)
     hashes: list[list[int]] = [[] for _ in range(total)]
@@ -133,8 +205,15 @@ def _session_prompts(
     next_id = len(profiles) * 10_000
     ctx_ids: list[int] = []
     ctx_tokens = 0
+    first_ctx: dict[int, tuple[list[int], int]] = {}
     for i in range(total):
         p = profiles[sk[i]]
+        if copy_row[i] >= 0:
+            j = int(copy_row[i])
+            prompt[i], hashes[i] = prompt[j], hashes[j]
+            ctx_ids, ctx_tokens = first_ctx[j]
+            first_ctx[i] = first_ctx[j]
+            continue
         carried = 0 if step[i] == 0 else int(p.context_growth * (ctx_tokens + out[i - 1]))
         ctx = min(carried + int(fresh[i]), p.prompt.hi)
         carried = min(carried, ctx, ctx_tokens)
@@ -145,4 +224,6 @@ def _session_prompts(
         prompt[i] = p.system_prompt_tokens + ctx
         hashes[i] = sys_blocks[sk[i]] + ids if p.system_prompt_tokens % block == 0 else (sys_blocks[sk[i]])
         ctx_ids, ctx_tokens = ids, ctx
+        if step[i] == 0:
+            first_ctx[i] = (ids, ctx)
     return prompt, hashes
