@@ -32,7 +32,9 @@ def policy_snapshot(
     offers with their rates and expected quality, and the router's learned state."""
     from simroute.policy.types import TIERS
 
-    policy = {k: dict(pcfg[k]) for k in ("classifier", "risk", "router", "selector", "escalation")}
+    policy: dict[str, Any] = {
+        k: dict(pcfg[k]) for k in ("classifier", "risk", "router", "selector", "escalation")
+    }
     policy["verifier"] = dict(pcfg.get("verifier") or {"name": "perfect"})
     policy["response_cache"] = dict(pcfg.get("response_cache") or {"enabled": False})
     policy["sticky_sessions"] = bool(pcfg.get("sticky_sessions", False))
