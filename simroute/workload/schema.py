@@ -145,8 +145,8 @@ def validate(
         ("request_id", pl.col("request_id").is_duplicated(), "unique request ids"),
         (
             "content_id",
-            pl.col("prompt_tokens").n_unique().over("content_id") > 1,
-            "the same prompt_tokens on every row of a content_id (equal content = the same prompt)",
+            pl.col("prompt_tokens") != pl.col("prompt_tokens").first().over("content_id"),
+            "a content_id whose earlier rows have the same prompt_tokens (equal content = the same prompt)",
         ),
     ]
     for col, expr, expected in checks:
