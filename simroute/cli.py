@@ -29,6 +29,9 @@ commands:
   cost   USD cost of one request from the simulator's price table, as JSON
   eval-router OUTCOMES --weak COL --strong COL --json OUT.json [--plot OUT.png] [--seed S]
          APGR / CPT(50%) / CPT(80%) of routers on a per-prompt outcome table (no simulation)
+  eval-classifier DATA --classifier keyword|embedding --json OUT.json [--keywords YAML]
+         [--where COL=VALUE ...] [--group COL] [--folds K] [--k K] [--seed S]
+         accuracy, macro-F1, confusion and latency of a text skill classifier on labelled prompts
   calibrate OUTCOMES --models COL [COL ...] [--skill-column COL] --json OUT.json
          fit quality-model abilities (IRT) to per-prompt outcomes, with a held-out report
   export RUN_DIR --out FILE [--format json|litellm]
@@ -204,6 +207,82 @@ def _eval_router(argv: list[str]) -> None:
         print(f"  {name:9s} APGR {r['apgr']:.3f}  CPT(50%) {r['cpt50']:.1%}  CPT(80%) {r['cpt80']:.1%}")
 
 
+def _eval_classifier(argv: list[str]) -> None:
+    import argparse
+    import json
+
+    from omegaconf import OmegaConf
+
+    from simroute.analysis import classifier_eval
+    from simroute.policy.text import EmbeddingClassifier, KeywordClassifier, load_labelled
+
+    ap = argparse.ArgumentParser(
+        prog="simroute eval-classifier", description=classifier_eval.__doc__.split("\n\n")[0]
+    )
+    ap.add_argument("data", help="labelled prompts: CSV, JSONL or Parquet (optionally .gz)")
+    ap.add_argument("--classifier", choices=["keyword", "embedding"], required=True)
+    ap.add_argument("--json", required=True, help="output JSON")
+    ap.add_argument("--text", default="prompt", help="text column (default: prompt)")
+    ap.add_argument("--label", default="label", help="label column (default: label)")
+    ap.add_argument("--where", action="append", default=[], help="keep rows with COL=VALUE (repeatable)")
+    ap.add_argument("--group", default=None, help="column grouping rows that must share a fold")
+    ap.add_argument(
+        "--keywords", default=None, help="keyword YAML (default, keywords) for --classifier keyword"
+    )
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--k", type=int, default=5, help="neighbours of the embedding classifier")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the fold assignment")
+    a = ap.parse_args(argv)
+    try:
+        where = {}
+        for w in a.where:
+            if "=" not in w:
+                raise SimrouteError(f"--where expects COL=VALUE, got {w!r}")
+            k, v = w.split("=", 1)
+            where[k] = v
+        texts, labels = load_labelled(a.data, a.text, a.label, where)
+        groups = load_labelled(a.data, a.group, a.label, where)[0] if a.group else None
+        classes = sorted(set(labels))
+        if a.classifier == "keyword":
+            if not a.keywords:
+                raise SimrouteError("--classifier keyword needs --keywords YAML (see conf/keywords/)")
+            try:
+                kw = OmegaConf.to_container(OmegaConf.load(a.keywords), resolve=True)
+            except FileNotFoundError:
+                raise SimrouteError(f"{a.keywords}: file not found") from None
+            except Exception as e:  # YAML syntax errors come in several types
+                raise SimrouteError(f"{a.keywords}: not valid YAML ({str(e).splitlines()[0]})") from None
+            if not isinstance(kw, dict) or "keywords" not in kw or "default" not in kw:
+                raise SimrouteError(f"{a.keywords}: expected a mapping with 'default' and 'keywords'")
+            kc = KeywordClassifier(
+                sorted(set(classes) | set(kw["keywords"]) | {kw["default"]}), kw["keywords"], kw["default"]
+            )
+            res = classifier_eval.evaluate(texts, labels, None, rule=kc.predict)
+        else:
+            from simroute.policy.text import static_model_embedder
+
+            embed = static_model_embedder()
+            res = classifier_eval.evaluate(
+                texts,
+                labels,
+                lambda ex: EmbeddingClassifier(classes, ex, k=a.k, embedder=embed).predict,
+                folds=a.folds,
+                groups=groups,
+                seed=a.seed,
+            )
+    except SimrouteError as e:
+        _fail(e)
+    res["classifier"] = a.classifier
+    res["data"] = {"path": a.data, "where": where, "rows": len(texts)}
+    res["confusion_rates"] = classifier_eval.row_normalised(res["confusion"])
+    Path(a.json).write_text(json.dumps(res, indent=1) + "\n")
+    print(
+        f"{a.classifier}: {res['n']} prompts, accuracy {res['accuracy']:.3f}, "
+        f"macro-F1 {res['macro_f1']:.3f}, {res['latency_ms_per_prompt']:.3f} ms/prompt "
+        f"({res['split']['method']})"
+    )
+
+
 def _calibrate(argv: list[str]) -> None:
     import argparse
     import json
@@ -356,6 +435,9 @@ def main(argv: list[str] | None = None) -> None:
     if cmd == "eval-router":
         _eval_router(rest)
         return
+    if cmd == "eval-classifier":
+        _eval_classifier(rest)
+        return
     if cmd == "calibrate":
         _calibrate(rest)
         return
@@ -366,7 +448,11 @@ def main(argv: list[str] | None = None) -> None:
         _sweep(cmd, rest)
         return
     print(USAGE, end="", file=sys.stderr)
-    _fail(SimrouteError(f"unknown command {cmd!r}; valid: run, cost, eval-router, calibrate, export"))
+    _fail(
+        SimrouteError(
+            f"unknown command {cmd!r}; valid: run, cost, eval-router, eval-classifier, calibrate, export"
+        )
+    )
 
 
 if __name__ == "__main__":

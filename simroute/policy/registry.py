@@ -20,10 +20,16 @@ from simroute.policy.escalation import NoEscalation, StrongerModel
 from simroute.policy.risk import LogisticRisk, NeverEscalate
 from simroute.policy.routers import CostAwareRouter, RuleRouter, StaticRouter, ThompsonRouter, WinRateRouter
 from simroute.policy.selectors import ABSelector, StrongestSelector, ThresholdSelector
+from simroute.policy.text import EmbeddingClassifier, KeywordClassifier
 from simroute.policy.verifiers import NoisyVerifier, PerfectVerifier
 
 REGISTRY: dict[str, dict[str, type]] = {
-    "classifier": {"oracle": OracleClassifier, "noisy": NoisyClassifier},
+    "classifier": {
+        "oracle": OracleClassifier,
+        "noisy": NoisyClassifier,
+        "keyword": KeywordClassifier,
+        "embedding": EmbeddingClassifier,
+    },
     "risk": {"none": NeverEscalate, "logistic": LogisticRisk},
     "router": {
         "rules": RuleRouter,

@@ -12,11 +12,12 @@ TIERS: tuple[str, ...] = ("local", "batch", "realtime")
 class Request:
     """One request as the policies see it.
 
-    ``skill`` and ``difficulty`` are ground truth: only the oracle classifier and the quality model
-    may read them. ``output_tokens`` is the eventual output length (policies should treat it as
-    unknown; tiers use it). ``u_classify`` is this request's common random number for classifier
-    noise. ``content_id``/``intent_id`` identify the prompt and what it asks (equal ids: a repeat or
-    a paraphrase; -1: unknown, never matched). Times in seconds, tokens as counts.
+        ``skill`` and ``difficulty`` are ground truth: only the oracle classifier and the quality model
+        may read them. ``output_tokens`` is the eventual output length (policies should treat it as
+        unknown; tiers use it). ``u_classify`` is this request's common random number for classifier
+        noise. ``content_id``/``intent_id`` identify the prompt and what it asks (equal ids: a repeat or
+        a paraphrase; -1: unknown, never matched); ``prompt`` is the prompt text when the workload has it
+    (text classifiers read it; empty otherwise). Times in seconds, tokens as counts.
     """
 
     idx: int
@@ -37,6 +38,7 @@ class Request:
     u_classify: float
     content_id: int = -1
     intent_id: int = -1
+    prompt: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,7 +52,7 @@ class SimResult:
 
 def _requests(table: RequestTable, u_classify: np.ndarray) -> list[Request]:
     d = table.df
-    content, intent = d["content_id"].to_list(), d["intent_id"].to_list()
+    content, intent, text = d["content_id"].to_list(), d["intent_id"].to_list(), d["prompt"].to_list()
     cols = [
         d[c].to_list()
         for c in (
@@ -73,7 +73,7 @@ def _requests(table: RequestTable, u_classify: np.ndarray) -> list[Request]:
         )
     ]
     return [
-        Request(i, *row, float(u_classify[i]), content[i], intent[i])  # type: ignore[call-arg]
+        Request(i, *row, float(u_classify[i]), content[i], intent[i], text[i])  # type: ignore[call-arg]
         for i, row in enumerate(zip(*cols, strict=True))
     ]
 
@@ -116,6 +116,9 @@ def simulate(
         if o.model not in local.specs:
             raise ConfigError(f"models.local.{o.model}: no replica pool under tiers.local.pools")
     n = len(table)
+    prepare = getattr(policies.classifier, "prepare", None)
+    if prepare is not None:  # text classifiers label every prompt once, up front
+        prepare(table.df["prompt"].to_list(), table.source)
     u_cls, u_q = rng_mod.request_luck(seed, n)
     u_verify = rng_mod.stream(seed, "request.verify").random(u_q.shape)
     u_cache = rng_mod.stream(seed, "request.cache").random(n)
@@ -272,7 +275,7 @@ def _tables(
         + req["cost_classifier_usd"].to_numpy()
         + req["cost_cache_usd"].to_numpy(),
         saved_prompt_cache_usd=per_request(idx, saved_prompt, n),
-    ).drop("prefix_hashes")
+    ).drop("prefix_hashes", "prompt")
     out = out.with_columns(saved_response_cache_usd=source_costs(out, out))
     out = out.with_columns(pl.col("attempts").cast(pl.Int32), pl.col("outcome").cast(pl.Enum(list(OUTCOMES))))
     batch = lc.tiers["batch"]

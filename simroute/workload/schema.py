@@ -35,6 +35,7 @@ SCHEMA: dict[str, pl.DataType] = {
     "prefix_hashes": pl.List(pl.Int64()),
     "content_id": pl.Int64(),
     "intent_id": pl.Int64(),
+    "prompt": pl.String(),
 }
 """Column -> dtype of the request table. Units: ``arrival_s`` seconds since the workload start,
 ``deadline_s`` seconds after arrival, tokens as counts, ``difficulty`` in logits (IRT scale),
@@ -43,7 +44,8 @@ SCHEMA: dict[str, pl.DataType] = {
 same prompt (an exact repeat, a response-cache hit if the answer is still cached); ``intent_id``:
 equal ids = the same request in other words (a near-duplicate, what a semantic cache matches). A
 table without them gets ``content_id = request_id`` (no duplicate structure known) and
-``intent_id = content_id``."""
+``intent_id = content_id``. ``prompt``: the prompt text, for text classifiers (empty when the
+workload has none)."""
 
 OPTIONAL: tuple[str, ...] = ("content_id", "intent_id")
 """Columns with a default when a table lacks them (``request_id`` and ``content_id``)."""
@@ -93,13 +95,13 @@ def validate(
 ) -> pl.DataFrame:
     """Check ``df`` against :data:`SCHEMA` and the value rules; return it with exact dtypes.
 
-        Rules: all columns present and non-null; integer token counts with ``prompt_tokens >= 1`` and
-        ``output_tokens >= 1``; finite ``arrival_s >= 0`` in non-decreasing order; finite
-        ``deadline_s > 0`` and ``difficulty``; ``dependency_chain >= 0``; ``skill`` among ``skills``;
-        ``urgency`` among the urgency classes; unique ``request_id``; ``content_id`` defaults to
-    ``request_id`` and ``intent_id`` to ``content_id``. An optional ``_row`` column (the
-        row number in the original file) is used in messages and removed; ``names`` maps canonical
-        columns to the file's own column names for those messages.
+    Rules: all columns present and non-null; integer token counts with ``prompt_tokens >= 1`` and
+    ``output_tokens >= 1``; finite ``arrival_s >= 0`` in non-decreasing order; finite
+    ``deadline_s > 0`` and ``difficulty``; ``dependency_chain >= 0``; ``skill`` among ``skills``;
+    ``urgency`` among the urgency classes; unique ``request_id``; ``content_id`` defaults to
+    ``request_id``, ``intent_id`` to ``content_id`` and ``prompt`` to empty text. An optional
+    ``_row`` column (the row number in the original file) is used in messages and removed;
+    ``names`` maps canonical columns to the file's own column names for those messages.
     """
     names = names or {}
     if df.height == 0:
@@ -107,6 +109,8 @@ def validate(
     for col, default in zip(OPTIONAL, ("request_id", "content_id"), strict=True):
         if col not in df.columns and default in df.columns:
             df = df.with_columns(pl.col(default).alias(col))
+    if "prompt" not in df.columns:
+        df = df.with_columns(pl.lit("", dtype=pl.String).alias("prompt"))
     missing = [c for c in SCHEMA if c not in df.columns]
     if missing:
         raise InputError(source, f"missing column(s) {missing}; the request table needs {list(SCHEMA)}")
