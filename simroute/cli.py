@@ -231,6 +231,7 @@ def _eval_classifier(argv: list[str]) -> None:
     )
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--k", type=int, default=5, help="neighbours of the embedding classifier")
+    ap.add_argument("--backend", default="static", help="embedding backend: static (default) or minilm")
     ap.add_argument("--seed", type=int, default=0, help="seed of the fold assignment")
     a = ap.parse_args(argv)
     try:
@@ -259,9 +260,11 @@ def _eval_classifier(argv: list[str]) -> None:
             )
             res = classifier_eval.evaluate(texts, labels, None, rule=kc.predict)
         else:
-            from simroute.policy.text import static_model_embedder
+            from simroute.policy.text import EMBEDDERS
 
-            embed = static_model_embedder()
+            if a.backend not in EMBEDDERS:
+                raise SimrouteError(f"--backend: expected one of {sorted(EMBEDDERS)}, got {a.backend!r}")
+            embed = EMBEDDERS[a.backend]()
             res = classifier_eval.evaluate(
                 texts,
                 labels,
@@ -272,7 +275,7 @@ def _eval_classifier(argv: list[str]) -> None:
             )
     except SimrouteError as e:
         _fail(e)
-    res["classifier"] = a.classifier
+    res["classifier"] = a.classifier if a.classifier == "keyword" else f"embedding/{a.backend} k={a.k}"
     res["data"] = {"path": a.data, "where": where, "rows": len(texts)}
     res["confusion_rates"] = classifier_eval.row_normalised(res["confusion"])
     Path(a.json).write_text(json.dumps(res, indent=1) + "\n")

@@ -209,3 +209,13 @@ def test_eval_classifier_cli(tmp_path: Path) -> None:
     assert set(res["per_label"]) >= {"writing", "math", "coding"}
     bad = run_cli(["eval-classifier", str(LABELLED), "--classifier", "keyword", "--json", str(out)])
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "--keywords" in bad.stderr
+
+
+def test_router_first_text_policy_composes(tmp_path: Path) -> None:
+    from conftest import compose_cfg
+
+    cfg = compose_cfg(["policy=router_first_text"])
+    assert cfg["policy"]["classifier"]["name"] == "keyword"
+    path = _text_trace(tmp_path)
+    res = _sim(cfg, cfg["policy"]["classifier"], path)
+    assert float((res.requests["skill_pred"] == res.requests["skill"]).mean()) == 1.0

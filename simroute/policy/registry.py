@@ -3,7 +3,8 @@
 A config entry looks like ``{name: rules, overflow_queue: 64}``: ``name`` picks the class from
 :data:`REGISTRY` and the other keys become constructor arguments. Run-level objects the classes
 need (the skill names, the model catalogue) are injected by name, not configured. Unknown names and
-unknown arguments raise :class:`ConfigError` listing what is valid.
+unknown arguments raise :class:`ConfigError` listing what is valid. An argument set to ``null`` is
+left at its default, so a policy file that extends another can unset an inherited argument.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def build(kind: str, cfg: Mapping[str, Any], ctx: PolicyContext) -> Any:
     """Instantiate the ``kind`` policy described by ``cfg`` (``name`` plus constructor args)."""
     if kind not in REGISTRY:
         raise ConfigError(f"unknown policy kind {kind!r}; valid: {', '.join(REGISTRY)}")
-    params = dict(cfg)
+    params = {k: v for k, v in cfg.items() if v is not None}  # null = leave at the default
     name = params.pop("name", None)
     options = REGISTRY[kind]
     if name not in options:

