@@ -95,6 +95,12 @@ def run_multiday(cfg: Mapping[str, Any], progress: bool = False) -> tuple[pl.Dat
             if (r["urgency"] == "interactive").any()
             else None,
             "cached_token_share": float(r["cached_tokens"].sum() / max(int(r["prompt_tokens"].sum()), 1)),
+            "success_rate_hard": float(
+                np.mean((r.filter(pl.col("hard_truth"))["outcome"] == "succeeded").to_numpy())
+            )
+            if r["hard_truth"].any()
+            else None,
+            "risk_escalated_share": float(np.mean(r["risk_escalated"].to_numpy())),
             **_daily_savings(res),
         }
         for t in (*TIERS, "cache"):
@@ -144,10 +150,12 @@ def run_multiday(cfg: Mapping[str, Any], progress: bool = False) -> tuple[pl.Dat
             np.average(daily["success_rate"].to_numpy(), weights=daily["n_requests"].to_numpy())
         ),
         "first_day": {
-            k: first[k] for k in ("n_requests", "share_local", "cost_with_feedback_usd", "success_rate")
+            k: first[k]
+            for k in ("n_requests", "share_local", "share_cache", "cost_with_feedback_usd", "success_rate")
         },
         "last_day": {
-            k: last[k] for k in ("n_requests", "share_local", "cost_with_feedback_usd", "success_rate")
+            k: last[k]
+            for k in ("n_requests", "share_local", "share_cache", "cost_with_feedback_usd", "success_rate")
         },
     }
     return daily, summary
