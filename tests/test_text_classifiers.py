@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from conftest import request_row, run_cli
+from conftest import make_request, request_row, run_cli
 from simroute.analysis.classifier_eval import evaluate, row_normalised, scores
 from simroute.config import TRACES_DIR
 from simroute.errors import ConfigError, InputError
@@ -219,3 +219,19 @@ def test_router_first_text_policy_composes(tmp_path: Path) -> None:
     path = _text_trace(tmp_path)
     res = _sim(cfg, cfg["policy"]["classifier"], path)
     assert float((res.requests["skill_pred"] == res.requests["skill"]).mean()) == 1.0
+
+
+def test_measured_confusion_feeds_the_noisy_classifier() -> None:
+    """eval-classifier's confusion_rates is the noisy classifier's `confusion` argument."""
+    from simroute.policy.classifiers import NoisyClassifier
+
+    kc = KeywordClassifier(SKILLS, AGENT_KEYWORDS, default="draft_reply")
+    texts = ["fix the bug", "reply to the customer", "alter table x", "summarize the repo", "hello"]
+    truth = ["code_change", "draft_reply", "db_migration", "summarize_repo", "draft_reply"]
+    res = evaluate(texts, truth, None, rule=kc.predict)
+    rates = row_normalised(res["confusion"])
+    labels = sorted(rates)
+    nc = NoisyClassifier(labels, confusion=rates)
+    i = labels.index("summarize_repo")
+    assert nc.matrix[i, labels.index("draft_reply")] == 1.0  # it never says summarize_repo
+    assert nc.classify(make_request(skill="summarize_repo")).skill == "draft_reply"
