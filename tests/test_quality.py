@@ -32,3 +32,40 @@ def test_default_abilities_match_routellm_anchors(cfg, skills: SkillCatalog) -> 
     z = np.random.default_rng(0).standard_normal(200_000)
     assert np.mean(1 / (1 + np.exp(-(2.1 - z)))) == pytest.approx(0.857, abs=0.01)
     assert np.mean(1 / (1 + np.exp(-(0.7 - z)))) == pytest.approx(0.638, abs=0.01)
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.3, 0.8, 1.0])
+def test_correlated_attempts_keep_uniform_marginals(rho: float) -> None:
+    from simroute.economics.quality import correlate_attempts
+
+    g = np.random.default_rng(1)
+    u = correlate_attempts(g.random((200_000, 4)), rho, np.random.default_rng(2))
+    for k in range(4):  # each attempt's luck is still Uniform(0, 1)
+        hist = np.histogram(u[:, k], bins=10, range=(0, 1))[0] / len(u)
+        assert np.abs(hist - 0.1).max() < 0.004
+    c = np.corrcoef(u[:, 0], u[:, 2])[0, 1]
+    assert c == pytest.approx(rho, abs=0.01)
+    if rho == 1.0:
+        assert (u == u[:, :1]).all()
+
+
+def test_comonotone_outcomes_remove_the_free_retries(cfg) -> None:
+    """With independent attempts a detected failure buys a fresh draw; with rho = 1 a retry can only
+    help through a stronger model, so a cascade (try cheap, escalate) succeeds less often."""
+    import copy
+
+    from simroute.policy.registry import PolicyContext
+    from simroute.sim.build import build_policies, setup
+    from simroute.sim.run import simulate
+
+    rates = {}
+    for rho in (0.0, 1.0):
+        c = copy.deepcopy(cfg)
+        c["workload"]["n_requests"] = 3000
+        c["models"]["attempt_correlation"] = rho
+        inp = setup(c, 0)
+        pol = build_policies(c["policy"], PolicyContext(inp.skills.names, inp.catalog, 0))
+        r = simulate(inp.table, pol, c["tiers"], inp.catalog, inp.quality, 0, progress=False).requests
+        esc = r.filter(r["attempts"] > 1)
+        rates[rho] = float((esc["outcome"] == "succeeded").mean())
+    assert rates[1.0] < rates[0.0] - 0.05

@@ -41,6 +41,23 @@ def p_success_reference(
     return np.asarray(1.0 / (1.0 + np.exp(-x)))
 
 
+def correlate_attempts(u: np.ndarray, rho: float, rng: np.random.Generator) -> np.ndarray:
+    """Make a request's attempts share luck: each later attempt reuses the first attempt's uniform
+    with probability ``rho`` (else keeps its own).
+
+    ``u`` has shape (n_requests, n_attempts). Every column stays exactly Uniform(0, 1) and two
+    attempts' uniforms have correlation ``rho``. ``rho = 0`` is IRT's local independence: a request
+    that failed gets a fresh draw on its next attempt, so escalation after a detected failure buys
+    extra chances. ``rho = 1`` makes outcomes comonotone: a stronger model succeeds whenever a
+    weaker one did, and retrying never helps unless the model is stronger — the regime where
+    sending a known-hard request straight to a strong model (the risk predictor) pays off."""
+    if rho == 0.0:
+        return u
+    shared = rng.random(u.shape) < rho
+    shared[:, 0] = False
+    return np.where(shared, u[:, :1], u)
+
+
 class QualityModel:
     """Per-(model, skill) abilities and the success probability of one attempt.
 
@@ -48,11 +65,22 @@ class QualityModel:
         models: model names (row order of ``ability``).
         skills: skill names (column order of ``ability``).
         ability: array (n_models, n_skills) of logits.
+        attempt_correlation: share ``rho`` of a request's later attempts that reuse its first
+            attempt's luck (see :func:`correlate_attempts`); 0 = independent attempts.
     """
 
-    def __init__(self, models: tuple[str, ...], skills: tuple[str, ...], ability: np.ndarray) -> None:
+    def __init__(
+        self,
+        models: tuple[str, ...],
+        skills: tuple[str, ...],
+        ability: np.ndarray,
+        attempt_correlation: float = 0.0,
+    ) -> None:
         if ability.shape != (len(models), len(skills)):
             raise ValueError(f"ability shape {ability.shape} != ({len(models)}, {len(skills)})")
+        if not 0.0 <= attempt_correlation <= 1.0:
+            raise ValueError(f"attempt_correlation must be in [0, 1], got {attempt_correlation}")
+        self.attempt_correlation = float(attempt_correlation)
         self.models = models
         self.skills = skills
         self.ability = np.ascontiguousarray(ability, dtype=np.float64)

@@ -73,7 +73,10 @@ def build_quality(cfg_models: Mapping[str, Any], skills: SkillCatalog) -> Qualit
             rows.append([float(ab[s]) if s in ab else default for s in skills.names])
     if not names:
         raise ConfigError("models: no models configured")
-    return QualityModel(tuple(names), skills.names, np.array(rows))
+    rho = float(cfg_models.get("attempt_correlation", 0.0))
+    if not 0.0 <= rho <= 1.0:
+        raise ConfigError(f"models.attempt_correlation: expected a share in [0, 1], got {rho}")
+    return QualityModel(tuple(names), skills.names, np.array(rows), rho)
 
 
 def build_catalog(

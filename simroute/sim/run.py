@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from simroute import rng as rng_mod
 from simroute.economics.costs import allocate_fixed, attempt_costs_kernel, per_request
-from simroute.economics.quality import QualityModel
+from simroute.economics.quality import QualityModel, correlate_attempts
 from simroute.errors import ConfigError
 from simroute.feedback.response_cache import ResponseCache
 from simroute.policy.catalog import ModelCatalog
@@ -120,6 +120,7 @@ def simulate(
     if prepare is not None:  # text classifiers label every prompt once, up front
         prepare(table.df["prompt"].to_list(), table.source)
     u_cls, u_q = rng_mod.request_luck(seed, n)
+    u_q = correlate_attempts(u_q, quality.attempt_correlation, rng_mod.stream(seed, "request.luck.shared"))
     u_verify = rng_mod.stream(seed, "request.verify").random(u_q.shape)
     u_cache = rng_mod.stream(seed, "request.cache").random(n)
     bar = tqdm(
