@@ -147,6 +147,9 @@ def test_summary_counts_add_up(cfg, skills, prices) -> None:
     rpm=st.sampled_from([0, 30, 600]),
     error_rate=st.sampled_from([0.0, 0.3]),
     outage=st.booleans(),
+    repeats=st.booleans(),
+    ttl=st.sampled_from([5.0, 86_400.0]),
+    sticky=st.booleans(),
 )
 def test_conservation_under_stress(
     cfg,
@@ -163,10 +166,19 @@ def test_conservation_under_stress(
     rpm,
     error_rate,
     outage,
+    repeats,
+    ttl,
+    sticky,
 ) -> None:
     """Tiny local pools (drops), expiring batch jobs, short attempt budgets, API rate limits, errors
-    and outages: still exactly one terminal state per request, and the accounting holds."""
+    and outages, many repeats with a short- or long-lived response cache, sticky sessions or not:
+    still exactly one terminal state per request, and the accounting holds."""
     c = copy.deepcopy(cfg)
+    if repeats:
+        for p in c["skills"]["profiles"].values():
+            p["repeat"] = {"exact": 0.4, "near": 0.3}
+    c["policy"]["response_cache"]["ttl_s"] = ttl
+    c["policy"]["sticky_sessions"] = sticky
     for p in c["tiers"]["local"]["pools"]:
         p["engine"].update(max_num_seqs=seats)
         p.update(replicas=replicas, max_queue=max_queue)
