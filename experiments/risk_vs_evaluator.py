@@ -1,8 +1,9 @@
 """The synchronous risk predictor and the nightly evaluator, alone and together, over 14 days.
 
 Runs the 14-day growing-fleet scenario (``experiment=fleet_14d``, distillation and all caches off so
-only these two mechanisms differ) four times — neither, risk predictor only, evaluator only,
-both — under a perfect checker, a weak (30 % false-accept) checker, and a perfect checker with
+only these two mechanisms differ) — neither, risk predictor only, evaluator only, both, and the
+evaluator in ``replay`` mode (re-runs a sample on every model: no routing bias) alone and with the
+risk predictor — under a perfect checker, a weak (30 % false-accept) checker, and a perfect checker with
 comonotone outcomes (``models.attempt_correlation=1``); same requests and luck.
 Reports total cost, success overall and on the *hard* requests (those the best local model would
 more likely fail), and how the last day compares with the first.
@@ -46,8 +47,11 @@ REGIMES: dict[str, tuple[dict[str, Any], float]] = {  # name -> (verifier, attem
 }
 
 
-def _cfg(risk: bool, evaluator: bool, verifier: dict[str, Any], rho: float) -> dict[str, Any]:
-    cfg = compose_cfg([*BASE, f"multiday.evaluator.enabled={str(evaluator).lower()}"])
+def _cfg(risk: bool, evaluator: str | None, verifier: dict[str, Any], rho: float) -> dict[str, Any]:
+    cfg = compose_cfg(
+        [*BASE, f"multiday.evaluator.enabled={str(evaluator is not None).lower()}"]
+        + ([f"+multiday.evaluator.mode={evaluator}"] if evaluator else [])
+    )
     if not risk:
         cfg["policy"]["risk"] = {"name": "none"}
     cfg["policy"]["verifier"] = dict(verifier)
@@ -59,11 +63,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, default=Path("paper"))
     a = ap.parse_args()
-    variants = {
-        "neither": (False, False),
-        "risk predictor only": (True, False),
-        "nightly evaluator only": (False, True),
-        "both": (True, True),
+    variants: dict[str, tuple[bool, str | None]] = {
+        "neither": (False, None),
+        "risk predictor only": (True, None),
+        "nightly evaluator only": (False, "observed"),
+        "both": (True, "observed"),
+        "replay evaluator only": (False, "replay"),
+        "risk + replay evaluator": (True, "replay"),
     }
     frames = []
     lines = [
@@ -73,6 +79,8 @@ def main() -> None:
         "with distillation and caches off. *Hard* = the best local model would more likely fail.",
         "Weak checker: accepts 30 % of wrong answers, rejects 5 % of right ones, 1 s per check.",
         "Comonotone outcomes: `models.attempt_correlation=1` (a retry only helps on a stronger model).",
+        "Evaluator: `observed` judges the attempts that happened; `replay` re-runs 20 % of the requests",
+        "on every model at batch prices (its cost is in the total).",
         "",
         "| regime | variant | 14-day cost (USD) | success | success on hard requests | risk-escalated | "
         "day-14 success on hard | wall (s) |",

@@ -32,6 +32,50 @@ def _attempts(skill: str, tier: str, model: str, n: int, success_rate: float) ->
     )
 
 
+def test_replay_evaluator_removes_the_escalation_bias() -> None:
+    """A strong model that only sees the requests a weak model failed looks worse than it is to an
+    evaluator of observed attempts; re-running a sample on every model (replay) recovers it."""
+    est: dict[str, float] = {}
+    for mode in ("observed", "first", "replay"):
+        inp = setup(compose_cfg(["workload.n_requests=10"]), 0)  # fresh catalogue per mode
+        q = inp.quality
+        weak, strong, skill = "local/llama-3.1-8b-instruct", "claude-sonnet-4-5", "code_change"
+        g = np.random.default_rng(7)
+        n = 6000
+        d = g.normal(0.2, 1.0, n)
+        pw = np.array([q.p_success(weak, skill, x) for x in d])
+        ps = np.array([q.p_success(strong, skill, x) for x in d])
+        ok_w = g.random(n) < pw
+        esc = np.flatnonzero(~ok_w)
+        ok_s = g.random(len(esc)) < ps[esc]
+        att = pl.DataFrame(
+            {
+                "request_index": np.r_[np.arange(n), esc],
+                "attempt": np.r_[np.zeros(n, int), np.ones(len(esc), int)],
+                "skill_pred": skill,
+                "skill": skill,
+                "difficulty": np.r_[d, d[esc]],
+                "tier": ["local"] * n + ["realtime"] * len(esc),
+                "model": [weak] * n + [strong] * len(esc),
+                "status": "completed",
+                "success": np.r_[ok_w, ok_s],
+                "prompt_tokens": 1000,
+                "output_tokens": 100,
+            }
+        )
+        ev = NightlyEvaluator(accuracy=1.0, prior_strength=1.0, sample_share=0.5, mode=mode)
+        offer = next(o for o in inp.catalog.by_tier["realtime"] if o.model == strong)
+        prior = offer.expected_quality[skill]
+        out = ev.night(att, inp.catalog, inp.prices, None, np.random.default_rng(1), q)
+        est[mode] = offer.expected_quality[skill]
+        if mode == "replay":
+            assert out["evaluator_replay_usd"] > 0
+    truth = float(ps.mean())
+    assert est["observed"] < truth - 0.03  # judged only on the hard, escalated requests
+    assert est["first"] == prior  # no first attempt ever went to the strong model: prior kept
+    assert est["replay"] == pytest.approx(truth, abs=0.015)
+
+
 def test_evaluator_moves_the_local_threshold_in_the_right_direction(cfg) -> None:
     inp = setup(compose_cfg(["workload.n_requests=10"]), 0)
     router = RuleRouter(inp.catalog, local_min_quality=0.7)

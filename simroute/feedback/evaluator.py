@@ -8,6 +8,16 @@ from the catalogue's prior expectation with ``prior_strength`` pseudo-observatio
 means replace the catalogue's expected quality, which the router and selector read (a router with
 ``refresh()`` recomputes what it cached). The evaluator's own cost is billed at the judge model's
 async-batch prices for the prompt and output tokens it reads and ``verdict_tokens`` it writes.
+
+What gets judged (``mode``):
+
+* ``observed`` — the attempts that happened. Cheap, but biased by the routing itself: strong models
+  mostly see the requests that were escalated to them (those a weaker model failed, hence harder)
+  or that the risk predictor flagged, so their judged success rate understates their quality.
+* ``first`` — first attempts only: removes the escalation bias, keeps the risk-routing bias.
+* ``replay`` — counterfactual: a sample of the day's requests is re-run on *every* model of the
+  catalogue through the batch API (billed at batch prices; local models free) and judged. Unbiased
+  per model on yesterday's traffic mix, at the price of the replays.
 """
 
 from __future__ import annotations
@@ -36,6 +46,7 @@ class NightlyEvaluator:
         debias: correct the verdict rate for the judge's known accuracy
             (``p = (observed - (1 - accuracy)) / (2 accuracy - 1)``); without it a noisy judge pulls
             every estimate toward 50 %.
+        mode: ``observed``, ``first`` or ``replay`` (see the module docstring).
     """
 
     accuracy: float = 0.9
@@ -44,6 +55,7 @@ class NightlyEvaluator:
     judge_model: str = "gpt-4o-mini"
     verdict_tokens: int = 50
     debias: bool = True
+    mode: str = "observed"
     successes: dict[tuple[str, str], float] = field(default_factory=dict)
     trials: dict[tuple[str, str], float] = field(default_factory=dict)
     prior: dict[tuple[str, str], float] = field(default_factory=dict)
@@ -53,6 +65,10 @@ class NightlyEvaluator:
             raise ConfigError(
                 "multiday.evaluator: need 0.5 <= accuracy <= 1, 0 < sample_share <= 1, prior_strength > 0"
             )
+        if self.mode not in ("observed", "first", "replay"):
+            raise ConfigError(
+                f"multiday.evaluator.mode: expected observed, first or replay, got {self.mode!r}"
+            )
 
     def night(
         self,
@@ -61,11 +77,22 @@ class NightlyEvaluator:
         prices: PriceTable,
         router: Any,
         rng: np.random.Generator,
+        quality: Any = None,
     ) -> dict[str, float]:
         """Judge ``attempts`` (columns ``skill_pred``, ``tier``, ``model``, ``success``, ``status``,
-        ``prompt_tokens``, ``output_tokens``), update the catalogue; return the night's accounting."""
+        ``attempt``, ``prompt_tokens``, ``output_tokens``; for ``replay`` also ``skill`` and
+        ``difficulty``), update the catalogue; return the night's accounting."""
         done = attempts.filter(pl.col("status") == "completed")
-        pick = rng.random(done.height) < self.sample_share
+        if self.mode == "first":
+            done = done.filter(pl.col("attempt") == 0)
+        replay_usd = 0.0
+        if self.mode == "replay":
+            if quality is None:
+                raise ConfigError("multiday.evaluator.mode=replay needs the quality model")
+            done, replay_usd = self._replay(attempts, catalog, prices, quality, rng)
+            pick = np.ones(done.height, dtype=bool)
+        else:
+            pick = rng.random(done.height) < self.sample_share
         judged = done.filter(pl.Series(pick))
         truth = judged["success"].to_numpy()
         correct = rng.random(judged.height) < self.accuracy
@@ -94,9 +121,43 @@ class NightlyEvaluator:
             router.refresh()
         p = prices.get(self.judge_model).batch
         tokens_in = float((judged["prompt_tokens"] + judged["output_tokens"]).sum())
-        cost = tokens_in * p.input + judged.height * self.verdict_tokens * p.output
+        cost = tokens_in * p.input + judged.height * self.verdict_tokens * p.output + replay_usd
         return {
             "evaluated": float(judged.height),
             "evaluator_cost_usd": cost,
+            "evaluator_replay_usd": replay_usd,
             "evaluator_agreement": float(correct.mean()) if judged.height else float("nan"),
         }
+
+    def _replay(
+        self,
+        attempts: pl.DataFrame,
+        catalog: ModelCatalog,
+        prices: PriceTable,
+        quality: Any,
+        rng: np.random.Generator,
+    ) -> tuple[pl.DataFrame, float]:
+        """Re-run a ``sample_share`` of the day's requests on every model (batch API prices for API
+        models); return one row per (request, model) with its drawn ``success`` and the USD spent."""
+        first = attempts.filter(pl.col("attempt") == 0).sort("request_index")
+        first = first.filter(pl.Series(rng.random(first.height) < self.sample_share))
+        models = sorted({o.model for t in catalog.by_tier for o in catalog.by_tier[t]})
+        local = {o.model for o in catalog.by_tier.get("local", [])}
+        rows = []
+        usd = 0.0
+        skills, diffs = first["skill"].to_list(), first["difficulty"].to_numpy()
+        for m in models:
+            p = np.array([quality.p_success(m, s, d) for s, d in zip(skills, diffs, strict=True)])
+            ok = rng.random(first.height) < p
+            rows.append(
+                first.select("skill_pred", "prompt_tokens", "output_tokens").with_columns(
+                    pl.lit(m).alias("model"), pl.Series("success", ok)
+                )
+            )
+            if m not in local:
+                b = prices.get(m).batch
+                usd += (
+                    float(first["prompt_tokens"].sum()) * b.input
+                    + float(first["output_tokens"].sum()) * b.output
+                )
+        return pl.concat(rows) if rows else first, usd

@@ -109,7 +109,12 @@ def run_multiday(cfg: Mapping[str, Any], progress: bool = False) -> tuple[pl.Dat
             row[f"share_{o}"] = float(np.mean((r["outcome"] == o).to_numpy()))
         att = res.attempts.join(
             r.select(
-                pl.int_range(pl.len()).alias("request_index"), "skill_pred", "prompt_tokens", "output_tokens"
+                pl.int_range(pl.len()).alias("request_index"),
+                "skill_pred",
+                "skill",
+                "difficulty",
+                "prompt_tokens",
+                "output_tokens",
             ),
             on="request_index",
         ).sort(["request_index", "attempt"])  # joins do not keep row order; the evaluator samples by row
@@ -117,6 +122,7 @@ def run_multiday(cfg: Mapping[str, Any], progress: bool = False) -> tuple[pl.Dat
             {
                 "evaluated": 0.0,
                 "evaluator_cost_usd": 0.0,
+                "evaluator_replay_usd": 0.0,
                 "distilled_examples": 0.0,
                 "distillation_cost_usd": 0.0,
             }
@@ -129,6 +135,7 @@ def run_multiday(cfg: Mapping[str, Any], progress: bool = False) -> tuple[pl.Dat
                     inp.prices,
                     policies.router,
                     rng_mod.stream(seed, f"feedback.evaluator.{day}"),
+                    inp.quality,
                 )
             )
         if distiller is not None:
