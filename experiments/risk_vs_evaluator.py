@@ -51,6 +51,8 @@ def _cfg(risk: bool, evaluator: str | None, verifier: dict[str, Any], rho: float
     cfg = compose_cfg(
         [*BASE, f"multiday.evaluator.enabled={str(evaluator is not None).lower()}"]
         + ([f"+multiday.evaluator.mode={evaluator}"] if evaluator else [])
+        # replay re-runs the sample on every model: 2 % of a day's requests (~300/day) suffice
+        + (["multiday.evaluator.sample_share=0.02"] if evaluator == "replay" else [])
     )
     if not risk:
         cfg["policy"]["risk"] = {"name": "none"}
@@ -79,8 +81,8 @@ def main() -> None:
         "with distillation and caches off. *Hard* = the best local model would more likely fail.",
         "Weak checker: accepts 30 % of wrong answers, rejects 5 % of right ones, 1 s per check.",
         "Comonotone outcomes: `models.attempt_correlation=1` (a retry only helps on a stronger model).",
-        "Evaluator: `observed` judges the attempts that happened; `replay` re-runs 20 % of the requests",
-        "on every model at batch prices (its cost is in the total).",
+        "Evaluator: `observed` judges 20 % of the attempts that happened; `replay` re-runs 2 % of the",
+        "requests on every model at batch prices and judges them (its cost is in the total).",
         "",
         "| regime | variant | 14-day cost (USD) | success | success on hard requests | risk-escalated | "
         "day-14 success on hard | wall (s) |",
