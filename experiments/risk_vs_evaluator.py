@@ -50,9 +50,9 @@ REGIMES: dict[str, tuple[dict[str, Any], float]] = {  # name -> (verifier, attem
 def _cfg(risk: bool, evaluator: str | None, verifier: dict[str, Any], rho: float) -> dict[str, Any]:
     cfg = compose_cfg(
         [*BASE, f"multiday.evaluator.enabled={str(evaluator is not None).lower()}"]
-        + ([f"+multiday.evaluator.mode={evaluator}"] if evaluator else [])
+        + ([f"multiday.evaluator.mode={evaluator}"] if evaluator else [])
         # replay re-runs the sample on every model: 2 % of a day's requests (~300/day) suffice
-        + (["multiday.evaluator.sample_share=0.02"] if evaluator == "replay" else [])
+        + ([f"multiday.evaluator.sample_share={0.02 if evaluator == 'replay' else 0.2}"] if evaluator else [])
     )
     if not risk:
         cfg["policy"]["risk"] = {"name": "none"}
