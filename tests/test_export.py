@@ -73,6 +73,8 @@ def test_litellm_config(run_dir: Path, tmp_path: Path) -> None:
     assert {"local/llama-3.1-8b-instruct": ["realtime/claude-sonnet-4-5"]} in cfg["router_settings"][
         "fallbacks"
     ]
+    assert cfg["litellm_settings"] == {"cache": True, "cache_params": {"type": "local", "ttl": 86400.0}}
+    assert cfg["simroute"]["sticky_sessions"] is True
 
 
 def test_tampered_or_wrong_version_artifacts_are_refused(run_dir: Path, tmp_path: Path) -> None:

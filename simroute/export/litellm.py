@@ -12,7 +12,11 @@ def litellm_config(
     """``model_list`` (one deployment per tier/model, with its per-token prices) and
     ``router_settings.fallbacks`` mirroring stronger-model escalation: every model falls back to the
     strongest real-time model. Batch deployments are listed for completeness (LiteLLM sends them
-    through its ``/batches`` API, not the chat router)."""
+    through its ``/batches`` API, not the chat router). With the policy's response cache on,
+    ``litellm_settings`` turns on LiteLLM's response cache with the simulated TTL (exact matches,
+    in-memory ``local`` type; for the semantic part set ``cache_params.type: redis-semantic`` and a
+    ``similarity_threshold`` of your own — simroute models its effect as ``semantic_correct``, not
+    as a threshold)."""
     models = doc["models"]
     rt = [m for m in models if m["tier"] == "realtime"]
 
@@ -48,13 +52,20 @@ def litellm_config(
         target = name(strongest)
         fallbacks = [{name(m): [target]} for m in models if name(m) != target and m["tier"] != "batch"]
     esc = doc["policy"]["escalation"]
+    rc = doc["policy"].get("response_cache") or {}
+    settings: dict[str, Any] = {}
+    if rc.get("enabled"):
+        settings = {"cache": True, "cache_params": {"type": "local", "ttl": float(rc.get("ttl_s", 86_400.0))}}
     return {
         "model_list": model_list,
+        **({"litellm_settings": settings} if settings else {}),
         "router_settings": {"fallbacks": fallbacks, "num_retries": int(esc.get("max_attempts", 3)) - 1},
         "simroute": {
             "schema": doc["schema"],
             "sha256": doc["sha256"],
             "router": doc["policy"]["router"],
             "selector": doc["policy"]["selector"],
+            "response_cache": rc,
+            "sticky_sessions": bool(doc["policy"].get("sticky_sessions", False)),
         },
     }
