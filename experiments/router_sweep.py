@@ -1,6 +1,8 @@
 """Sweep the router zoo on the default agent workload; plot cost vs quality with the Pareto frontier.
 
-Every policy sees the same requests and the same luck (seed 0). Writes ``paper/router_sweep.csv``
+Every policy sees the same requests and the same luck (seed 0), with the response cache and session
+stickiness off so that only the routers differ (``router_first + caches`` is the default
+architecture with both on, for reference). Writes ``paper/router_sweep.csv``
 and ``paper/figures/router_sweep.png`` (+ ``.svg``). Usage:
 ``python experiments/router_sweep.py [--requests N] [--out paper]``.
 """
@@ -28,6 +30,7 @@ VARIANTS: list[tuple[str, str, list[str]]] = [
     ("all_realtime", "all_realtime", []),
     ("all_batch", "all_batch", []),
     ("router_first", "router_first", []),
+    ("router_first + caches", "router_first", ["+keep_caches=true"]),
     ("cascade", "cascade", []),
     ("thompson", "thompson", []),
     *[
@@ -55,7 +58,13 @@ def main() -> None:
     skills, table, quality, catalog = inp.skills, inp.table, inp.quality, inp.catalog
     rows = []
     for name, policy, overrides in VARIANTS:
-        pcfg = compose_cfg([f"policy={policy}", *overrides])["policy"]
+        keep = "+keep_caches=true" in overrides
+        pcfg = compose_cfg([f"policy={policy}", *(o for o in overrides if o != "+keep_caches=true")])[
+            "policy"
+        ]
+        if not keep:  # compare routers with everything else equal: no response cache, no stickiness
+            pcfg["response_cache"] = {"enabled": False}
+            pcfg["sticky_sessions"] = False
         res = simulate(
             table,
             build_policies(pcfg, PolicyContext(skills.names, catalog, 0)),
