@@ -12,6 +12,7 @@ import pytest
 
 from conftest import run_cli
 from simroute.errors import InputError
+from simroute.feedback.response_cache import CacheConfig, ResponseCache
 from simroute.runtime import load_policy
 
 
@@ -37,7 +38,8 @@ def test_runtime_decisions_equal_the_simulators(run_dir: Path, tmp_path: Path) -
     assert doc["policy"]["sticky_sessions"] is True and doc["policy"]["response_cache"]["enabled"]
     policy = load_policy(tmp_path / "p.json")
     r = pl.read_parquet(run_dir / "requests.parquet")
-    lookup_s = 0.002 + 0.02  # exact + semantic lookup before routing (conf/policy/router_first.yaml)
+    cache = ResponseCache(CacheConfig.from_config(doc["policy"]["response_cache"], doc["skills"]))
+    lookup_s = cache.lookup_latency_s()  # what a miss waits before it is routed
     routed = r.filter(pl.col("final_tier") != "cache")
     events = []  # (time, kind, row): bindings at answer time, routing after the cache lookup
     for row in routed.iter_rows(named=True):

@@ -29,6 +29,7 @@ import numpy as np
 import polars as pl
 
 from simroute.economics.prices import PriceTable
+from simroute.economics.quality import p_success_kernel
 from simroute.errors import ConfigError
 from simroute.policy.catalog import ModelCatalog
 
@@ -145,9 +146,11 @@ class NightlyEvaluator:
         local = {o.model for o in catalog.by_tier.get("local", [])}
         rows = []
         usd = 0.0
-        skills, diffs = first["skill"].to_list(), first["difficulty"].to_numpy()
+        skill_idx = np.array([quality.skills.index(s) for s in first["skill"].to_list()], dtype=np.int64)
+        diffs = first["difficulty"].to_numpy().astype(np.float64)
         for m in models:
-            p = np.array([quality.p_success(m, s, d) for s, d in zip(skills, diffs, strict=True)])
+            model_idx = np.full(first.height, quality.models.index(m), dtype=np.int64)
+            p = p_success_kernel(quality.ability, model_idx, skill_idx, diffs)
             ok = rng.random(first.height) < p
             rows.append(
                 first.select("skill_pred", "prompt_tokens", "output_tokens").with_columns(
