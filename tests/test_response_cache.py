@@ -16,11 +16,13 @@ from hypothesis import strategies as st
 
 from conftest import compose_cfg, make_request, request_row
 from simroute.errors import ConfigError, InputError
-from simroute.feedback.multiday import run_multiday
-from simroute.feedback.response_cache import LOOKUPS, CacheConfig, ResponseCache
+from simroute.outcomes import LOOKUPS
 from simroute.policy.registry import PolicyContext
+from simroute.policy.response_cache import CacheConfig, ResponseCache
+from simroute.records import SimResult
+from simroute.runner.multiday import run_multiday
 from simroute.sim.build import build_policies, setup
-from simroute.sim.run import SimResult, simulate
+from simroute.sim.run import simulate
 from simroute.workload.labels import label_trace
 from simroute.workload.loaders import load_raw
 from simroute.workload.schema import RequestTable

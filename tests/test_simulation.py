@@ -13,10 +13,11 @@ from hypothesis import strategies as st
 
 from simroute.analysis.summary import summarize
 from simroute.economics.prices import PriceTable
+from simroute.outcomes import OUTCOMES
 from simroute.policy.registry import PolicyContext
+from simroute.records import SimResult
 from simroute.sim.build import build_policies, setup
-from simroute.sim.lifecycle import OUTCOMES
-from simroute.sim.run import SimResult, simulate
+from simroute.sim.run import simulate
 from simroute.workload.skills import SkillCatalog
 
 

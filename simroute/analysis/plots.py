@@ -11,8 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from simroute.policy.types import TIERS
-from simroute.sim.run import SimResult
+from simroute.outcomes import TIERS
+from simroute.records import SimResult
 
 _COLORS = {"local": "#2a9d8f", "batch": "#e9c46a", "realtime": "#e76f51", "cache": "#8d99ae"}
 _SERVED = (*TIERS, "cache")  # a response-cache hit is served by no tier

@@ -13,9 +13,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from simroute.policy.types import TIERS
-from simroute.sim.lifecycle import OUTCOMES
-from simroute.sim.run import SimResult
+from simroute.outcomes import OUTCOMES, TIERS
+from simroute.records import SimResult
 from simroute.workload.skills import URGENCIES
 
 PERCENTILES = (50, 90, 99)

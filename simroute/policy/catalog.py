@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simroute.errors import ConfigError
-from simroute.policy.types import TIERS
+from simroute.outcomes import TIERS
 
 
 @dataclass(frozen=True)
@@ -16,7 +16,7 @@ class Offer:
 
     Attributes:
         model: model name (a LiteLLM id for API tiers).
-        tier: one of :data:`~simroute.policy.types.TIERS`.
+        tier: one of :data:`~simroute.outcomes.TIERS`.
         mode: price mode (``standard``, ``batch``, ``priority``; ``local`` for local models).
         rates: the cost kernel's rate row (:data:`~simroute.economics.costs.RATE_COLUMNS`,
             USD per token; zeros for local models, which share the provisioned GPU cost).

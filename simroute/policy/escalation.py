@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from simroute.errors import ConfigError
+from simroute.outcomes import TIERS
 from simroute.policy.catalog import ModelCatalog
-from simroute.policy.types import TIERS, Attempt, Label, Request, Route
+from simroute.policy.types import Attempt, Label, Request, Route
 
 
 class NoEscalation:

@@ -12,9 +12,10 @@ import numpy as np
 
 from simroute import rng as rng_mod
 from simroute.errors import ConfigError
+from simroute.outcomes import TIERS
 from simroute.policy.catalog import ModelCatalog
 from simroute.policy.protocols import StateView
-from simroute.policy.types import TIERS, Label, Request, Risk, Route
+from simroute.policy.types import Label, Request, Risk, Route
 
 
 class StaticRouter:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-TIERS: tuple[str, ...] = ("local", "batch", "realtime")
-"""Compute tiers, cheapest first: local GPUs, async batch API, real-time API."""
-
 
 @dataclass(frozen=True, slots=True)
 class Request:

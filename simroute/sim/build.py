@@ -14,9 +14,9 @@ from simroute.economics.costs import rate_row
 from simroute.economics.prices import PriceTable, load_litellm
 from simroute.economics.quality import QualityModel
 from simroute.errors import ConfigError
-from simroute.feedback.response_cache import CacheConfig
 from simroute.policy import registry
 from simroute.policy.catalog import ModelCatalog, Offer
+from simroute.policy.response_cache import CacheConfig
 from simroute.sim.lifecycle import Policies
 from simroute.tiers import factory
 from simroute.tiers.base import Tier

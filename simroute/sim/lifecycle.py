@@ -2,41 +2,42 @@
 select, attempt, escalate.
 
 The processes here stay thin: they take a request, ask the policies, hand the attempt to a tier
-and wait. Every request ends in exactly one terminal state (:data:`OUTCOMES`):
-
-* ``succeeded`` — an attempt completed, the quality draw says correct, within the deadline (and the
-  verifier accepted it);
-* ``timed_out`` — an attempt ended after the deadline (no further attempts are made);
-* ``failed`` — the verifier accepted a wrong answer (an undetected failure), or the last attempt
-  completed incorrectly, its batch job expired, or its API calls kept
-  failing (rate limits, errors, outages) past the retries or deadline, and the escalation policy
-  offered no further route;
-* ``dropped`` — the last attempt was rejected by its tier (queue full) with no further route.
-
-A response-cache hit ends the request at once (``final_tier == "cache"``, no attempts): it
-``succeeded`` when the served answer is right for it, else ``failed`` (an undetected failure). With
-session stickiness, a request whose router picks (without asking for the strongest model) the tier
-its session used last goes to the model the selector picked for the session's last step (if that
-answer was accepted at the first attempt), and, on the local tier, to the same replica (bounded by
-load).
+and wait. Every request ends in exactly one terminal state (:data:`~simroute.outcomes.OUTCOMES`,
+which documents each). A response-cache hit ends the request at once (``final_tier == "cache"``, no
+attempts): it ``succeeded`` when the served answer is right for it, else ``failed`` (an undetected
+failure). With session stickiness, a request whose router picks (without asking for the strongest
+model) the tier its session used last goes to the model the selector picked for the session's last
+step (if that answer was accepted at the first attempt), and, on the local tier, to the same
+replica (bounded by load).
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import simpy
 
-from simroute.feedback.response_cache import CacheConfig, Hit, ResponseCache
+from simroute.outcomes import (
+    CACHE_TIER,
+    COMPLETED,
+    FAILED,
+    LOOKUP_OFF,
+    OUTCOME_IF_LAST,
+    SUCCEEDED,
+    TIMED_OUT,
+)
 from simroute.policy.protocols import Classifier, Escalator, RiskPredictor, Router, Selector, Verifier
-from simroute.policy.types import Attempt, Request, Route, TierState
+from simroute.policy.response_cache import CacheConfig, Hit, ResponseCache
+from simroute.policy.types import Attempt, Label, Request, Risk, Route, TierState
 from simroute.policy.verifiers import PerfectVerifier
+from simroute.records import AttemptRecord, RequestRecord
 from simroute.tiers.base import AttemptResult, Tier
 
-OUTCOMES: tuple[str, ...] = ("succeeded", "failed", "dropped", "timed_out")
+Sim = Generator[simpy.Event, Any, Any]
+"""A SimPy process body (or a step of one, run with ``yield from``)."""
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,34 @@ class Policies:
 class Records:
     """Append-only logs, turned into tables after ``env.run()`` (one entry per request/attempt)."""
 
-    requests: list[tuple[Any, ...]] = field(default_factory=list)
-    attempts: list[tuple[Any, ...]] = field(default_factory=list)
+    requests: list[RequestRecord] = field(default_factory=list)
+    attempts: list[AttemptRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the policy layers decided before the first attempt."""
+
+    label: Label
+    risk: Risk
+    route: Route
+    sticky_model: str | None
+    local_queue: int
+
+
+@dataclass
+class Chain:
+    """How a request's attempts went: the history, the first and last results, the final route
+    and model, whether the last answer was right and accepted, and the outcome."""
+
+    history: list[Attempt] = field(default_factory=list)
+    first: AttemptResult | None = None
+    last: AttemptResult | None = None
+    route: Route = field(default_factory=lambda: Route("local"))
+    model: str = ""
+    success: bool = False
+    accepted: bool = False
+    outcome: str = FAILED
 
 
 class TierStates:
@@ -95,9 +122,9 @@ class Lifecycle:
         env: simpy.Environment,
         policies: Policies,
         tiers: Mapping[str, Tier],
-        p_success: Any,
+        p_success: Callable[[str, str, float], float],
         u_quality: np.ndarray,
-        on_done: Any = None,
+        on_done: Callable[[], Any] | None = None,
         u_verify: np.ndarray | None = None,
         cache: ResponseCache | None = None,
         u_cache: np.ndarray | None = None,
@@ -118,27 +145,40 @@ class Lifecycle:
         self.u_cache = u_cache
         self._sessions: dict[int, tuple[str, str]] = {}
 
-    def source(self, requests: list[Request]) -> Generator[simpy.Event, Any, None]:
+    def source(self, requests: list[Request]) -> Sim:
         """Release each request at its arrival time (requests sorted by arrival)."""
         for req in requests:
             if req.arrival_s > self.env.now:
                 yield self.env.timeout(req.arrival_s - self.env.now)
             self.env.process(self.handle(req))
 
-    def handle(self, req: Request) -> Generator[simpy.Event, Any, None]:
+    def handle(self, req: Request) -> Sim:
         """One request from arrival to its terminal state."""
+        lookup, lookup_usd, hit = yield from self._look_up(req)
+        if hit is not None:
+            self._served_from_cache(req, hit, lookup_usd)
+            return
+        decision = yield from self._decide(req)
+        chain = yield from self._attempt_chain(req, decision)
+        self._remember(req, chain)
+        self._record(req, decision, chain, lookup, lookup_usd)
+
+    def _look_up(self, req: Request) -> Sim:
+        """The response-cache lookup: (outcome, lookup cost USD, hit or None); waits its latency."""
+        if self.cache is None:
+            return LOOKUP_OFF, 0.0, None
+        lookup = "miss" if self.cache.eligible(req, req.skill) else "bypass"
+        u = float(self.u_cache[req.idx]) if self.u_cache is not None else 0.5
+        hit = self.cache.lookup(req, self.env.now, u)
+        lookup_usd = 0.0
+        if lookup == "miss":
+            lookup_usd = self.cache.lookup_cost_usd()
+            yield self.env.timeout(self.cache.lookup_latency_s())
+        return lookup, lookup_usd, hit
+
+    def _decide(self, req: Request) -> Sim:
+        """Classify (waiting the classifier's latency), assess risk, route, apply stickiness."""
         p = self.policies
-        lookup, lookup_usd = "off", 0.0
-        if self.cache is not None:
-            lookup = "miss" if self.cache.eligible(req, req.skill) else "bypass"
-            u = float(self.u_cache[req.idx]) if self.u_cache is not None else 0.5
-            hit = self.cache.lookup(req, self.env.now, u)
-            if lookup == "miss":
-                lookup_usd = self.cache.lookup_cost_usd()
-                yield self.env.timeout(self.cache.lookup_latency_s())
-            if hit is not None:
-                self._served_from_cache(req, hit, lookup_usd)
-                return
         label = p.classifier.classify(req)
         if p.classifier.latency_s > 0:
             yield self.env.timeout(p.classifier.latency_s)
@@ -150,100 +190,114 @@ class Lifecycle:
             sticky = None
         if sticky is not None:
             route = Route(route.tier, route.strong, route.reason + "+sticky")
-        first_tier, first_reason = route.tier, route.reason
-        history: list[Attempt] = []
-        first: AttemptResult | None = None
-        outcome = "failed"
+        return Decision(label, risk, route, sticky[1] if sticky else None, local_queue)
+
+    def _attempt_chain(self, req: Request, d: Decision) -> Sim:
+        """Attempts until one is accepted, the deadline passes or escalation gives up: a Chain."""
+        p = self.policies
+        c = Chain(route=d.route)
         deadline_at = req.arrival_s + req.deadline_s
         while True:
-            if route.tier not in self.tiers:
-                raise ValueError(f"route to tier {route.tier!r}, not in this run: {list(self.tiers)}")
-            model = sticky[1] if sticky is not None and not history else p.selector.select(req, label, route)
-            res: AttemptResult = yield self.tiers[route.tier].submit(req, model)
-            first = first or res
-            k = len(history)
-            success = accepted = False
-            if res.status == "completed":
-                col = min(k, self.u_quality.shape[1] - 1)
-                success = bool(
-                    self.u_quality[req.idx, col] < self.p_success(model, req.skill, req.difficulty)
-                )
-                uv = float(self.u_verify[req.idx, col]) if self.u_verify is not None else 0.5
-                accepted = p.verifier.accept(req, success, uv)
-                if p.verifier.latency_s > 0:
-                    yield self.env.timeout(p.verifier.latency_s)
-                if self._learn is not None:
-                    self._learn(req, label, route.tier, model, accepted)
-            self.records.attempts.append(
-                (
-                    req.idx,
-                    k,
-                    route.tier,
-                    model,
-                    res.status,
-                    res.submit_s,
-                    res.start_s,
-                    res.first_token_s,
-                    res.end_s,
-                    res.busy_s,
-                    success,
-                    res.retries,
-                    res.rate_limited,
-                    res.cached_tokens,
-                    res.written_tokens,
-                    accepted,
-                )
-            )
-            history.append(Attempt(route.tier, model, res.status, accepted))
+            if c.route.tier not in self.tiers:
+                raise ValueError(f"route to tier {c.route.tier!r}, not in this run: {list(self.tiers)}")
+            sticky = d.sticky_model if not c.history else None
+            c.model = sticky if sticky is not None else p.selector.select(req, d.label, c.route)
+            res: AttemptResult = yield self.tiers[c.route.tier].submit(req, c.model)
+            c.first, c.last = c.first or res, res
+            yield from self._judge(req, d.label, c, res)
+            c.history.append(Attempt(c.route.tier, c.model, res.status, c.accepted))
             if max(res.end_s, self.env.now) > deadline_at:
-                outcome = "timed_out"
-                break
-            if accepted:
-                outcome = "succeeded" if success else "failed"
-                break
-            nxt = p.escalation.next_route(req, label, history)
+                c.outcome = TIMED_OUT
+                return c
+            if c.accepted:
+                c.outcome = SUCCEEDED if c.success else FAILED
+                return c
+            nxt = p.escalation.next_route(req, d.label, c.history)
             if nxt is None:
-                outcome = {
-                    "completed": "failed",
-                    "expired": "failed",
-                    "error": "failed",
-                    "rejected": "dropped",
-                }[res.status]
-                break
-            route = nxt
-        end = self.env.now
-        if accepted:
-            if p.sticky_sessions and len(history) == 1 and not route.strong and outcome != "timed_out":
-                self._sessions[req.session_id] = (route.tier, model)
-            if self.cache is not None:
-                self.cache.insert(req, end, model, success)
+                c.outcome = OUTCOME_IF_LAST[res.status]
+                return c
+            c.route = nxt
+
+    def _judge(self, req: Request, label: Label, c: Chain, res: AttemptResult) -> Sim:
+        """Draw the attempt's correctness, ask the verifier (waiting its latency), let a learning
+        router observe the verdict, and log the attempt."""
+        p = self.policies
+        k = len(c.history)
+        c.success = c.accepted = False
+        if res.status == COMPLETED:
+            col = min(k, self.u_quality.shape[1] - 1)
+            p_ok = self.p_success(c.model, req.skill, req.difficulty)
+            c.success = bool(self.u_quality[req.idx, col] < p_ok)
+            uv = float(self.u_verify[req.idx, col]) if self.u_verify is not None else 0.5
+            c.accepted = p.verifier.accept(req, c.success, uv)
+            if p.verifier.latency_s > 0:
+                yield self.env.timeout(p.verifier.latency_s)
+            if self._learn is not None:
+                self._learn(req, label, c.route.tier, c.model, c.accepted)
+        self.records.attempts.append(
+            AttemptRecord(
+                idx=req.idx,
+                attempt=k,
+                tier=c.route.tier,
+                model=c.model,
+                status=res.status,
+                submit_s=res.submit_s,
+                start_s=res.start_s,
+                first_token_s=res.first_token_s,
+                end_s=res.end_s,
+                busy_s=res.busy_s,
+                success=c.success,
+                retries=res.retries,
+                rate_limited=res.rate_limited,
+                cached_tokens=res.cached_tokens,
+                written_tokens=res.written_tokens,
+                accepted=c.accepted,
+            )
+        )
+
+    def _remember(self, req: Request, c: Chain) -> None:
+        """After an accepted answer: the session's sticky model, and the response cache's entry."""
+        if not c.accepted:
+            return
+        p = self.policies
+        if p.sticky_sessions and len(c.history) == 1 and not c.route.strong and c.outcome != TIMED_OUT:
+            self._sessions[req.session_id] = (c.route.tier, c.model)
+        if self.cache is not None:
+            self.cache.insert(req, self.env.now, c.model, c.success)
+
+    def _record(self, req: Request, d: Decision, c: Chain, lookup: str, lookup_usd: float) -> None:
+        """Log the request's terminal record."""
+        assert c.first is not None
+        assert c.last is not None
+        end, res = self.env.now, c.last
+        done = res.status == COMPLETED
         self.records.requests.append(
-            (
-                req.idx,
-                label.skill,
-                label.confidence,
-                risk.score,
-                risk.escalate,
-                first_reason,
-                first_tier,
-                route.tier,
-                model,
-                len(history),
-                "/".join(a.tier for a in history),
-                outcome,
-                first.start_s - first.submit_s,
-                res.first_token_s - req.arrival_s if res.status == "completed" else float("nan"),
-                (res.end_s - res.first_token_s) / max(req.output_tokens - 1, 1)
-                if res.status == "completed"
+            RequestRecord(
+                idx=req.idx,
+                skill_pred=d.label.skill,
+                classifier_confidence=d.label.confidence,
+                risk_score=d.risk.score,
+                risk_escalated=d.risk.escalate,
+                route_reason=d.route.reason,
+                first_tier=d.route.tier,
+                final_tier=c.route.tier,
+                final_model=c.model,
+                attempts=len(c.history),
+                tier_path="/".join(a.tier for a in c.history),
+                outcome=c.outcome,
+                queue_s=c.first.start_s - c.first.submit_s,
+                ttft_s=res.first_token_s - req.arrival_s if done else float("nan"),
+                tpot_s=(res.end_s - res.first_token_s) / max(req.output_tokens - 1, 1)
+                if done
                 else float("nan"),
-                end - req.arrival_s,
-                outcome == "succeeded" and end <= deadline_at,
-                outcome == "failed" and accepted and not success,
-                local_queue,
-                p.classifier.cost_usd,
-                lookup,
-                lookup_usd,
-                -1,
+                e2e_s=end - req.arrival_s,
+                deadline_met=c.outcome == SUCCEEDED and end <= req.arrival_s + req.deadline_s,
+                undetected_failure=c.outcome == FAILED and c.accepted and not c.success,
+                local_queue_at_route=d.local_queue,
+                cost_classifier_usd=self.policies.classifier.cost_usd,
+                cache_lookup=lookup,
+                cost_cache_usd=lookup_usd,
+                cache_source_id=-1,
             )
         )
         if self.on_done is not None:
@@ -251,33 +305,33 @@ class Lifecycle:
 
     def _served_from_cache(self, req: Request, hit: Hit, lookup_usd: float) -> None:
         """Record a request answered by the response cache (no classifier, no attempt)."""
-        outcome = "succeeded" if hit.correct else "failed"
+        outcome = SUCCEEDED if hit.correct else FAILED
         e2e = self.env.now - req.arrival_s
         self.records.requests.append(
-            (
-                req.idx,
-                None,
-                1.0,
-                0.0,
-                False,
-                f"cache:{hit.kind}",
-                "cache",
-                "cache",
-                hit.entry.model,
-                0,
-                "",
-                outcome,
-                0.0,
-                e2e,
-                float("nan"),
-                e2e,
-                outcome == "succeeded" and e2e <= req.deadline_s,
-                not hit.correct,
-                self.state.tier("local").queue_len,
-                0.0,
-                hit.kind,
-                lookup_usd,
-                hit.entry.source_id,
+            RequestRecord(
+                idx=req.idx,
+                skill_pred=None,
+                classifier_confidence=1.0,
+                risk_score=0.0,
+                risk_escalated=False,
+                route_reason=f"cache:{hit.kind}",
+                first_tier=CACHE_TIER,
+                final_tier=CACHE_TIER,
+                final_model=hit.entry.model,
+                attempts=0,
+                tier_path="",
+                outcome=outcome,
+                queue_s=0.0,
+                ttft_s=e2e,
+                tpot_s=float("nan"),
+                e2e_s=e2e,
+                deadline_met=outcome == SUCCEEDED and e2e <= req.deadline_s,
+                undetected_failure=not hit.correct,
+                local_queue_at_route=self.state.tier("local").queue_len,
+                cost_classifier_usd=0.0,
+                cache_lookup=hit.kind,
+                cost_cache_usd=lookup_usd,
+                cache_source_id=hit.entry.source_id,
             )
         )
         if self.on_done is not None:

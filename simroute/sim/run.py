@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -12,69 +11,42 @@ import simpy
 from tqdm import tqdm
 
 from simroute import rng as rng_mod
-from simroute.economics.costs import allocate_fixed, attempt_costs_kernel, per_request
+from simroute.economics.accounting import (
+    AttemptCosts,
+    AttemptTokens,
+    RequestCostInputs,
+    attempt_costs,
+    billing_horizon_s,
+    local_fixed_usd,
+    request_cost_columns,
+)
 from simroute.economics.quality import QualityModel, correlate_attempts
 from simroute.errors import ConfigError
-from simroute.feedback.response_cache import ResponseCache
+from simroute.outcomes import COMPLETED, OUTCOMES, TIERS
 from simroute.policy.catalog import ModelCatalog
-from simroute.policy.types import TIERS, Request
+from simroute.policy.response_cache import ResponseCache
+from simroute.policy.types import Request
+from simroute.records import AttemptRecord, RequestRecord, SimResult, to_frame
 from simroute.sim.build import build_tiers
-from simroute.sim.lifecycle import OUTCOMES, Lifecycle, Policies
+from simroute.sim.lifecycle import Lifecycle, Policies
 from simroute.tiers.batch import BatchTier
 from simroute.tiers.local import LocalTier
 from simroute.workload.schema import RequestTable
 
-
-@dataclass(frozen=True)
-class SimResult:
-    """What one simulated architecture produced.
-
-    Attributes:
-        requests: one row per request (see :func:`simulate`), in ``request_id`` order.
-        attempts: one row per attempt.
-        local_fixed_usd: provisioned local GPU cost over the billing horizon (USD).
-        local_gpus: GPUs provisioned.
-        horizon_s: billing horizon of the local GPUs (s).
-        batch_jobs: batch jobs submitted; ``batch_expired_jobs`` of them expired.
-        batch_expired_jobs: see ``batch_jobs``.
-        cache_counts: response-cache lookups by outcome, inserts, evictions, expiries (empty: none).
-    """
-
-    requests: pl.DataFrame
-    attempts: pl.DataFrame
-    local_fixed_usd: float
-    local_gpus: int
-    horizon_s: float
-    batch_jobs: int
-    batch_expired_jobs: int
-    cache_counts: Mapping[str, int] = field(default_factory=dict)
+REQUEST_FIELDS: tuple[str, ...] = tuple(
+    f
+    for f in Request.__slots__
+    if f not in ("idx", "u_classify")  # type: ignore[attr-defined]
+)
+"""The request-table columns a policy's per-request view carries (by name)."""
 
 
 def _requests(table: RequestTable, u_classify: np.ndarray) -> list[Request]:
-    d = table.df
-    content, intent, text = d["content_id"].to_list(), d["intent_id"].to_list(), d["prompt"].to_list()
-    cols = [
-        d[c].to_list()
-        for c in (
-            "request_id",
-            "session_id",
-            "arrival_s",
-            "skill",
-            "urgency",
-            "prompt_tokens",
-            "output_tokens",
-            "deadline_s",
-            "difficulty",
-            "missing_repo_context",
-            "dependency_chain",
-            "risky_migration",
-            "security_sensitive",
-            "high_consequence_write",
-        )
-    ]
+    """The per-request views of ``table``, each built by column name."""
+    cols = {c: table.df[c].to_list() for c in REQUEST_FIELDS}
     return [
-        Request(i, *row, float(u_classify[i]), content[i], intent[i], text[i])  # type: ignore[call-arg]
-        for i, row in enumerate(zip(*cols, strict=True))
+        Request(idx=i, u_classify=float(u_classify[i]), **{c: v[i] for c, v in cols.items()})
+        for i in range(len(table))
     ]
 
 
@@ -153,51 +125,6 @@ def simulate(
     return _tables(table, lc, catalog, local, quality, counts)
 
 
-_REQ_COLS = [
-    "_idx",
-    "skill_pred",
-    "classifier_confidence",
-    "risk_score",
-    "risk_escalated",
-    "route_reason",
-    "first_tier",
-    "final_tier",
-    "final_model",
-    "attempts",
-    "tier_path",
-    "outcome",
-    "queue_s",
-    "ttft_s",
-    "tpot_s",
-    "e2e_s",
-    "deadline_met",
-    "undetected_failure",
-    "local_queue_at_route",
-    "cost_classifier_usd",
-    "cache_lookup",
-    "cost_cache_usd",
-    "cache_source_id",
-]
-_ATT_COLS = [
-    "_idx",
-    "attempt",
-    "tier",
-    "model",
-    "status",
-    "submit_s",
-    "start_s",
-    "first_token_s",
-    "end_s",
-    "busy_s",
-    "success",
-    "retries",
-    "rate_limited",
-    "cached_tokens",
-    "written_tokens",
-    "accepted",
-]
-
-
 def hard_truth(table: RequestTable, catalog: ModelCatalog, quality: QualityModel) -> np.ndarray:
     """Ground truth for the failure-mode predictor: the best local model for the request's true
     skill would more likely fail than not (``P(success) < 0.5``). All False without local models."""
@@ -218,64 +145,43 @@ def _tables(
     quality: QualityModel,
     cache_counts: Mapping[str, int],
 ) -> SimResult:
+    """Join the request table with the records and the cost accounting into a :class:`SimResult`."""
     n = len(table)
-    req = pl.DataFrame(
-        lc.records.requests,
-        schema={c: (pl.String if c in ("skill_pred", "cache_lookup") else None) for c in _REQ_COLS},
-        orient="row",
-    ).sort("_idx")
-    att = pl.DataFrame(lc.records.attempts, schema=_ATT_COLS, orient="row").sort(["_idx", "attempt"])
-    idx = att["_idx"].to_numpy().astype(np.int64)
-    completed = (att["status"] == "completed").to_numpy()
-    prompt = table.df["prompt_tokens"].to_numpy()[idx].astype(np.float64) * completed
-    output = table.df["output_tokens"].to_numpy()[idx].astype(np.float64) * completed
-    cached = att["cached_tokens"].to_numpy().astype(np.float64) * completed
-    written = att["written_tokens"].to_numpy().astype(np.float64) * completed
-    offers = {(t, o.model): o for t in TIERS for o in catalog.by_tier[t]}
-    rows = [offers[(t, m)] for t, m in zip(att["tier"].to_list(), att["model"].to_list(), strict=True)]
-    rates = np.array([o.rates for o in rows]).reshape(len(rows), -1)
-    std = np.array([o.rates if o.standard_rates is None else o.standard_rates for o in rows]).reshape(
-        len(rows), -1
-    )
-    cin, ccached, cout = attempt_costs_kernel(prompt, cached, written, output, rates)
-    sin, scached, sout = attempt_costs_kernel(prompt, cached, written, output, std)
-    api = cin + ccached + cout
-    zero = np.zeros_like(cached)
-    ucin, _, ucout = attempt_costs_kernel(prompt, zero, zero, output, rates)
-    saved_prompt = ucin + ucout - api
-    is_batch = (att["tier"] == "batch").to_numpy()
-    discount = np.where(is_batch, sin + scached + sout - api, 0.0)
-    later = att["attempt"].to_numpy() > 0
+    req = to_frame(lc.records.requests, RequestRecord).sort("idx")
+    att = to_frame(lc.records.attempts, AttemptRecord).sort(["idx", "attempt"])
+    idx = att["idx"].to_numpy().astype(np.int64)
+    costs = _attempt_costs(table, att, idx, catalog)
     att = att.with_columns(
-        cost_usd=api, cost_input_usd=cin, cost_cached_input_usd=ccached, cost_output_usd=cout
+        cost_usd=costs.api,
+        cost_input_usd=costs.input,
+        cost_cached_input_usd=costs.cached_input,
+        cost_output_usd=costs.output,
     )
     is_local = (att["tier"] == "local").to_numpy()
-    local_ends = att.filter(pl.col("tier") == "local")["end_s"]
-    horizon = max(
-        float(table.df["arrival_s"].to_numpy().max()),
-        float(local_ends.to_numpy().max()) if len(local_ends) else 0.0,
+    last_arrival = float(table.df["arrival_s"].to_numpy().max())
+    horizon = billing_horizon_s(last_arrival, att.filter(pl.col("tier") == "local")["end_s"].to_numpy())
+    fixed = local_fixed_usd(local.n_gpus, local.gpu_hour_usd, horizon, bool(is_local.any()))
+    completed = (att["status"] == COMPLETED).to_numpy()
+    cols = request_cost_columns(
+        RequestCostInputs(
+            request_index=idx,
+            attempt=att["attempt"].to_numpy(),
+            costs=costs,
+            cached_tokens=att["cached_tokens"].to_numpy().astype(np.float64) * completed,
+            retries=att["retries"].to_numpy().astype(np.float64),
+            is_local=is_local,
+            busy_s=att["busy_s"].to_numpy(),
+            classifier_usd=req["cost_classifier_usd"].to_numpy(),
+            cache_usd=req["cost_cache_usd"].to_numpy(),
+        ),
+        fixed,
+        n,
     )
-    fixed = local.n_gpus * local.gpu_hour_usd * horizon / 3600.0 if is_local.any() else 0.0
-    clocal = allocate_fixed(fixed, idx[is_local], att["busy_s"].to_numpy()[is_local], n)
-    api_req = per_request(idx, api, n)
     out = table.df.with_columns(
-        req.drop("_idx"),
+        req.drop("idx"),
         escalations=(req["attempts"] - 1).cast(pl.Int32),
         hard_truth=hard_truth(table, catalog, quality),
-        api_retries=per_request(idx, att["retries"].to_numpy().astype(np.float64), n).astype(np.int32),
-        cached_tokens=per_request(idx, cached, n).astype(np.int64),
-        cost_input_usd=per_request(idx, cin, n),
-        cost_cached_input_usd=per_request(idx, ccached, n),
-        cost_output_usd=per_request(idx, cout, n),
-        cost_api_usd=api_req,
-        cost_batch_discount_usd=per_request(idx, discount, n),
-        cost_escalations_usd=per_request(idx, api * later, n),
-        cost_local_usd=clocal,
-        cost_total_usd=api_req
-        + clocal
-        + req["cost_classifier_usd"].to_numpy()
-        + req["cost_cache_usd"].to_numpy(),
-        saved_prompt_cache_usd=per_request(idx, saved_prompt, n),
+        **cols,
     ).drop("prefix_hashes", "prompt")
     out = out.with_columns(saved_response_cache_usd=source_costs(out, out))
     out = out.with_columns(pl.col("attempts").cast(pl.Int32), pl.col("outcome").cast(pl.Enum(list(OUTCOMES))))
@@ -283,7 +189,7 @@ def _tables(
     assert isinstance(batch, BatchTier)
     return SimResult(
         out,
-        att.rename({"_idx": "request_index"}),
+        att.rename({"idx": "request_index"}),
         fixed,
         local.n_gpus,
         horizon,
@@ -291,6 +197,26 @@ def _tables(
         batch.expired_jobs,
         dict(cache_counts),
     )
+
+
+def _attempt_costs(
+    table: RequestTable, att: pl.DataFrame, idx: np.ndarray, catalog: ModelCatalog
+) -> AttemptCosts:
+    """Price each attempt at its offer's rates (tokens billed only for completed attempts)."""
+    completed = (att["status"] == COMPLETED).to_numpy()
+    tokens = AttemptTokens(
+        prompt=table.df["prompt_tokens"].to_numpy()[idx].astype(np.float64) * completed,
+        cached=att["cached_tokens"].to_numpy().astype(np.float64) * completed,
+        written=att["written_tokens"].to_numpy().astype(np.float64) * completed,
+        output=table.df["output_tokens"].to_numpy()[idx].astype(np.float64) * completed,
+    )
+    offers = {(t, o.model): o for t in TIERS for o in catalog.by_tier[t]}
+    rows = [offers[(t, m)] for t, m in zip(att["tier"].to_list(), att["model"].to_list(), strict=True)]
+    rates = np.array([o.rates for o in rows]).reshape(len(rows), -1)
+    std = np.array([o.rates if o.standard_rates is None else o.standard_rates for o in rows]).reshape(
+        len(rows), -1
+    )
+    return attempt_costs(tokens, rates, std, (att["tier"] == "batch").to_numpy())
 
 
 def source_costs(requests: pl.DataFrame, sources: pl.DataFrame) -> pl.Series:

@@ -9,19 +9,13 @@ import simpy
 
 from simroute.policy.types import Request, TierState
 
-STATUSES: tuple[str, ...] = ("completed", "rejected", "expired", "error")
-"""How an attempt can end at a tier: the model produced an answer (correct or not, judged by the
-quality model); the tier refused it (queue full, too long); the batch job missed its completion
-window; or the API kept failing (rate limits, errors, outages) until retries or the deadline ran
-out."""
-
 
 @dataclass(frozen=True, slots=True)
 class AttemptResult:
     """Timing and accounting of one attempt at a tier (absolute simulated seconds).
 
     Attributes:
-        status: one of :data:`STATUSES`.
+        status: one of :data:`~simroute.outcomes.ATTEMPT_STATUSES`.
         submit_s: when the attempt was handed to the tier.
         start_s: when service started (after queueing, rate-limit waits or batch accumulation).
         first_token_s: when the first output token was available.

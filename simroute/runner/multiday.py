@@ -23,9 +23,9 @@ from simroute import rng as rng_mod
 from simroute.analysis.summary import headline, savings
 from simroute.feedback.distillation import Distiller
 from simroute.feedback.evaluator import NightlyEvaluator
-from simroute.feedback.response_cache import ResponseCache
+from simroute.outcomes import TIERS
 from simroute.policy.registry import PolicyContext
-from simroute.policy.types import TIERS
+from simroute.policy.response_cache import ResponseCache
 from simroute.sim.build import build_policies, setup
 from simroute.sim.run import simulate, source_costs
 from simroute.workload.schema import RequestTable

@@ -21,8 +21,9 @@ from simroute import __version__
 from simroute.analysis import plots
 from simroute.analysis.summary import headline, summarize
 from simroute.policy.registry import PolicyContext
+from simroute.records import SimResult
 from simroute.sim.build import build_policies, setup
-from simroute.sim.run import SimResult, simulate
+from simroute.sim.run import simulate
 
 
 def policy_snapshot(
@@ -30,7 +31,7 @@ def policy_snapshot(
 ) -> dict[str, Any]:
     """What ``simroute export`` needs from a run: the policy config, the label vocabulary, the model
     offers with their rates and expected quality, and the router's learned state."""
-    from simroute.policy.types import TIERS
+    from simroute.outcomes import TIERS
 
     policy: dict[str, Any] = {
         k: dict(pcfg[k]) for k in ("classifier", "risk", "router", "selector", "escalation")

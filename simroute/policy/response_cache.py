@@ -24,10 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simroute.errors import ConfigError
+from simroute.outcomes import LOOKUPS
 from simroute.policy.types import Request
-
-LOOKUPS: tuple[str, ...] = ("exact", "semantic", "miss", "bypass")
-"""What a lookup can find; ``off`` is recorded when no cache is configured."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,121 @@
+"""What a simulated architecture produces: one named record per request and per attempt, turned into
+columnar tables by field name, and the :class:`SimResult` that analysis and export read.
+
+Records are keyword-only dataclasses: a value can only reach its column by name, so reordering the
+fields reorders the columns of the table and never misaligns a value (tested).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import polars as pl
+
+_DTYPES: dict[str, pl.DataType] = {
+    "int": pl.Int64(),
+    "float": pl.Float64(),
+    "bool": pl.Boolean(),
+    "str": pl.String(),
+    "str | None": pl.String(),
+}
+
+
+@dataclass(slots=True, kw_only=True)
+class RequestRecord:
+    """The decisions, outcome, latencies (s) and per-request costs (USD) of one request.
+
+    ``idx`` is the request's row in the request table; ``skill_pred`` is None for a response-cache
+    hit (never classified); ``ttft_s``/``tpot_s`` are NaN when no attempt completed;
+    ``cache_source_id`` is the request id whose cached answer was served (-1: none).
+    """
+
+    idx: int
+    skill_pred: str | None
+    classifier_confidence: float
+    risk_score: float
+    risk_escalated: bool
+    route_reason: str
+    first_tier: str
+    final_tier: str
+    final_model: str
+    attempts: int
+    tier_path: str
+    outcome: str
+    queue_s: float
+    ttft_s: float
+    tpot_s: float
+    e2e_s: float
+    deadline_met: bool
+    undetected_failure: bool
+    local_queue_at_route: int
+    cost_classifier_usd: float
+    cache_lookup: str
+    cost_cache_usd: float
+    cache_source_id: int
+
+
+@dataclass(slots=True, kw_only=True)
+class AttemptRecord:
+    """One attempt of a request at a tier: absolute simulated times (s), GPU-busy time (s), API
+    retries, prompt-cache tokens and whether the answer was right (``success``) and accepted."""
+
+    idx: int
+    attempt: int
+    tier: str
+    model: str
+    status: str
+    submit_s: float
+    start_s: float
+    first_token_s: float
+    end_s: float
+    busy_s: float
+    success: bool
+    retries: int
+    rate_limited: int
+    cached_tokens: int
+    written_tokens: int
+    accepted: bool
+
+
+def schema(cls: type) -> dict[str, pl.DataType]:
+    """Column -> Polars dtype of a record class, in field order."""
+    return {f.name: _DTYPES[str(f.type)] for f in fields(cls)}
+
+
+def to_frame(records: Sequence[Any], cls: type) -> pl.DataFrame:
+    """The records of class ``cls`` as a table, each column filled by field name."""
+    cols = schema(cls)
+    if not records:
+        return pl.DataFrame(schema=cols)
+    get = operator.attrgetter(*cols)
+    data = zip(*map(get, records), strict=True)
+    series = [pl.Series(name, list(v), dtype=dt) for (name, dt), v in zip(cols.items(), data, strict=True)]
+    return pl.DataFrame(series)
+
+
+@dataclass(frozen=True)
+class SimResult:
+    """What one simulated architecture produced.
+
+    Attributes:
+        requests: one row per request (see :func:`simroute.sim.run.simulate`), in ``request_id`` order.
+        attempts: one row per attempt.
+        local_fixed_usd: provisioned local GPU cost over the billing horizon (USD).
+        local_gpus: GPUs provisioned.
+        horizon_s: billing horizon of the local GPUs (s).
+        batch_jobs: batch jobs submitted; ``batch_expired_jobs`` of them expired.
+        batch_expired_jobs: see ``batch_jobs``.
+        cache_counts: response-cache lookups by outcome, inserts, evictions, expiries (empty: none).
+    """
+
+    requests: pl.DataFrame
+    attempts: pl.DataFrame
+    local_fixed_usd: float
+    local_gpus: int
+    horizon_s: float
+    batch_jobs: int
+    batch_expired_jobs: int
+    cache_counts: Mapping[str, int] = field(default_factory=dict)
