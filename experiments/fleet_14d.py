@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from conftest import compose_cfg
 from simroute.analysis.plots import daily_figure
-from simroute.feedback.multiday import run_multiday
+from simroute.runner.multiday import run_multiday
 
 NO_PROMPT_CACHE = ["tiers.realtime.prompt_cache.enabled=false", "tiers.batch.prompt_cache.enabled=false"]
 NO_CACHE = [*NO_PROMPT_CACHE, "policy.response_cache.enabled=false", "policy.sticky_sessions=false"]

@@ -25,7 +25,7 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from conftest import compose_cfg
-from simroute.feedback.multiday import run_multiday
+from simroute.runner.multiday import run_multiday
 
 BASE = [
     "experiment=fleet_14d",

@@ -62,7 +62,7 @@ def _task(cfg: Any) -> float:
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    from simroute.sim.experiment import execute
+    from simroute.runner.experiment import execute
 
     try:
         container = OmegaConf.to_container(cfg, resolve=True)
@@ -75,7 +75,7 @@ def _task(cfg: Any) -> float:
         check_targets(run_cfg)
         out = Path(HydraConfig.get().runtime.output_dir)
         if run_cfg.get("multiday"):
-            from simroute.feedback.multiday import execute_multiday
+            from simroute.runner.multiday import execute_multiday
 
             md = execute_multiday(run_cfg, out, progress=bool(run_cfg.get("progress", True)))
             first, last = md["first_day"]["share_local"], md["last_day"]["share_local"]

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from conftest import compose_cfg
 from simroute.feedback.distillation import Distiller, learning_curve
 from simroute.feedback.evaluator import NightlyEvaluator
-from simroute.feedback.multiday import run_multiday
 from simroute.policy.routers import RuleRouter
+from simroute.runner.multiday import run_multiday
 from simroute.sim.build import setup
 
 
