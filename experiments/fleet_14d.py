@@ -10,16 +10,13 @@ Usage: ``python experiments/fleet_14d.py [--out paper]``.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import polars as pl
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from conftest import compose_cfg
 from simroute.analysis.plots import daily_figure
+from simroute.config import compose
 from simroute.runner.multiday import run_multiday
 
 NO_PROMPT_CACHE = ["tiers.realtime.prompt_cache.enabled=false", "tiers.batch.prompt_cache.enabled=false"]
@@ -40,7 +37,7 @@ def main() -> None:
     runs = {}
     for name, over in VARIANTS.items():
         t0 = time.perf_counter()
-        daily, s = run_multiday(compose_cfg(["experiment=fleet_14d", *over]))
+        daily, s = run_multiday(compose(["experiment=fleet_14d", *over]))
         runs[name] = daily
         print(
             f"{name:28s} {time.perf_counter() - t0:6.1f} s  cost ${s['total_cost_usd']:9.2f}  "

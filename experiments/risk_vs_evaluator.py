@@ -14,7 +14,6 @@ Usage: ``python experiments/risk_vs_evaluator.py [--out paper]``.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -22,9 +21,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from conftest import compose_cfg
+from simroute.config import compose
 from simroute.runner.multiday import run_multiday
 
 BASE = [
@@ -48,7 +45,7 @@ REGIMES: dict[str, tuple[dict[str, Any], float]] = {  # name -> (verifier, attem
 
 
 def _cfg(risk: bool, evaluator: str | None, verifier: dict[str, Any], rho: float) -> dict[str, Any]:
-    cfg = compose_cfg(
+    cfg = compose(
         [*BASE, f"multiday.evaluator.enabled={str(evaluator is not None).lower()}"]
         + ([f"multiday.evaluator.mode={evaluator}"] if evaluator else [])
         # replay re-runs the sample on every model: 2 % of a day's requests (~300/day) suffice

@@ -10,18 +10,15 @@ and ``paper/figures/router_sweep.png`` (+ ``.svg``). Usage:
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from conftest import compose_cfg
 from simroute.analysis.metrics import aiq, pareto_frontier
 from simroute.analysis.plots import pareto_plot
 from simroute.analysis.summary import headline
+from simroute.config import compose
 from simroute.policy.registry import PolicyContext
 from simroute.sim.build import build_policies, setup
 from simroute.sim.run import simulate
@@ -53,13 +50,13 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=50_000)
     ap.add_argument("--out", type=Path, default=Path("paper"))
     a = ap.parse_args()
-    cfg = compose_cfg([f"workload.n_requests={a.requests}"])
+    cfg = compose([f"workload.n_requests={a.requests}"])
     inp = setup(cfg, 0)
     skills, table, quality, catalog = inp.skills, inp.table, inp.quality, inp.catalog
     rows = []
     for name, policy, overrides in VARIANTS:
         keep = "+keep_caches=true" in overrides
-        pcfg = compose_cfg([f"policy={policy}", *(o for o in overrides if o != "+keep_caches=true")])[
+        pcfg = compose([f"policy={policy}", *(o for o in overrides if o != "+keep_caches=true")])[
             "policy"
         ]
         if not keep:  # compare routers with everything else equal: no response cache, no stickiness

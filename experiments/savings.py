@@ -15,17 +15,14 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from conftest import compose_cfg
 from simroute.analysis.summary import headline, savings
+from simroute.config import compose
 from simroute.policy.registry import PolicyContext
 from simroute.sim.build import build_policies, setup
 from simroute.sim.run import simulate
@@ -76,7 +73,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("paper"))
     a = ap.parse_args()
-    base = compose_cfg([f"workload.n_requests={a.n}", f"seed={a.seed}"])
+    base = compose([f"workload.n_requests={a.n}", f"seed={a.seed}"])
     variants: dict[str, list[str]] = {"all on": [], **{f"without {m}": [m] for m in MECHANISMS}}
     variants["all off"] = list(MECHANISMS)
     results = {}

@@ -11,16 +11,12 @@ Usage: ``python experiments/tier_economics.py [--requests N]``.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from conftest import compose_cfg
 from simroute.analysis.summary import headline
+from simroute.config import compose
 from simroute.policy.registry import PolicyContext
 from simroute.sim.build import build_policies, setup
 from simroute.sim.run import simulate
@@ -30,13 +26,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=50_000)
     a = ap.parse_args()
-    cfg = compose_cfg([f"workload.n_requests={a.requests}"])
+    cfg = compose([f"workload.n_requests={a.requests}"])
     inp = setup(cfg, 0)
     skills, table, prices, quality, catalog = inp.skills, inp.table, inp.prices, inp.quality, inp.catalog
     ctx = PolicyContext(skills.names, catalog, 0)
     print(f"{'policy':14s} {'success':>8s} {'cost USD':>10s} {'USD/success':>12s} {'batch share':>12s}")
     for name in ("all_realtime", "all_batch", "router_first"):
-        pol = build_policies(compose_cfg([f"policy={name}"])["policy"], ctx)
+        pol = build_policies(compose([f"policy={name}"])["policy"], ctx)
         res = simulate(table, pol, cfg["tiers"], catalog, quality, 0, progress=False)
         h = headline(res)
         share = float((res.requests["first_tier"] == "batch").mean())  # type: ignore[arg-type]

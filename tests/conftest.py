@@ -10,27 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
-from simroute.config import CONF_DIR, REPO_ROOT, TRACES_DIR
+from simroute.config import REPO_ROOT, compose
 from simroute.economics.prices import PriceTable, load_litellm
 from simroute.policy.catalog import ModelCatalog
 from simroute.policy.registry import PolicyContext
 from simroute.sim.build import build_catalog, build_quality
 from simroute.workload.skills import SkillCatalog, catalog_from_config
 
-if not OmegaConf.has_resolver("sr_traces"):
-    OmegaConf.register_new_resolver("sr_traces", lambda: str(TRACES_DIR))
-
 
 def compose_cfg(overrides: list[str] | None = None) -> dict[str, Any]:
-    """The resolved run config for ``overrides``, exactly as ``simroute run`` composes it."""
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=overrides or [])
-    out = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(out, dict)
-    return {str(k): v for k, v in out.items()}
+    """The resolved run config for ``overrides`` (:func:`simroute.config.compose`)."""
+    return compose(overrides or [])
 
 
 @pytest.fixture(scope="session")

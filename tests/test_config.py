@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from conftest import compose_cfg, run_cli
-from simroute.config import CONF_DIR, check_targets
+from simroute.config import CONF_DIR
 from simroute.errors import ConfigError
+from simroute.policy import registry
 from simroute.policy.registry import PolicyContext
 from simroute.sim.build import build_catalog, build_policies, build_quality
 from simroute.workload.skills import catalog_from_config
@@ -62,7 +63,10 @@ def test_every_experiment_smoke_runs(experiment: str, tmp_path: Path) -> None:
     assert (tmp_path / "summary.json").exists()
 
 
-def test_check_targets() -> None:
-    check_targets({"a": {"_target_": "simroute.policy.routers.RuleRouter"}})
-    with pytest.raises(ConfigError, match=r"a\.b\[0\]\._target_"):
-        check_targets({"a": {"b": [{"_target_": "subprocess.run"}]}})
+def test_configs_cannot_name_code(ctx: PolicyContext) -> None:
+    """What protects a user: a policy is chosen by name from the registry's allow-list; an import
+    path or a Hydra ``_target_`` in a policy config is refused, never imported or called."""
+    with pytest.raises(ConfigError, match=r"unknown router 'subprocess\.run'"):
+        registry.build("router", {"name": "subprocess.run"}, ctx)
+    with pytest.raises(ConfigError, match=r"unknown argument\(s\) \['_target_'\]"):
+        registry.build("router", {"name": "rules", "_target_": "subprocess.run"}, ctx)

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from conftest import make_request
 from simroute.policy import registry
 from simroute.policy.catalog import ModelCatalog
+from simroute.policy.registry import PolicyContext
 from simroute.policy.routers import CostAwareRouter, ThompsonRouter, WinRateRouter
 from simroute.policy.selectors import ABSelector
 from simroute.policy.types import Label, Risk, TierState
@@ -62,11 +63,40 @@ def test_thompson_learns_from_verdicts(catalog: ModelCatalog) -> None:
     assert r.alpha[("code_change", "realtime")] > 200
 
 
-def test_ab_selector_split_is_stable_and_proportional(catalog: ModelCatalog) -> None:
-    sel = ABSelector(catalog, {"name": "strongest"}, {"name": "threshold", "threshold": 0.0}, share_b=0.25)
+def test_ab_selector_split_is_stable_and_proportional(ctx: PolicyContext) -> None:
+    sel = registry.build(
+        "selector",
+        {
+            "name": "ab",
+            "a": {"name": "strongest"},
+            "b": {"name": "threshold", "threshold": 0.0},
+            "share_b": 0.25,
+        },
+        ctx,
+    )
+    assert isinstance(sel, ABSelector)
     arms = [sel.arm(make_request(i=i, request_id=i)) for i in range(4000)]
     assert arms.count("b") / 4000 == pytest.approx(0.25, abs=0.03)
     assert arms == [sel.arm(make_request(i=i, request_id=i)) for i in range(4000)]
+
+
+def test_ab_selector_children_get_the_runs_skills_and_seed(
+    ctx: PolicyContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The children of an A/B selector are built with the run's context (they once got no skills and
+    seed 0)."""
+    seen: list[tuple[tuple[str, ...], int]] = []
+
+    class Recording:
+        def __init__(self, skills: tuple[str, ...], seed: int) -> None:
+            seen.append((skills, seed))
+
+    monkeypatch.setitem(registry.REGISTRY["selector"], "recording", Recording)
+    run_ctx = PolicyContext(ctx.skills, ctx.catalog, seed=7)
+    registry.build(
+        "selector", {"name": "ab", "a": {"name": "recording"}, "b": {"name": "recording"}}, run_ctx
+    )
+    assert seen == [(ctx.skills, 7), (ctx.skills, 7)]
 
 
 def test_verifiers() -> None:

@@ -2,7 +2,8 @@
 
 A config entry looks like ``{name: rules, overflow_queue: 64}``: ``name`` picks the class from
 :data:`REGISTRY` and the other keys become constructor arguments. Run-level objects the classes
-need (the skill names, the model catalogue) are injected by name, not configured. Unknown names and
+need (the skill names, the model catalogue, the seed, and ``build_selector`` for selectors made of
+selectors) are injected by name, not configured. Unknown names and
 unknown arguments raise :class:`ConfigError` listing what is valid. An argument set to ``null`` is
 left at its default, so a policy file that extends another can unset an inherited argument.
 """
@@ -66,7 +67,13 @@ def build(kind: str, cfg: Mapping[str, Any], ctx: PolicyContext) -> Any:
         raise ConfigError(f"policy.{kind}.name: unknown {kind} {name!r}; valid: {', '.join(sorted(options))}")
     cls = options[name]
     sig = inspect.signature(cls)
-    injected = {k: getattr(ctx, k) for k in sig.parameters if k in ("skills", "catalog", "seed")}
+    run_level = {
+        "skills": ctx.skills,
+        "catalog": ctx.catalog,
+        "seed": ctx.seed,
+        "build_selector": lambda child: build("selector", child, ctx),
+    }
+    injected = {k: v for k, v in run_level.items() if k in sig.parameters}
     accepted = [k for k in sig.parameters if k not in injected]
     unknown = sorted(set(params) - set(accepted))
     if unknown:

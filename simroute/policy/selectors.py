@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from simroute.errors import ConfigError
 from simroute.policy.catalog import ModelCatalog
+from simroute.policy.protocols import Selector
 from simroute.policy.types import Label, Request, Route
 
 
@@ -62,22 +63,24 @@ class ABSelector:
     """A/B split within a tier: a stable ``share_b`` of requests (by request id) use selector B.
 
     Args:
-        catalog: the run's model offers (injected).
+        build_selector: builds a child selector from its config with the run's own skills,
+            catalogue and seed (injected by the registry).
         a: config of selector A (``{name: ..., args}``).
         b: config of selector B.
         share_b: share of requests routed to B (0..1).
     """
 
     def __init__(
-        self, catalog: ModelCatalog, a: Mapping[str, Any], b: Mapping[str, Any], share_b: float = 0.5
+        self,
+        build_selector: Callable[[Mapping[str, Any]], Selector],
+        a: Mapping[str, Any],
+        b: Mapping[str, Any],
+        share_b: float = 0.5,
     ) -> None:
         if not 0.0 <= share_b <= 1.0:
             raise ConfigError("selector.share_b must be in [0, 1]")
-        from simroute.policy.registry import PolicyContext, build
-
-        ctx = PolicyContext((), catalog)
-        self.a = build("selector", a, ctx)
-        self.b = build("selector", b, ctx)
+        self.a = build_selector(a)
+        self.b = build_selector(b)
         self.share_b = share_b
 
     def arm(self, request: Request) -> str:
@@ -87,4 +90,4 @@ class ABSelector:
 
     def select(self, request: Request, label: Label, route: Route) -> str:
         """The model the request's arm chooses."""
-        return str((self.b if self.arm(request) == "b" else self.a).select(request, label, route))
+        return (self.b if self.arm(request) == "b" else self.a).select(request, label, route)

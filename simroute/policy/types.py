@@ -7,14 +7,20 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """One request as the policies see it.
+    """One request as the policies and tiers see it.
 
-        ``skill`` and ``difficulty`` are ground truth: only the oracle classifier and the quality model
-        may read them. ``output_tokens`` is the eventual output length (policies should treat it as
-        unknown; tiers use it). ``u_classify`` is this request's common random number for classifier
-        noise. ``content_id``/``intent_id`` identify the prompt and what it asks (equal ids: a repeat or
-        a paraphrase; -1: unknown, never matched); ``prompt`` is the prompt text when the workload has it
-    (text classifiers read it; empty otherwise). Times in seconds, tokens as counts.
+    Two definitions of a request exist on purpose: the columnar table
+    (:data:`simroute.workload.schema.SCHEMA`) that loaders validate and results extend, and this
+    per-request view. Every field here except ``idx`` (the row in the table) and ``u_classify``
+    (this request's common random number for classifier noise) is a table column of the same
+    name, and the view is built from the table by field name (tested).
+
+    ``skill`` and ``difficulty`` are ground truth: only the oracle classifier and the quality model
+    may read them. ``output_tokens`` is the eventual output length (policies should treat it as
+    unknown; tiers use it). ``content_id``/``intent_id`` identify the prompt and what it asks (equal
+    ids: a repeat or a paraphrase; -1: unknown, never matched); ``prompt`` is the prompt text when
+    the workload has it (text classifiers read it; empty otherwise). Times in seconds, tokens as
+    counts.
     """
 
     idx: int

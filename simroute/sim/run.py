@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
@@ -34,9 +35,7 @@ from simroute.tiers.local import LocalTier
 from simroute.workload.schema import RequestTable
 
 REQUEST_FIELDS: tuple[str, ...] = tuple(
-    f
-    for f in Request.__slots__
-    if f not in ("idx", "u_classify")  # type: ignore[attr-defined]
+    f.name for f in fields(Request) if f.name not in ("idx", "u_classify")
 )
 """The request-table columns a policy's per-request view carries (by name)."""
 

@@ -1,0 +1,57 @@
+"""``simroute aggregate SWEEP_DIR`` and ``simroute plot SWEEP_DIR``: one table of a multirun, and its
+figures."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import polars as pl
+
+from simroute.analysis import plots
+from simroute.analysis.metrics import aiq, pareto_frontier
+from simroute.analysis.sweep import aggregate, replications
+from simroute.commands import fail
+from simroute.errors import SimrouteError
+
+
+def main(cmd: str, argv: list[str]) -> None:
+    """Run ``simroute aggregate`` or ``simroute plot`` (``cmd``) on a multirun folder."""
+    ap = argparse.ArgumentParser(prog=f"simroute {cmd}")
+    ap.add_argument("sweep_dir", help="a multirun folder (hydra.sweep.dir)")
+    a = ap.parse_args(argv)
+    d = Path(a.sweep_dir)
+    try:
+        table = aggregate(d)
+    except SimrouteError as e:
+        fail(e)
+    ov = [c for c in table.columns if c.startswith("override.") and table[c].n_unique() > 1]
+    names = [", ".join(f"{c[9:]}={row[c]}" for c in ov) or row["run"] for row in table.iter_rows(named=True)]
+    table = table.with_columns(pl.Series("name", names))
+    table.write_parquet(d / "aggregate.parquet")
+    replications(table).write_parquet(d / "replications.parquet")
+    cost = table["cost_per_request_usd"].to_numpy() * 1000
+    qual = table["success_rate"].to_numpy()
+    front = pareto_frontier(cost, qual)
+    if cmd == "aggregate":
+        print(
+            f"{table.height} runs -> {d / 'aggregate.parquet'} (and replications.parquet); "
+            f"Pareto frontier: {len(front)} runs, AIQ {aiq(cost, qual):.4f}"
+        )
+        return
+    figs = d / "figures"
+    figs.mkdir(exist_ok=True)
+    plots.pareto_plot(names, cost, qual, figs / "cost_vs_quality.png", f"{d.name}: {table.height} runs")
+    plots.cost_breakdown(table, figs / "cost_breakdown.png", f"{d.name}: cost per 1,000 requests")
+    pick = [int(i) for i in front[:6]]
+    frames = {names[i]: pl.read_parquet(d / table["run"][i] / "requests.parquet") for i in pick}
+    plots.latency_cdf_by(
+        frames, "final_tier", figs / "latency_cdf_by_tier.png", "Pareto runs: latency by tier"
+    )
+    plots.latency_cdf_by(
+        frames, "urgency", figs / "latency_cdf_by_urgency.png", "Pareto runs: latency by urgency"
+    )
+    plots.tier_share_over_time(
+        frames, figs / "tier_share_over_time.png", "Pareto runs: routed tier over time"
+    )
+    print(f"figures -> {figs} (PNG and SVG)")

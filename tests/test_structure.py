@@ -1,0 +1,144 @@
+"""Structure: no import cycle between simroute's subpackages or between its modules; records can
+only be filled by field name."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from simroute import records
+from simroute.config import REPO_ROOT
+from simroute.policy.types import Request
+from simroute.workload.schema import SCHEMA
+
+PKG = REPO_ROOT / "simroute"
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(REPO_ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """simroute module -> the simroute modules it imports (anywhere in the file, including
+    function-local and TYPE_CHECKING imports)."""
+    modules = {_module_name(p): p for p in PKG.rglob("*.py")}
+    graph: dict[str, set[str]] = {m: set() for m in modules}
+    for mod, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                targets = [
+                    f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
+                    for a in node.names
+                ]
+            graph[mod] |= {t for t in targets if t in modules and t != mod}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one node (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def _unit(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def test_cycle_finder_finds_cycles() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_cycle_between_modules() -> None:
+    assert cycles(import_graph()) == []
+
+
+def test_no_import_cycle_between_subpackages() -> None:
+    units: dict[str, set[str]] = {}
+    for mod, deps in import_graph().items():
+        units.setdefault(_unit(mod), set()).update(_unit(d) for d in deps if _unit(d) != _unit(mod))
+    assert cycles(units) == []
+
+
+def test_request_view_fields_are_table_columns() -> None:
+    """The per-request view is the table's row by name: every field but ``idx`` and
+    ``u_classify`` is a column of the request table."""
+    view = {f.name for f in dataclasses.fields(Request)} - {"idx", "u_classify"}
+    assert view <= set(SCHEMA), sorted(view - set(SCHEMA))
+
+
+@pytest.mark.parametrize("cls", [records.RequestRecord, records.AttemptRecord])
+def test_records_are_filled_by_name(cls: type) -> None:
+    """Records cannot be built positionally, and the table is built by field name: a record class
+    with the same fields in another order gives the same columns with the same values."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    with pytest.raises(TypeError):
+        cls(*range(len(names)))
+    rng = np.random.default_rng(0)
+    values = [{n: _value(str(f.type), rng) for n, f in zip(names, dataclasses.fields(cls), strict=True)}]
+    values.append({n: _value(str(f.type), rng) for n, f in zip(names, dataclasses.fields(cls), strict=True)})
+    table = records.to_frame([cls(**v) for v in values], cls)
+    order = list(reversed(names))
+    shuffled = dataclasses.make_dataclass(
+        "Shuffled", [(n, str(dataclasses.fields(cls)[names.index(n)].type)) for n in order], kw_only=True
+    )
+    other = records.to_frame([shuffled(**v) for v in values], shuffled)
+    assert other.columns == order
+    assert other.select(names).equals(table)
+    for n in names:
+        assert table[n].to_list() == [v[n] for v in values]
+
+
+def _value(typ: str, rng: np.random.Generator) -> object:
+    return {
+        "int": int(rng.integers(0, 1000)),
+        "float": float(rng.random()),
+        "bool": bool(rng.integers(0, 2)),
+        "str": f"s{rng.integers(0, 1000)}",
+        "str | None": f"o{rng.integers(0, 1000)}",
+    }[typ]
+
+
+def test_empty_records_have_the_schema() -> None:
+    t = records.to_frame([], records.AttemptRecord)
+    assert t.height == 0
+    assert t.schema["busy_s"] == pl.Float64()
