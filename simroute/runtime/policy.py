@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from simroute.errors import InputError, SimrouteError
 from simroute.export import artifact
 from simroute.policy import registry
 from simroute.policy.catalog import ModelCatalog, Offer
@@ -35,6 +36,16 @@ class _State:
         return TierState(self.q if name == "local" else 0, 0, 0)
 
 
+def _build(kind: str, pol: Mapping[str, Any], ctx: registry.PolicyContext, source: str) -> Any:
+    """A policy layer from its exported spec; a value of the wrong type is an InputError."""
+    try:
+        return registry.build(kind, pol[kind], ctx)
+    except (KeyError, TypeError, ValueError) as e:
+        raise InputError(
+            source, f"bad argument for {kind} {pol[kind].get('name')!r} ({e})", column=f"policy.{kind}"
+        ) from None
+
+
 class RuntimePolicy:
     """The exported risk predictor, router and selector (the same classes the simulator ran).
 
@@ -46,7 +57,7 @@ class RuntimePolicy:
     front of this router in production; its settings are carried, not applied, here.
     """
 
-    def __init__(self, doc: Mapping[str, Any]) -> None:
+    def __init__(self, doc: Mapping[str, Any], source: str = "<policy artifact>") -> None:
         self.doc = doc
         offers = [
             Offer(
@@ -62,14 +73,21 @@ class RuntimePolicy:
         self.catalog = ModelCatalog(offers)
         ctx = registry.PolicyContext(tuple(doc["skills"]), self.catalog, 0)
         pol = doc["policy"]
-        self.risk = registry.build("risk", pol["risk"], ctx)
-        self.router = registry.build("router", pol["router"], ctx)
-        self.selector = registry.build("selector", pol["selector"], ctx)
+        self.risk = _build("risk", pol, ctx, source)
+        self.router = _build("router", pol, ctx, source)
+        self.selector = _build("selector", pol, ctx, source)
         self.sticky = bool(pol.get("sticky_sessions", False))
         self._sessions: dict[int, tuple[str, str]] = {}
         state = doc.get("router_state")
         if state and hasattr(self.router, "load_state"):
-            self.router.load_state(state)
+            try:
+                self.router.load_state(state)
+            except (KeyError, TypeError, ValueError, AttributeError) as e:
+                raise InputError(
+                    source,
+                    f"not a state of router {pol['router']['name']!r} ({type(e).__name__}: {e})",
+                    column="router_state",
+                ) from None
 
     def route(self, request: Mapping[str, Any], local_queue_len: int = 0) -> Decision:
         """Decide tier and model for one request (a mapping with ``skill``, ``prompt_tokens``,
@@ -109,6 +127,24 @@ class RuntimePolicy:
             self._sessions[int(session_id)] = (decision.tier, decision.model)
 
 
-def load_policy(path: str | Path) -> RuntimePolicy:
-    """Load and verify an artifact (JSON only; never unpickles or evaluates anything)."""
-    return RuntimePolicy(artifact.load(path))
+def load_policy(path: str | Path, key: bytes | str | None = None) -> RuntimePolicy:
+    """Load and verify an artifact (JSON only; never unpickles or evaluates anything).
+
+    Always checked: strict JSON (no NaN/Infinity), the types of the fields the runtime reads
+    (:func:`simroute.export.artifact.validate`), the simroute major version and the ``sha256`` —
+    which catches corruption, not tampering (anyone can recompute it) — and that the policy layers
+    build from their exported arguments. With ``key`` (bytes, or a str taken as UTF-8; e.g.
+    ``os.environ["SIMROUTE_POLICY_KEY"]``) the file must also carry a matching ``hmac_sha256``
+    (``simroute export --sign``): an unsigned file or a wrong signature is refused. Without a key,
+    signed and unsigned files load alike (the signature is not checked). A refusal is an
+    :class:`~simroute.errors.InputError` naming the file and the field; an empty key is a
+    :class:`~simroute.errors.ConfigError`.
+    """
+    source = str(Path(path))
+    doc = artifact.load(path, key=key)
+    try:
+        return RuntimePolicy(doc, source)
+    except InputError:
+        raise
+    except SimrouteError as e:  # a policy layer's name or arguments (registry), a model's tier
+        raise InputError(source, str(e)) from None
