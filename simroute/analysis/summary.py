@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from simroute.outcomes import OUTCOMES, TIERS
+from simroute.outcomes import CACHE_LOOKUPS, ERROR, OUTCOMES, SERVED_BY, SUCCEEDED, TIERS
 from simroute.records import SimResult
 from simroute.workload.skills import URGENCIES
 
@@ -43,7 +43,7 @@ def headline(res: SimResult) -> dict[str, Any]:
     """The few numbers that compare architectures: cost, success, SLO attainment."""
     r = res.requests
     n = r.height
-    ok = int((r["outcome"] == "succeeded").sum())
+    ok = int((r["outcome"] == SUCCEEDED).sum())
     api = float(r["cost_api_usd"].sum())
     total = (
         api + res.local_fixed_usd + float(r["cost_classifier_usd"].sum()) + float(r["cost_cache_usd"].sum())
@@ -61,14 +61,32 @@ def headline(res: SimResult) -> dict[str, Any]:
 def summarize(res: SimResult, meta: Mapping[str, Any], baseline: SimResult | None = None) -> dict[str, Any]:
     """Full summary of ``res``; with ``baseline``, a paired comparison block."""
     r = res.requests
-    a = res.attempts
-    n = r.height
     head = headline(res)
-    by_tier_cost = {t: float(a.filter(pl.col("tier") == t)["cost_usd"].sum()) for t in TIERS}
-    by_tier_cost["local"] += res.local_fixed_usd
     out: dict[str, Any] = {**meta, **head}
     out["outcomes"] = {o: int((r["outcome"] == o).sum()) for o in OUTCOMES}
-    out["cost"] = {
+    out["cost"] = _cost(res, head)
+    out["tier_share"] = _tier_share(r)
+    out["savings"] = savings(res)
+    out["risk_predictor"] = _risk_predictor(r)
+    out["undetected_failures"] = int(r["undetected_failure"].sum())
+    inter = r.filter(pl.col("urgency") == "interactive")
+    out["interactive_p95_deadline_ratio"] = (
+        float(np.percentile((inter["e2e_s"] / inter["deadline_s"]).to_numpy(), 95)) if inter.height else None
+    )
+    out["escalations"] = _escalations(res)
+    out["latency"] = _latency(r)
+    out["by_skill"] = _by_skill(r)
+    if baseline is not None:
+        out["baseline"] = _paired(res, head, baseline)
+    return out
+
+
+def _cost(res: SimResult, head: Mapping[str, Any]) -> dict[str, Any]:
+    """The cost block (USD): totals, API parts, discounts, local fixed cost, per tier."""
+    r, a = res.requests, res.attempts
+    by_tier_cost = {t: float(a.filter(pl.col("tier") == t)["cost_usd"].sum()) for t in TIERS}
+    by_tier_cost["local"] += res.local_fixed_usd
+    return {
         "total_usd": head["cost_total_usd"],
         "api_usd": float(r["cost_api_usd"].sum()),
         "api_input_usd": float(r["cost_input_usd"].sum()),
@@ -88,41 +106,52 @@ def summarize(res: SimResult, meta: Mapping[str, Any], baseline: SimResult | Non
         "per_request_usd": head["cost_per_request_usd"],
         "per_successful_task_usd": head["cost_per_successful_task_usd"],
     }
+
+
+def _tier_share(r: pl.DataFrame) -> dict[str, dict[str, float]]:
+    """Shares of requests routed to / served by each tier (and the cache), and of served tokens."""
+    n = r.height
     tokens = (r["prompt_tokens"] + r["output_tokens"]).to_numpy()
-    served = (*TIERS, "cache")
-    out["tier_share"] = {
-        "routed": {t: float((r["first_tier"] == t).sum() / n) for t in served},
-        "served": {t: float((r["final_tier"] == t).sum() / n) for t in served},
+    return {
+        "routed": {t: float((r["first_tier"] == t).sum() / n) for t in SERVED_BY},
+        "served": {t: float((r["final_tier"] == t).sum() / n) for t in SERVED_BY},
         "served_tokens": {
-            t: float(tokens[(r["final_tier"] == t).to_numpy()].sum() / tokens.sum()) for t in served
+            t: float(tokens[(r["final_tier"] == t).to_numpy()].sum() / tokens.sum()) for t in SERVED_BY
         },
     }
-    out["savings"] = savings(res)
+
+
+def _risk_predictor(r: pl.DataFrame) -> dict[str, Any]:
+    """Precision and recall of the risk predictor's escalations against the hard-request truth."""
     hard = r["hard_truth"].to_numpy()
     esc = r["risk_escalated"].to_numpy()
-    out["risk_predictor"] = {
+    return {
         "truth": "best local model more likely fails than not (P(success) < 0.5)",
         "hard_share": float(hard.mean()),
         "escalated_share": float(esc.mean()),
         "precision": float((hard & esc).sum() / esc.sum()) if esc.any() else None,
         "recall": float((hard & esc).sum() / hard.sum()) if hard.any() else None,
     }
-    out["undetected_failures"] = int(r["undetected_failure"].sum())
-    inter = r.filter(pl.col("urgency") == "interactive")
-    out["interactive_p95_deadline_ratio"] = (
-        float(np.percentile((inter["e2e_s"] / inter["deadline_s"]).to_numpy(), 95)) if inter.height else None
-    )
-    out["escalations"] = {
+
+
+def _escalations(res: SimResult) -> dict[str, int]:
+    """Counts of escalations, API retries and errors, attempts and batch jobs."""
+    r, a = res.requests, res.attempts
+    return {
         "requests_escalated": int((r["attempts"] > 1).sum()),
         "api_retries": int(r["api_retries"].sum()),
         "api_rate_limited": int(a["rate_limited"].sum()),
-        "api_error_attempts": int((a["status"] == "error").sum()),
+        "api_error_attempts": int((a["status"] == ERROR).sum()),
         "attempts_total": int(r["attempts"].sum()),
         "risk_escalated": int(r["risk_escalated"].sum()),
         "batch_jobs": res.batch_jobs,
         "batch_expired_jobs": res.batch_expired_jobs,
     }
-    out["latency"] = {
+
+
+def _latency(r: pl.DataFrame) -> dict[str, Any]:
+    """vLLM-bench latency fields, and percentiles per serving tier and per urgency class."""
+    return {
         **_bench(r["ttft_s"].to_numpy(), "ttft"),
         **_bench(r["tpot_s"].to_numpy(), "tpot"),
         **_bench(r["e2e_s"].to_numpy(), "e2el"),
@@ -132,7 +161,7 @@ def summarize(res: SimResult, meta: Mapping[str, Any], baseline: SimResult | Non
                 "e2e_s": _pcts(r.filter(pl.col("final_tier") == t)["e2e_s"].to_numpy()),
                 "ttft_s": _pcts(r.filter(pl.col("final_tier") == t)["ttft_s"].to_numpy()),
             }
-            for t in served
+            for t in SERVED_BY
         },
         "by_urgency": {
             u: {
@@ -144,32 +173,33 @@ def summarize(res: SimResult, meta: Mapping[str, Any], baseline: SimResult | Non
             for u in URGENCIES
         },
     }
-    out["by_skill"] = {
+
+
+def _by_skill(r: pl.DataFrame) -> dict[str, dict[str, Any]]:
+    """Per true skill: requests, success, classifier accuracy, local share, cost (USD)."""
+    return {
         s: {
             "n": int(g.height),
-            "success_rate": _mean(g["outcome"] == "succeeded"),
+            "success_rate": _mean(g["outcome"] == SUCCEEDED),
             "classifier_accuracy": _mean(g["skill_pred"].drop_nulls() == s),
             "served_local": _mean(g["final_tier"] == "local"),
             "cost_usd": float(g["cost_total_usd"].sum()),
         }
         for s, g in ((str(k[0]), g) for k, g in r.group_by("skill", maintain_order=True))
     }
-    if baseline is not None:
-        b = headline(baseline)
-        out["baseline"] = {
-            **b,
-            "cost_reduction": 1.0 - head["cost_total_usd"] / b["cost_total_usd"]
-            if b["cost_total_usd"]
-            else None,
-            "success_rate_delta": head["success_rate"] - b["success_rate"],
-            "paired_success_disagreement": float(
-                np.mean(
-                    (r["outcome"] == "succeeded").to_numpy()
-                    != (baseline.requests["outcome"] == "succeeded").to_numpy()
-                )
-            ),
-        }
-    return out
+
+
+def _paired(res: SimResult, head: Mapping[str, Any], baseline: SimResult) -> dict[str, Any]:
+    """The baseline's headline, the cost reduction and the paired success comparison."""
+    b = headline(baseline)
+    ok = (res.requests["outcome"] == SUCCEEDED).to_numpy()
+    ok_base = (baseline.requests["outcome"] == SUCCEEDED).to_numpy()
+    return {
+        **b,
+        "cost_reduction": 1.0 - head["cost_total_usd"] / b["cost_total_usd"] if b["cost_total_usd"] else None,
+        "success_rate_delta": head["success_rate"] - b["success_rate"],
+        "paired_success_disagreement": float(np.mean(ok != ok_base)),
+    }
 
 
 def savings(res: SimResult) -> dict[str, Any]:
@@ -185,7 +215,7 @@ def savings(res: SimResult) -> dict[str, Any]:
     Session stickiness acts through the two prompt caches; its own effect needs a run without it
     (``experiments/savings.py`` runs the ablations)."""
     r, a = res.requests, res.attempts
-    look = {k: int((r["cache_lookup"] == k).sum()) for k in ("exact", "semantic", "miss", "bypass", "off")}
+    look = {k: int((r["cache_lookup"] == k).sum()) for k in CACHE_LOOKUPS}
     hits = r.filter(pl.col("final_tier") == "cache")
     saved = hits["saved_response_cache_usd"].to_numpy()
     eligible = look["exact"] + look["semantic"] + look["miss"]
@@ -199,7 +229,7 @@ def savings(res: SimResult) -> dict[str, Any]:
             "lookups": look,
             "hit_share_of_requests": (look["exact"] + look["semantic"]) / max(r.height, 1),
             "hit_share_of_eligible": (look["exact"] + look["semantic"]) / eligible if eligible else None,
-            "wrong_answers_served": int((hits["outcome"] != "succeeded").sum()),
+            "wrong_answers_served": int((hits["outcome"] != SUCCEEDED).sum()),
             "saved_usd": float(np.nansum(saved)),
             "unattributed_hits": int(np.isnan(saved).sum()),
             "lookup_cost_usd": float(r["cost_cache_usd"].sum()),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,21 +23,33 @@ from simroute import rng as rng_mod
 from simroute.analysis.summary import headline, savings
 from simroute.feedback.distillation import Distiller
 from simroute.feedback.evaluator import NightlyEvaluator
-from simroute.outcomes import TIERS
+from simroute.outcomes import DROPPED, FAILED, SERVED_BY, SUCCEEDED, TIMED_OUT
 from simroute.policy.registry import PolicyContext
 from simroute.policy.response_cache import ResponseCache
-from simroute.sim.build import build_policies, setup
+from simroute.records import SimResult
+from simroute.sim.build import RunInputs, build_policies, setup
+from simroute.sim.lifecycle import Policies
 from simroute.sim.run import simulate, source_costs
 from simroute.workload.schema import RequestTable
 
 DAY_S = 86_400.0
 
 
-def run_multiday(cfg: Mapping[str, Any], progress: bool = False) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """Simulate ``cfg["multiday"]["days"]`` days; return the daily table and a summary."""
+@dataclass
+class _Feedback:
+    """What carries over between days: the policies, the response cache (None: none), the nightly
+    evaluator and distiller (None: off) and the cost of every earlier request (for cache savings)."""
+
+    policies: Policies
+    cache: ResponseCache | None
+    evaluator: NightlyEvaluator | None
+    distiller: Distiller | None
+    past_costs: list[pl.DataFrame] = field(default_factory=list)
+
+
+def _feedback(cfg: Mapping[str, Any], inp: RunInputs, seed: int) -> _Feedback:
+    """Build the policies and the night-time components from ``cfg``."""
     md = cfg["multiday"]
-    seed = int(cfg["seed"])
-    inp = setup(cfg, seed)
     policies = build_policies(cfg["policy"], PolicyContext(inp.skills.names, inp.catalog, seed))
     ev_cfg, di_cfg = dict(md.get("evaluator") or {}), dict(md.get("distillation") or {})
     evaluator = (
@@ -48,105 +60,151 @@ def run_multiday(cfg: Mapping[str, Any], progress: bool = False) -> tuple[pl.Dat
     distiller = (
         Distiller(**{k: v for k, v in di_cfg.items() if k != "enabled"}) if di_cfg.get("enabled") else None
     )
-    rows = []
-    df = inp.table.df
     cache = ResponseCache(policies.cache) if policies.cache is not None else None  # kept across days
-    past_costs: list[pl.DataFrame] = []
-    for day in range(int(md["days"])):
-        day_df = df.filter((pl.col("arrival_s") >= day * DAY_S) & (pl.col("arrival_s") < (day + 1) * DAY_S))
-        if day_df.height == 0:
+    return _Feedback(policies, cache, evaluator, distiller)
+
+
+def run_multiday(cfg: Mapping[str, Any], progress: bool = False) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """Simulate ``cfg["multiday"]["days"]`` days; return the daily table and a summary."""
+    seed = int(cfg["seed"])
+    inp = setup(cfg, seed)
+    fb = _feedback(cfg, inp, seed)
+    rows = []
+    for day in range(int(cfg["multiday"]["days"])):
+        table = _day_table(inp.table, day)
+        if table is None:
             continue
-        table = RequestTable(
-            day_df.with_columns(pl.col("arrival_s") - day * DAY_S),
-            inp.table.source,
-            inp.table.block_tokens,
-            inp.table.skills,
-            inp.table.label_counts,
-        )
-        if cache is not None:
-            cache.clock_offset_s = day * DAY_S
-        res = simulate(
-            table,
-            policies,
-            cfg["tiers"],
-            inp.catalog,
-            inp.quality,
-            seed * 1000 + day,
-            label=f"day {day + 1}",
-            progress=progress,
-            cache=cache,
-        )
-        r = res.requests
-        if cache is not None and r["saved_response_cache_usd"].is_nan().any():  # hits on earlier days
-            past = pl.concat([*past_costs, r.select("request_id", "cost_total_usd")])
-            r = r.with_columns(saved_response_cache_usd=source_costs(r, past))
-            res = replace(res, requests=r)
-        if cache is not None:
-            past_costs.append(r.select("request_id", "cost_total_usd"))
-        h = headline(res)
-        row: dict[str, Any] = {
-            "day": day + 1,
-            **h,
-            "prompt_tokens": int(r["prompt_tokens"].sum()),
-            "output_tokens": int(r["output_tokens"].sum()),
-            "p95_e2e_interactive_s": float(
-                np.percentile(r.filter(pl.col("urgency") == "interactive")["e2e_s"].to_numpy(), 95)
-            )
-            if (r["urgency"] == "interactive").any()
-            else None,
-            "cached_token_share": float(r["cached_tokens"].sum() / max(int(r["prompt_tokens"].sum()), 1)),
-            "success_rate_hard": float(
-                np.mean((r.filter(pl.col("hard_truth"))["outcome"] == "succeeded").to_numpy())
-            )
-            if r["hard_truth"].any()
-            else None,
-            "risk_escalated_share": float(np.mean(r["risk_escalated"].to_numpy())),
-            **_daily_savings(res),
-        }
-        for t in (*TIERS, "cache"):
-            row[f"share_{t}"] = float(np.mean((r["final_tier"] == t).to_numpy()))
-        for o in ("failed", "dropped", "timed_out"):
-            row[f"share_{o}"] = float(np.mean((r["outcome"] == o).to_numpy()))
-        att = res.attempts.join(
-            r.select(
-                pl.int_range(pl.len()).alias("request_index"),
-                "skill_pred",
-                "skill",
-                "difficulty",
-                "prompt_tokens",
-                "output_tokens",
-            ),
-            on="request_index",
-        ).sort(["request_index", "attempt"])  # joins do not keep row order; the evaluator samples by row
-        row.update(
-            {
-                "evaluated": 0.0,
-                "evaluator_cost_usd": 0.0,
-                "evaluator_replay_usd": 0.0,
-                "distilled_examples": 0.0,
-                "distillation_cost_usd": 0.0,
-            }
-        )
-        if evaluator is not None:
-            row.update(
-                evaluator.night(
-                    att,
-                    inp.catalog,
-                    inp.prices,
-                    policies.router,
-                    rng_mod.stream(seed, f"feedback.evaluator.{day}"),
-                    inp.quality,
-                )
-            )
-        if distiller is not None:
-            row.update(distiller.night(att, inp.quality, inp.catalog, inp.skills))
+        res = _simulate_day(cfg, inp, fb, table, day, seed, progress)
+        row = _day_row(res, day)
+        row.update(_night(res, inp, fb, day, seed))
         row["cost_with_feedback_usd"] = (
-            h["cost_total_usd"] + row["evaluator_cost_usd"] + row["distillation_cost_usd"]
+            row["cost_total_usd"] + row["evaluator_cost_usd"] + row["distillation_cost_usd"]
         )
         rows.append(row)
     daily = pl.DataFrame(rows)
+    return daily, _summary(daily, cfg, seed)
+
+
+def _day_table(table: RequestTable, day: int) -> RequestTable | None:
+    """The requests arriving on ``day`` (0-based), times from that midnight; None if there are none."""
+    df = table.df
+    day_df = df.filter((pl.col("arrival_s") >= day * DAY_S) & (pl.col("arrival_s") < (day + 1) * DAY_S))
+    if day_df.height == 0:
+        return None
+    return RequestTable(
+        day_df.with_columns(pl.col("arrival_s") - day * DAY_S),
+        table.source,
+        table.block_tokens,
+        table.skills,
+        table.label_counts,
+    )
+
+
+def _simulate_day(
+    cfg: Mapping[str, Any],
+    inp: RunInputs,
+    fb: _Feedback,
+    table: RequestTable,
+    day: int,
+    seed: int,
+    progress: bool,
+) -> SimResult:
+    """Simulate one day with the carried-over policies and cache; attribute cache hits on answers
+    from earlier days to what their sources cost."""
+    if fb.cache is not None:
+        fb.cache.clock_offset_s = day * DAY_S
+    res = simulate(
+        table,
+        fb.policies,
+        cfg["tiers"],
+        inp.catalog,
+        inp.quality,
+        seed * 1000 + day,
+        label=f"day {day + 1}",
+        progress=progress,
+        cache=fb.cache,
+    )
+    if fb.cache is None:
+        return res
+    r = res.requests
+    if r["saved_response_cache_usd"].is_nan().any():  # hits on earlier days
+        past = pl.concat([*fb.past_costs, r.select("request_id", "cost_total_usd")])
+        res = replace(res, requests=r.with_columns(saved_response_cache_usd=source_costs(r, past)))
+    fb.past_costs.append(res.requests.select("request_id", "cost_total_usd"))
+    return res
+
+
+def _day_row(res: SimResult, day: int) -> dict[str, Any]:
+    """The day's row of ``daily.parquet`` (before the night's feedback columns)."""
+    r = res.requests
+    inter = r["urgency"] == "interactive"
+    row: dict[str, Any] = {
+        "day": day + 1,
+        **headline(res),
+        "prompt_tokens": int(r["prompt_tokens"].sum()),
+        "output_tokens": int(r["output_tokens"].sum()),
+        "p95_e2e_interactive_s": float(np.percentile(r.filter(inter)["e2e_s"].to_numpy(), 95))
+        if inter.any()
+        else None,
+        "cached_token_share": float(r["cached_tokens"].sum() / max(int(r["prompt_tokens"].sum()), 1)),
+        "success_rate_hard": float(
+            np.mean((r.filter(pl.col("hard_truth"))["outcome"] == SUCCEEDED).to_numpy())
+        )
+        if r["hard_truth"].any()
+        else None,
+        "risk_escalated_share": float(np.mean(r["risk_escalated"].to_numpy())),
+        **_daily_savings(res),
+    }
+    for t in SERVED_BY:
+        row[f"share_{t}"] = float(np.mean((r["final_tier"] == t).to_numpy()))
+    for o in (FAILED, DROPPED, TIMED_OUT):
+        row[f"share_{o}"] = float(np.mean((r["outcome"] == o).to_numpy()))
+    return row
+
+
+def _night(res: SimResult, inp: RunInputs, fb: _Feedback, day: int, seed: int) -> dict[str, float]:
+    """The night after ``day``: the evaluator judges and retunes, the distiller trains; their
+    columns of the day's row (zeros when off)."""
+    r = res.requests
+    att = res.attempts.join(
+        r.select(
+            pl.int_range(pl.len()).alias("request_index"),
+            "skill_pred",
+            "skill",
+            "difficulty",
+            "prompt_tokens",
+            "output_tokens",
+        ),
+        on="request_index",
+    ).sort(["request_index", "attempt"])  # joins do not keep row order; the evaluator samples by row
+    out = {
+        "evaluated": 0.0,
+        "evaluator_cost_usd": 0.0,
+        "evaluator_replay_usd": 0.0,
+        "distilled_examples": 0.0,
+        "distillation_cost_usd": 0.0,
+    }
+    if fb.evaluator is not None:
+        out.update(
+            fb.evaluator.night(
+                att,
+                inp.catalog,
+                inp.prices,
+                fb.policies.router,
+                rng_mod.stream(seed, f"feedback.evaluator.{day}"),
+                inp.quality,
+            )
+        )
+    if fb.distiller is not None:
+        out.update(fb.distiller.night(att, inp.quality, inp.catalog, inp.skills))
+    return out
+
+
+def _summary(daily: pl.DataFrame, cfg: Mapping[str, Any], seed: int) -> dict[str, Any]:
+    """The multi-day ``summary.json``: totals and the first and last day."""
     first, last = daily.row(0, named=True), daily.row(-1, named=True)
-    summary = {
+    keys = ("n_requests", "share_local", "share_cache", "cost_with_feedback_usd", "success_rate")
+    return {
         "simroute_version": __version__,
         "seed": seed,
         "policy": str(cfg["policy"].get("label", "")),
@@ -156,16 +214,9 @@ def run_multiday(cfg: Mapping[str, Any], progress: bool = False) -> tuple[pl.Dat
         "success_rate": float(
             np.average(daily["success_rate"].to_numpy(), weights=daily["n_requests"].to_numpy())
         ),
-        "first_day": {
-            k: first[k]
-            for k in ("n_requests", "share_local", "share_cache", "cost_with_feedback_usd", "success_rate")
-        },
-        "last_day": {
-            k: last[k]
-            for k in ("n_requests", "share_local", "share_cache", "cost_with_feedback_usd", "success_rate")
-        },
+        "first_day": {k: first[k] for k in keys},
+        "last_day": {k: last[k] for k in keys},
     }
-    return daily, summary
 
 
 def _daily_savings(res: Any) -> dict[str, float]:

@@ -18,6 +18,7 @@ both inherit the original's difficulty and risk features (the same task is as ha
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -42,25 +43,13 @@ def generate(cfg: Mapping[str, Any], catalog: SkillCatalog, seed: int) -> Reques
     if n < 1:
         raise ConfigError(f"workload.n_requests must be >= 1, got {n}")
     block = int(cfg["block_tokens"])
-    think_s = float(cfg["think_s"])
     rng = rng_mod.stream(seed, "workload.synthetic")
     profiles = list(catalog.profiles)
-    weights = np.array([p.weight for p in profiles], dtype=np.float64)
-    if (weights < 0).any() or weights.sum() <= 0:
-        raise ConfigError("skills.profiles.*.weight must be >= 0 with a positive sum")
-    mean_steps = float(np.dot(weights / weights.sum(), [p.steps_mean for p in profiles]))
-    n_sessions = int(np.ceil(n / mean_steps * 1.15)) + 8
-    while True:
-        starts = arrivals.sample(cfg["arrival"], n_sessions, rng)
-        skill = _draw_skills(cfg.get("drift"), catalog, weights, starts, rng)
-        steps = rng.geometric(1.0 / np.array([max(p.steps_mean, 1.0) for p in profiles])[skill])
-        if steps.sum() >= n:
-            break
-        n_sessions *= 2
+    starts, skill, steps = _draw_sessions(cfg, catalog, n, rng)
     total = int(steps.sum())
-    sess = np.repeat(np.arange(n_sessions, dtype=np.int64), steps)
+    sess = np.repeat(np.arange(len(starts), dtype=np.int64), steps)
     step = np.arange(total) - np.repeat(np.cumsum(steps) - steps, steps)
-    gaps = np.where(step == 0, 0.0, rng.exponential(think_s, total))
+    gaps = np.where(step == 0, 0.0, rng.exponential(float(cfg["think_s"]), total))
     arrival = np.repeat(starts, steps) + _segmented_cumsum(gaps, step)
     sk = skill[sess]
     fresh = np.empty(total, dtype=np.int64)
@@ -72,32 +61,14 @@ def generate(cfg: Mapping[str, Any], catalog: SkillCatalog, seed: int) -> Reques
     src_sess, exact = _session_repeats(
         skill, starts, profiles, float(cfg.get("repeat_window_s", 86_400.0)), seed
     )
-    first_row = np.cumsum(steps) - steps
-    src_row = np.full(total, -1, dtype=np.int64)
-    has_src = src_sess >= 0
-    src_row[first_row[has_src]] = first_row[src_sess[has_src]]
-    copy = np.flatnonzero(src_row >= 0)
-    exact_row = np.zeros(total, dtype=bool)
-    exact_row[first_row[has_src & exact]] = True
-    for i in copy[exact_row[copy]]:  # in row order, so a repeat of a repeat copies the root's draws
-        fresh[i], out[i] = fresh[src_row[i]], out[src_row[i]]
-    prompt, hashes = _session_prompts(sk, step, fresh, out, profiles, block, np.where(exact_row, src_row, -1))
-    content = np.arange(total, dtype=np.int64)
-    intent = np.arange(total, dtype=np.int64)
-    for i in copy:
-        intent[i] = intent[src_row[i]]
-        if exact_row[i]:
-            content[i] = content[src_row[i]]
+    rep = _repeat_rows(steps, src_sess, exact)
+    for i in rep.copy[rep.exact[rep.copy]]:  # in row order, so a repeat of a repeat copies the root's draws
+        fresh[i], out[i] = fresh[rep.src[i]], out[rep.src[i]]
+    prompt, hashes = _session_prompts(sk, step, fresh, out, profiles, block, np.where(rep.exact, rep.src, -1))
+    content, intent = _duplicate_ids(rep, total)
     order = np.lexsort((step, sess, arrival))[:n]
     attrs = sample_attributes(profiles, sk[order], catalog.deadlines_s, rng)
-    pos = np.full(total, -1, dtype=np.int64)
-    pos[order] = np.arange(n)
-    dst = pos[copy]
-    src = pos[src_row[copy]]
-    ok = (dst >= 0) & (src >= 0)
-    for c in ("difficulty", *RISK_FEATURES):  # the same task is as hard (and as risky) again
-        for d_, s_ in zip(dst[ok], src[ok], strict=True):  # row order: repeats of repeats see the root
-            attrs[c][d_] = attrs[c][s_]
+    _inherit_attributes(attrs, rep, order, total)
     df = pl.DataFrame(
         {
             "request_id": np.arange(n, dtype=np.int64),
@@ -120,6 +91,71 @@ def generate(cfg: Mapping[str, Any], catalog: SkillCatalog, seed: int) -> Reques
         catalog.names,
         {"synthetic (labels drawn from skill profiles)": n},
     )
+
+
+def _draw_sessions(
+    cfg: Mapping[str, Any], catalog: SkillCatalog, n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Session start times (s), skill indices and step counts, enough sessions for ``n`` steps."""
+    profiles = list(catalog.profiles)
+    weights = np.array([p.weight for p in profiles], dtype=np.float64)
+    if (weights < 0).any() or weights.sum() <= 0:
+        raise ConfigError("skills.profiles.*.weight must be >= 0 with a positive sum")
+    mean_steps = float(np.dot(weights / weights.sum(), [p.steps_mean for p in profiles]))
+    n_sessions = int(np.ceil(n / mean_steps * 1.15)) + 8
+    while True:
+        starts = arrivals.sample(cfg["arrival"], n_sessions, rng)
+        skill = _draw_skills(cfg.get("drift"), catalog, weights, starts, rng)
+        steps = rng.geometric(1.0 / np.array([max(p.steps_mean, 1.0) for p in profiles])[skill])
+        if steps.sum() >= n:
+            return starts, skill, steps
+        n_sessions *= 2
+
+
+@dataclass(frozen=True)
+class _Repeats:
+    """Rows that repeat an earlier session's first request: ``src[i]`` is the row repeated by row
+    ``i`` (-1: none), ``exact[i]`` whether word for word, ``copy`` the repeating rows in order."""
+
+    src: np.ndarray
+    exact: np.ndarray
+    copy: np.ndarray
+
+
+def _repeat_rows(steps: np.ndarray, src_sess: np.ndarray, exact: np.ndarray) -> _Repeats:
+    """Map session-level repeats (``src_sess``: repeated session, -1: none) to rows."""
+    total = int(steps.sum())
+    first_row = np.cumsum(steps) - steps
+    src_row = np.full(total, -1, dtype=np.int64)
+    has_src = src_sess >= 0
+    src_row[first_row[has_src]] = first_row[src_sess[has_src]]
+    exact_row = np.zeros(total, dtype=bool)
+    exact_row[first_row[has_src & exact]] = True
+    return _Repeats(src_row, exact_row, np.flatnonzero(src_row >= 0))
+
+
+def _duplicate_ids(rep: _Repeats, total: int) -> tuple[np.ndarray, np.ndarray]:
+    """``content_id`` (equal for exact repeats) and ``intent_id`` (equal for any repeat) per row."""
+    content = np.arange(total, dtype=np.int64)
+    intent = np.arange(total, dtype=np.int64)
+    for i in rep.copy:
+        intent[i] = intent[rep.src[i]]
+        if rep.exact[i]:
+            content[i] = content[rep.src[i]]
+    return content, intent
+
+
+def _inherit_attributes(attrs: dict[str, Any], rep: _Repeats, order: np.ndarray, total: int) -> None:
+    """A repeat is the same task: it gets its source's difficulty and risk features (in place)."""
+    n = len(order)
+    pos = np.full(total, -1, dtype=np.int64)
+    pos[order] = np.arange(n)
+    dst = pos[rep.copy]
+    src = pos[rep.src[rep.copy]]
+    ok = (dst >= 0) & (src >= 0)
+    for c in ("difficulty", *RISK_FEATURES):  # the same task is as hard (and as risky) again
+        for d_, s_ in zip(dst[ok], src[ok], strict=True):  # row order: repeats of repeats see the root
+            attrs[c][d_] = attrs[c][s_]
 
 
 def _draw_skills(
