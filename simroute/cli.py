@@ -33,8 +33,9 @@ commands:
          accuracy, macro-F1, confusion and latency of a text skill classifier on labelled prompts
   calibrate OUTCOMES --models COL [COL ...] [--skill-column COL] --json OUT.json
          fit quality-model abilities (IRT) to per-prompt outcomes, with a held-out report
-  export RUN_DIR --out FILE [--format json|litellm]
-         the run's policy as a versioned, hashed artifact (or a LiteLLM Router config)
+  export RUN_DIR --out FILE [--format json|litellm] [--sign] [--key-file PATH]
+         the run's policy as a versioned, hashed artifact, optionally HMAC-signed with the key in
+         PATH or $SIMROUTE_POLICY_KEY (or a LiteLLM Router config)
   aggregate SWEEP_DIR    one Parquet table (aggregate.parquet) of a multirun, plus replications.parquet
   plot SWEEP_DIR         cost vs quality (Pareto, AIQ), latency CDFs, tier share over time, cost breakdown
 """

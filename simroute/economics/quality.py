@@ -8,8 +8,8 @@ request see the same luck and their difference is paired.
 Abilities come from config (``models.*.ability``: a ``default`` logit plus per-skill overrides).
 The defaults are anchored on real outcomes: RouteLLM's GSM8K results give GPT-4 85.7 % and
 Mixtral-8x7B 63.8 % accuracy; with the default difficulty spread (sd ≈ 1 logit) those averages
-correspond to abilities of about 2.1 and 0.7. The quality/policy issue replaces this anchoring with
-a calibrated fit.
+correspond to abilities of about 2.1 and 0.7. ``simroute calibrate`` fits abilities to any per-prompt
+outcome table (:mod:`simroute.economics.calibrate`).
 """
 
 from __future__ import annotations

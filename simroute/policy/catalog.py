@@ -47,7 +47,8 @@ class Offer:
 
 
 class ModelCatalog:
-    """All offers, grouped by tier, each tier's list sorted cheapest first (by output price)."""
+    """All offers, grouped by tier, each tier's list sorted cheapest first by the sum of the input
+    and output prices per token (ties by model name)."""
 
     def __init__(self, offers: list[Offer]) -> None:
         self.by_tier: dict[str, list[Offer]] = {t: [] for t in TIERS}
