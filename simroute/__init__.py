@@ -7,5 +7,26 @@ real LiteLLM price table. See ``DESIGN`` notes in the README.
 
 from __future__ import annotations
 
+import os
+import sys
+
 __version__ = "0.1.0"
 __all__ = ["__version__"]
+
+
+def _numba_cache_dir() -> str:
+    """Where Numba's ``cache=True`` kernels are cached: ``$XDG_CACHE_HOME/simroute/numba``, else
+    ``~/.cache/simroute/numba`` — not the package's ``__pycache__``, which may be read-only."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):  # unset, empty or relative: the XDG default
+        base = os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "simroute", "numba")
+
+
+# Before any kernel module applies ``numba.njit(cache=True)`` (the cache location is fixed then);
+# a user's own NUMBA_CACHE_DIR wins. Numba reads its environment at import, so if it was imported
+# first, make it re-read (numba itself is not imported here: light entry points stay light).
+if "NUMBA_CACHE_DIR" not in os.environ:
+    os.environ["NUMBA_CACHE_DIR"] = _numba_cache_dir()
+    if "numba" in sys.modules:
+        sys.modules["numba"].core.config.reload_config()

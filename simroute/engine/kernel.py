@@ -269,6 +269,131 @@ def _step_time(ttab, coef, pre, dec, nsched, ctx):
 
 
 @numba.njit(cache=True)
+def _held(rq, run_q, nrun):
+    """KV blocks (count) held by the first ``nrun`` running requests."""
+    h = 0
+    for i in range(nrun):
+        h += rq[run_q[i], NBLK]
+    return h
+
+
+# ---- fast-forward over pure-decode stretches -------------------------------------------------
+
+
+@numba.njit(cache=True)
+def _decode_horizon(rq, run_q, nrun, cfg, max_k):
+    """Longest pure-decode stretch (steps) the running batch could take before a request finishes.
+
+    Returns ``(k, c0)``: ``k`` steps (at most ``max_k``; 0 when some running request is not
+    decoding, i.e. still has uncomputed prompt or output tokens) and ``c0``, the context tokens
+    of the batch's first decode step (sum of each request's tokens including the new one).
+    A stretch stops one step before any request would reach ``max_tokens`` or ``max_model_len``.
+    """
+    maxlen = cfg[C_MAXLEN]
+    k = max_k
+    c0 = 0
+    for i in range(nrun):
+        r = run_q[i]
+        ntok = rq[r, PROMPT] + rq[r, NOUT]
+        if rq[r, NOUT] == 0 or rq[r, COMP] != ntok - 1:
+            return 0, 0
+        k = min(k, rq[r, MAXOUT] - rq[r, NOUT] - 1, maxlen - ntok - 1)
+        c0 += rq[r, COMP] + 1
+    return k, c0
+
+
+@numba.njit(cache=True)
+def _fit_blocks(rq, sc, run_q, nrun, bs, k):
+    """Halve a stretch of ``k`` decode steps until the KV blocks it needs (block size ``bs``
+    tokens) fit in the free pool, so that no preemption can occur inside it. Returns the steps
+    (< 2 = no stretch worth taking)."""
+    while k >= 2:
+        need = 0
+        for i in range(nrun):
+            r = run_q[i]
+            need += max(_cdiv(rq[r, COMP] + k, bs) - rq[r, NBLK], 0)
+        if need <= sc[S_NFREE]:
+            break
+        k = k // 2
+    return k
+
+
+@numba.njit(cache=True)
+def _next_arrival(rq, rf, sc, order, mode):
+    """When the next pending request joins: ``(time_s, step)``; the unused one (by ``mode``),
+    or both when nothing is pending, is ``inf`` / ``2**62``."""
+    next_t = np.inf
+    next_step = 2**62
+    if sc[S_PNEXT] < sc[S_NREQ]:
+        rn = order[sc[S_PNEXT]]
+        if mode == MODE_STEP:
+            next_step = rq[rn, ARRSTEP] + sc[S_SHIFT]
+        else:
+            next_t = rf[rn, ARRT]
+    return next_t, next_step
+
+
+@numba.njit(cache=True)
+def _log_decode_step(rq, bp, sc, run_q, nrun, bs, log, j, t, dt):
+    """Write the step log row of the ``j``-th step (0-based) of a decode stretch that starts at
+    step ``sc[S_STEP]``: it runs from ``t`` to ``t + dt`` seconds with ``nrun`` decodes; the KV
+    blocks in use are those held now plus the ones the stretch has added by then."""
+    s = sc[S_STEP] + j
+    log[s, L_T0] = t
+    log[s, L_T1] = t + dt
+    log[s, L_TOK] = nrun
+    log[s, L_PRE] = 0
+    log[s, L_DEC] = nrun
+    log[s, L_RUN] = nrun
+    log[s, L_WAIT] = 0
+    kv = 0
+    for i in range(nrun):
+        r = run_q[i]
+        kv += max(_cdiv(rq[r, COMP] + j + 1, bs), rq[r, NBLK])
+    log[s, L_KV] = bp.shape[0] - 1 - sc[S_NFREE] + kv - _held(rq, run_q, nrun)
+
+
+@numba.njit(cache=True)
+def _time_stretch(
+    rq, rf, bp, sc, sf, run_q, nrun, cfg, coef, ttab, order, mode, limit_time, first, k, c0, log, log_on
+):
+    """Clock the first steps of a ``k``-step decode stretch (``c0`` context tokens in its first
+    step), logging each; stop before a step that would start at/after the next arrival or (unless
+    it is the call's first step, ``first == 0``) at/after ``limit_time`` seconds.
+
+    Returns ``(taken, t)``: the steps that fit and the clock (s) after them.
+    """
+    next_t, next_step = _next_arrival(rq, rf, sc, order, mode)
+    t = sf[0]
+    taken = 0
+    for j in range(k):
+        if mode == MODE_STEP and sc[S_STEP] + j >= next_step:
+            break
+        if t >= next_t or ((first == 0 or j > 0) and t >= limit_time):
+            break
+        dt = _step_time(ttab, coef, 0, nrun, nrun, c0 + j * nrun)
+        if log_on and sc[S_STEP] + j < log.shape[0]:
+            _log_decode_step(rq, bp, sc, run_q, nrun, cfg[C_BS], log, j, t, dt)
+        t += dt
+        taken += 1
+    return taken, t
+
+
+@numba.njit(cache=True)
+def _apply_decodes(rq, bp, sc, slots, keys, cache, cfg, run_q, nrun, taken):
+    """Advance every running request by ``taken`` decoded tokens at once: allocate the KV blocks
+    they fill, then cache (hash) the blocks that became full — as the steps one by one would."""
+    bs = cfg[C_BS]
+    for i in range(nrun):
+        r = run_q[i]
+        need = max(_cdiv(rq[r, COMP] + taken, bs) - rq[r, NBLK], 0)
+        _new_blocks(rq, bp, sc, slots, cache, r, need)
+        rq[r, COMP] += taken
+        rq[r, NOUT] += taken
+        _cache_blocks(rq, bp, slots, keys, cache, cfg, r, rq[r, COMP])
+
+
+@numba.njit(cache=True)
 def _decode_jump(
     rq,
     rf,
@@ -294,89 +419,388 @@ def _decode_jump(
 
     Applies only when nothing waits and every running request is decoding. The stretch stops
     before the step in which a request would finish, before any arrival joins, at the time
-    limit, and while the blocks the stretch needs fit in the free pool (so no preemption can
-    occur in it). The result is identical to running those steps one by one.
+    limit (``limit_time`` s, not before the call's first step: ``first`` = steps run so far),
+    after ``max_k`` steps, and while the blocks the stretch needs fit in the free pool (so no
+    preemption can occur in it). The result is identical to running those steps one by one.
     """
     nrun = sc[S_NRUN]
-    bs = cfg[C_BS]
-    maxlen = cfg[C_MAXLEN]
     if nrun == 0 or sc[S_WLEN] != 0 or nrun > cfg[C_BUDGET]:
         return 0
-    k = max_k
-    c0 = 0
-    for i in range(nrun):
-        r = run_q[i]
-        ntok = rq[r, PROMPT] + rq[r, NOUT]
-        if rq[r, NOUT] == 0 or rq[r, COMP] != ntok - 1:
-            return 0
-        k = min(k, rq[r, MAXOUT] - rq[r, NOUT] - 1, maxlen - ntok - 1)
-        c0 += rq[r, COMP] + 1
+    k, c0 = _decode_horizon(rq, run_q, nrun, cfg, max_k)
+    k = _fit_blocks(rq, sc, run_q, nrun, cfg[C_BS], k)
     if k < 2:
         return 0
-    # blocks: shrink k until the stretch's new blocks fit
-    while k >= 2:
-        need = 0
-        for i in range(nrun):
-            r = run_q[i]
-            need += max(_cdiv(rq[r, COMP] + k, bs) - rq[r, NBLK], 0)
-        if need <= sc[S_NFREE]:
-            break
-        k = k // 2
-    if k < 2:
-        return 0
-    # times: stop before a step that would start at/after the next arrival or the limit
-    next_t = np.inf
-    next_step = 2**62
-    if sc[S_PNEXT] < sc[S_NREQ]:
-        rn = order[sc[S_PNEXT]]
-        if mode == MODE_STEP:
-            next_step = rq[rn, ARRSTEP] + sc[S_SHIFT]
-        else:
-            next_t = rf[rn, ARRT]
-    t = sf[0]
-    taken = 0
-    for j in range(k):
-        if mode == MODE_STEP and sc[S_STEP] + j >= next_step:
-            break
-        if t >= next_t or ((first == 0 or j > 0) and t >= limit_time):
-            break
-        dt = _step_time(ttab, coef, 0, nrun, nrun, c0 + j * nrun)
-        if log_on and sc[S_STEP] + j < log.shape[0]:
-            s = sc[S_STEP] + j
-            log[s, L_T0] = t
-            log[s, L_T1] = t + dt
-            log[s, L_TOK] = nrun
-            log[s, L_PRE] = 0
-            log[s, L_DEC] = nrun
-            log[s, L_RUN] = nrun
-            log[s, L_WAIT] = 0
-            kv = 0
-            for i in range(nrun):
-                r = run_q[i]
-                kv += max(_cdiv(rq[r, COMP] + j + 1, bs), rq[r, NBLK])
-            log[s, L_KV] = bp.shape[0] - 1 - sc[S_NFREE] + kv - _held(rq, run_q, nrun)
-        t += dt
-        taken += 1
+    taken, t = _time_stretch(
+        rq, rf, bp, sc, sf, run_q, nrun, cfg, coef, ttab, order, mode, limit_time, first, k, c0, log, log_on
+    )
     if taken < 1:
         return 0
-    for i in range(nrun):
-        r = run_q[i]
-        need = max(_cdiv(rq[r, COMP] + taken, bs) - rq[r, NBLK], 0)
-        _new_blocks(rq, bp, sc, slots, cache, r, need)
-        rq[r, COMP] += taken
-        rq[r, NOUT] += taken
-        _cache_blocks(rq, bp, slots, keys, cache, cfg, r, rq[r, COMP])
+    _apply_decodes(rq, bp, sc, slots, keys, cache, cfg, run_q, nrun, taken)
     sf[0] = t
     sc[S_STEP] += taken
     return taken
 
 
+# ---- one engine step: arrivals, scheduling, execution ----------------------------------------
+
+
 @numba.njit(cache=True)
-def _held(rq, run_q, nrun):
-    h = 0
-    for i in range(nrun):
-        h += rq[run_q[i], NBLK]
-    return h
+def _admit_arrivals(rq, rf, sc, sf, wq, order, mode):
+    """Move pending requests whose arrival has come (step ``rq[:, ARRSTEP]`` + shift in step mode,
+    ``rf[:, ARRT]`` <= clock in seconds in time mode) to the tail of the waiting queue."""
+    wcap = wq.shape[0]
+    while sc[S_PNEXT] < sc[S_NREQ]:
+        r = order[sc[S_PNEXT]]
+        if mode == MODE_STEP:
+            if rq[r, ARRSTEP] + sc[S_SHIFT] > sc[S_STEP]:
+                break
+        elif rf[r, ARRT] > sf[0]:
+            break
+        rq[r, STATUS] = ST_WAITING
+        rf[r, ADDT] = sf[0]
+        rq[r, ARRSTEP] = rq[r, ARRSTEP] + sc[S_SHIFT] if mode == MODE_STEP else sc[S_STEP]
+        wq[(sc[S_WHEAD] + sc[S_WLEN]) % wcap] = r
+        sc[S_WLEN] += 1
+        sc[S_PNEXT] += 1
+
+
+@numba.njit(cache=True)
+def _skip_idle(rq, rf, sc, sf, order, mode, limit_time, steps):
+    """The engine is empty: move to the next pending arrival — shift arrival steps so it arrives
+    now (step mode) or advance the clock to its arrival time (s, time mode). Returns False (stop
+    running) when nothing is pending, or when it arrives at/after ``limit_time`` s after at least
+    one step of this call (``steps`` > 0)."""
+    if sc[S_PNEXT] >= sc[S_NREQ]:
+        return False
+    r = order[sc[S_PNEXT]]
+    if mode == MODE_STEP:
+        sc[S_SHIFT] = sc[S_STEP] - rq[r, ARRSTEP]
+    else:
+        if steps > 0 and rf[r, ARRT] >= limit_time:
+            return False
+        sf[0] = max(sf[0], rf[r, ARRT])
+    return True
+
+
+@numba.njit(cache=True)
+def _preempt_last(rq, bp, sc, run_q, wq, slots, slotfree, cache, cfg):
+    """Preempt the *last* running request: publish its private cached blocks (prefix caching),
+    free its blocks, reset its computed tokens to 0 and put it at the *front* of the waiting
+    queue. Returns its index."""
+    wcap = wq.shape[0]
+    v = run_q[sc[S_NRUN] - 1]
+    sc[S_NRUN] -= 1
+    if cfg[C_PREFIX] != 0:
+        _publish_private(rq, bp, slots, cache, v)
+    _free_blocks(rq, bp, sc, slots, slotfree, v, cfg[C_PREFIX])
+    rq[v, COMP] = 0
+    rq[v, STATUS] = ST_WAITING
+    rq[v, NPRE] += 1
+    sc[S_WHEAD] = (sc[S_WHEAD] - 1) % wcap
+    wq[sc[S_WHEAD]] = v
+    sc[S_WLEN] += 1
+    return v
+
+
+@numba.njit(cache=True)
+def _room_for(rq, bp, sc, run_q, wq, slots, slotfree, cache, cfg, r, nnew):
+    """KV blocks (count) running request ``r`` needs for ``nnew`` more tokens, preempting from the
+    back of the running queue until they fit. Returns ``(need, preempted)``; ``need`` is -1 when
+    ``r`` had to preempt itself."""
+    bs = cfg[C_BS]
+    maxlen = cfg[C_MAXLEN]
+    preempted = False
+    while True:
+        need = max(_cdiv(min(rq[r, COMP] + nnew, maxlen), bs) - rq[r, NBLK], 0)
+        if need <= sc[S_NFREE]:
+            return need, preempted
+        v = _preempt_last(rq, bp, sc, run_q, wq, slots, slotfree, cache, cfg)
+        preempted = True
+        if v == r:
+            return -1, preempted
+
+
+@numba.njit(cache=True)
+def _add_scheduled(rq, sched, ctxb, nsched, r, nnew):
+    """Append request ``r`` with ``nnew`` tokens to this step's batch (``ctxb`` keeps its computed
+    tokens before the step); returns the new batch size."""
+    ctxb[nsched] = rq[r, COMP]
+    sched[nsched] = r
+    rq[r, NEW] = nnew
+    return nsched + 1
+
+
+@numba.njit(cache=True)
+def _schedule_running(rq, bp, sc, run_q, wq, slots, slotfree, keys, cache, cfg, lpt, sched, ctxb):
+    """Schedule the running requests in order: each gets its remaining tokens (1 for a decode),
+    capped by ``lpt`` (long-prefill threshold, 0 = none), the token budget and ``max_model_len``,
+    with KV blocks allocated (preempting the last running requests when they do not fit).
+
+    Returns ``(budget, nsched, preempted)``: tokens left, requests in the batch, whether any
+    request was preempted (which ends the pass and bars admitting waiting requests this step).
+    """
+    maxlen = cfg[C_MAXLEN]
+    budget = cfg[C_BUDGET]
+    preempted = False
+    nsched = 0
+    i = 0
+    while i < sc[S_NRUN] and budget > 0:
+        r = run_q[i]
+        ntok = rq[r, PROMPT] + rq[r, NOUT]
+        nnew = ntok - rq[r, COMP]
+        if 0 < lpt < nnew:
+            nnew = lpt
+        nnew = min(nnew, budget, maxlen - rq[r, COMP] - 1)
+        if nnew <= 0:
+            i += 1
+            continue
+        need, pre = _room_for(rq, bp, sc, run_q, wq, slots, slotfree, cache, cfg, r, nnew)
+        preempted = preempted or pre
+        if need < 0:
+            break
+        _new_blocks(rq, bp, sc, slots, cache, r, need)
+        _cache_blocks(rq, bp, slots, keys, cache, cfg, r, min(rq[r, COMP] + nnew, ntok))
+        nsched = _add_scheduled(rq, sched, ctxb, nsched, r, nnew)
+        budget -= nnew
+        i += 1
+    return budget, nsched, preempted
+
+
+@numba.njit(cache=True)
+def _prefix_hits(rq, keys, cache, cfg, r, ntok, hits):
+    """Prefix-cache hit of waiting request ``r`` (``ntok`` tokens): its leading full blocks whose
+    hash is cached, at most ``ntok - 1`` tokens, written to ``hits``; returns their count."""
+    if cfg[C_PREFIX] == 0:
+        return 0
+    nhit = 0
+    for j in range((ntok - 1) // cfg[C_BS]):
+        b = cache.get(_key(rq, keys, r, j), -1)
+        if b < 0:
+            break
+        hits[nhit] = b
+        nhit += 1
+    return nhit
+
+
+@numba.njit(cache=True)
+def _admit_blocks(bp, sc, cfg, hits, nhit, ntok, upto):
+    """New KV blocks (count) a waiting request with ``nhit`` cache-hit blocks needs to compute up
+    to token ``upto`` of its ``ntok``; -1 when they do not fit. Hit blocks with ref count 0 must
+    be taken from the free queue too; the watermark applies only with requests running; with
+    ``reserve_full_isl`` the whole sequence's blocks must be free."""
+    bs = cfg[C_BS]
+    maxlen = cfg[C_MAXLEN]
+    wm = cfg[C_WM] if sc[S_NRUN] > 0 else 0
+    evict = 0
+    for j in range(nhit):
+        if bp[hits[j], REF] == 0:
+            evict += 1
+    if cfg[C_RESERVE] != 0:
+        full = max(_cdiv(min(ntok, maxlen), bs) - nhit, 0) + evict
+        if full + wm > sc[S_NFREE]:
+            return -1
+    need = max(_cdiv(min(upto, maxlen), bs) - nhit, 0)
+    if need + evict + wm > sc[S_NFREE]:
+        return -1
+    return need
+
+
+@numba.njit(cache=True)
+def _claim_hits(bp, sc, slots, slotfree, rq, hits, r, nhit):
+    """Give waiting request ``r`` a block-table slot holding its ``nhit`` cache-hit blocks (taken
+    off the free queue if unreferenced; ref counts +1)."""
+    sc[S_NSLOT] -= 1
+    s = slotfree[sc[S_NSLOT]]
+    rq[r, SLOT] = s
+    for j in range(nhit):
+        b = hits[j]
+        if bp[b, REF] == 0:
+            _unlink(bp, sc, b)
+        bp[b, REF] += 1
+        slots[s, j] = b
+    rq[r, NBLK] = nhit
+    rq[r, CCNT] = nhit
+
+
+@numba.njit(cache=True)
+def _start_request(rq, rf, sc, sf, run_q, wq, r, comp):
+    """Move the waiting queue's head ``r`` to the running queue with ``comp`` tokens computed
+    (its prefix hit); the first time, record its hit tokens and schedule time (s)."""
+    sc[S_WHEAD] = (sc[S_WHEAD] + 1) % wq.shape[0]
+    sc[S_WLEN] -= 1
+    run_q[sc[S_NRUN]] = r
+    sc[S_NRUN] += 1
+    rq[r, STATUS] = ST_RUNNING
+    if rq[r, NCACHED] < 0:
+        rq[r, NCACHED] = comp
+        rf[r, SCHEDT] = sf[0]
+    rq[r, COMP] = comp
+
+
+@numba.njit(cache=True)
+def _schedule_waiting(
+    rq, rf, bp, sc, sf, run_q, wq, slots, slotfree, keys, cache, cfg, lpt, budget, nsched, sched, ctxb, hits
+):
+    """Admit waiting requests in queue order while ``budget`` tokens and seats remain: each starts
+    from its prefix-cache hit and gets its remaining prompt (capped by ``lpt`` and the budget; whole
+    or not at all without chunked prefill). The first request that does not fit ends the pass.
+    Returns the batch size (``nsched`` plus the requests admitted)."""
+    bs = cfg[C_BS]
+    while budget > 0 and sc[S_WLEN] > 0 and sc[S_NRUN] < cfg[C_MAXSEQS]:
+        r = wq[sc[S_WHEAD]]
+        ntok = rq[r, PROMPT] + rq[r, NOUT]
+        nhit = _prefix_hits(rq, keys, cache, cfg, r, ntok, hits)
+        comp = nhit * bs
+        nnew = ntok - comp
+        if 0 < lpt < nnew:
+            nnew = lpt
+        if cfg[C_CHUNKED] == 0 and nnew > budget:
+            break
+        nnew = min(nnew, budget)
+        need = _admit_blocks(bp, sc, cfg, hits, nhit, ntok, comp + nnew)
+        if need < 0:
+            break
+        _claim_hits(bp, sc, slots, slotfree, rq, hits, r, nhit)
+        _new_blocks(rq, bp, sc, slots, cache, r, need)
+        _cache_blocks(rq, bp, slots, keys, cache, cfg, r, min(comp + nnew, ntok))
+        _start_request(rq, rf, sc, sf, run_q, wq, r, comp)
+        nsched = _add_scheduled(rq, sched, ctxb, nsched, r, nnew)
+        budget -= nnew
+    return nsched
+
+
+@numba.njit(cache=True)
+def _schedule(rq, rf, bp, sc, sf, run_q, wq, slots, slotfree, keys, cache, cfg, sched, ctxb, hits):
+    """Build one step's batch (``sched[:n]`` with new tokens in ``rq[:, NEW]``): running requests
+    first, then — only if nothing was preempted — waiting ones. Returns the batch size ``n``."""
+    lpt = cfg[C_LPT] if sc[S_NRUN] + sc[S_WLEN] > 1 else 0
+    budget, nsched, preempted = _schedule_running(
+        rq, bp, sc, run_q, wq, slots, slotfree, keys, cache, cfg, lpt, sched, ctxb
+    )
+    if not preempted:
+        nsched = _schedule_waiting(
+            rq,
+            rf,
+            bp,
+            sc,
+            sf,
+            run_q,
+            wq,
+            slots,
+            slotfree,
+            keys,
+            cache,
+            cfg,
+            lpt,
+            budget,
+            nsched,
+            sched,
+            ctxb,
+            hits,
+        )
+    return nsched
+
+
+@numba.njit(cache=True)
+def _batch_shape(rq, sched, ctxb, nsched):
+    """Step-time features of the batch: ``(prefill tokens, decode requests, context tokens)``.
+    A decode is one new token for a request whose other tokens are all computed."""
+    pre = 0
+    dec = 0
+    ctx = 0
+    for k in range(nsched):
+        r = sched[k]
+        n = rq[r, NEW]
+        if n == 1 and rq[r, NOUT] > 0 and ctxb[k] == rq[r, PROMPT] + rq[r, NOUT] - 1:
+            dec += 1
+        else:
+            pre += n
+        ctx += ctxb[k] + n
+    return pre, dec, ctx
+
+
+@numba.njit(cache=True)
+def _complete(rq, rf, bp, sc, run_q, slots, slotfree, cfg, sched, nsched, step, t1, done_buf, ndone):
+    """After step ``step`` (ending at ``t1`` s): advance each scheduled request's computed tokens;
+    one whose computed tokens reach its known tokens emits a token, finishing at ``max_tokens``
+    outputs or ``max_model_len`` tokens (blocks freed, appended to ``done_buf`` after ``ndone``
+    entries, dropped from the running queue). Returns the new ``ndone``."""
+    maxlen = cfg[C_MAXLEN]
+    nfin = 0
+    for k in range(nsched):
+        r = sched[k]
+        rq[r, COMP] += rq[r, NEW]
+        if rq[r, COMP] >= rq[r, PROMPT] + rq[r, NOUT]:
+            rq[r, NOUT] += 1
+            if rq[r, NOUT] == 1:
+                rq[r, FSTEP] = step
+                rf[r, FIRSTT] = t1
+            if rq[r, NOUT] >= rq[r, MAXOUT] or rq[r, PROMPT] + rq[r, NOUT] >= maxlen:
+                rq[r, STATUS] = ST_DONE
+                rq[r, DSTEP] = step
+                rf[r, DONET] = t1
+                _free_blocks(rq, bp, sc, slots, slotfree, r, cfg[C_PREFIX])
+                done_buf[ndone + nfin] = r
+                nfin += 1
+    if nfin:
+        w = 0
+        for k in range(sc[S_NRUN]):
+            r = run_q[k]
+            if rq[r, STATUS] == ST_RUNNING:
+                run_q[w] = r
+                w += 1
+        sc[S_NRUN] = w
+    sc[S_NDONE] += nfin
+    return ndone + nfin
+
+
+@numba.njit(cache=True)
+def _log_step(log, sc, bp, step, t0, t1, pre, dec, nsched):
+    """Write step ``step``'s log row: start/end (s), tokens, batch and queue sizes, KV blocks used."""
+    log[step, L_T0] = t0
+    log[step, L_T1] = t1
+    log[step, L_TOK] = pre + dec
+    log[step, L_PRE] = pre
+    log[step, L_DEC] = dec
+    log[step, L_RUN] = nsched
+    log[step, L_WAIT] = sc[S_WLEN]
+    log[step, L_KV] = bp.shape[0] - 1 - sc[S_NFREE]
+
+
+@numba.njit(cache=True)
+def _execute(
+    rq,
+    rf,
+    bp,
+    sc,
+    sf,
+    run_q,
+    slots,
+    slotfree,
+    cfg,
+    coef,
+    ttab,
+    sched,
+    ctxb,
+    nsched,
+    done_buf,
+    ndone,
+    log,
+    log_on,
+):
+    """Run the scheduled batch as one step: clock it with the step-time model (s), advance and
+    finish requests, log it. Returns the new count of entries in ``done_buf``."""
+    pre, dec, ctx = _batch_shape(rq, sched, ctxb, nsched)
+    t0 = sf[0]
+    dt = _step_time(ttab, coef, pre, dec, nsched, ctx)
+    t1 = t0 + dt
+    sf[0] = t1
+    step = sc[S_STEP]
+    ndone = _complete(rq, rf, bp, sc, run_q, slots, slotfree, cfg, sched, nsched, step, t1, done_buf, ndone)
+    if log_on and step < log.shape[0]:
+        _log_step(log, sc, bp, step, t0, t1, pre, dec, nsched)
+    sc[S_STEP] += 1
+    return ndone
 
 
 @numba.njit(cache=True)
@@ -413,230 +837,40 @@ def run(
     ``mode`` says how pending requests (``order[sc[S_PNEXT]:sc[S_NREQ]]``) arrive: MODE_STEP by
     ``rq[:, ARRSTEP]`` (shifted forward when the engine runs empty first), MODE_TIME by
     ``rf[:, ARRT]`` seconds (joining at the first step boundary at or after it).
+
+    Each step: arrivals join the waiting queue; an empty engine skips to the next arrival; a
+    stretch of pure-decode steps is fast-forwarded when ``fast``; otherwise one step is scheduled
+    (running, then waiting requests) and executed.
     """
-    bs = cfg[C_BS]
-    maxlen = cfg[C_MAXLEN]
-    wcap = wq.shape[0]
-    sched = np.empty(cfg[C_MAXSEQS], dtype=np.int64)
-    ctxb = np.empty(cfg[C_MAXSEQS], dtype=np.int64)
-    hits = np.empty(_cdiv(maxlen, bs) + 1, dtype=np.int64)
+    sched = np.empty(cfg[C_MAXSEQS], dtype=np.int64)  # this step's batch (request indices)
+    ctxb = np.empty(cfg[C_MAXSEQS], dtype=np.int64)  # their computed tokens before the step
+    hits = np.empty(_cdiv(cfg[C_MAXLEN], cfg[C_BS]) + 1, dtype=np.int64)  # prefix-hit blocks
     steps = 0
     ndone = 0
     while steps < max_steps:
-        # ---- arrivals --------------------------------------------------------------------
-        while sc[S_PNEXT] < sc[S_NREQ]:
-            r = order[sc[S_PNEXT]]
-            if mode == MODE_STEP:
-                if rq[r, ARRSTEP] + sc[S_SHIFT] > sc[S_STEP]:
-                    break
-            elif rf[r, ARRT] > sf[0]:
-                break
-            rq[r, STATUS] = ST_WAITING
-            rf[r, ADDT] = sf[0]
-            rq[r, ARRSTEP] = rq[r, ARRSTEP] + sc[S_SHIFT] if mode == MODE_STEP else sc[S_STEP]
-            wq[(sc[S_WHEAD] + sc[S_WLEN]) % wcap] = r
-            sc[S_WLEN] += 1
-            sc[S_PNEXT] += 1
+        _admit_arrivals(rq, rf, sc, sf, wq, order, mode)
         if sc[S_NRUN] == 0 and sc[S_WLEN] == 0:
-            if sc[S_PNEXT] >= sc[S_NREQ]:
+            if not _skip_idle(rq, rf, sc, sf, order, mode, limit_time, steps):
                 break
-            r = order[sc[S_PNEXT]]
-            if mode == MODE_STEP:
-                sc[S_SHIFT] = sc[S_STEP] - rq[r, ARRSTEP]
-            else:
-                if steps > 0 and rf[r, ARRT] >= limit_time:
-                    break
-                sf[0] = max(sf[0], rf[r, ARRT])
             continue
         if steps > 0 and sf[0] >= limit_time:
             break
         if fast:
             taken = _decode_jump(
-                rq,
-                rf,
-                bp,
-                sc,
-                sf,
-                run_q,
-                slots,
-                keys,
-                cache,
-                cfg,
-                coef,
-                ttab,
-                order,
-                mode,
-                limit_time,
-                steps,
-                max_steps - steps,
-                log,
-                log_on,
-            )
+                rq, rf, bp, sc, sf, run_q, slots, keys, cache, cfg, coef, ttab, order, mode, limit_time,
+                steps, max_steps - steps, log, log_on,
+            )  # fmt: skip
             if taken:
                 steps += taken
                 continue
-        # ---- schedule: running requests ----------------------------------------------------
-        budget = cfg[C_BUDGET]
-        lpt = cfg[C_LPT] if sc[S_NRUN] + sc[S_WLEN] > 1 else 0
-        preempted = False
-        nsched = 0
-        i = 0
-        while i < sc[S_NRUN] and budget > 0:
-            r = run_q[i]
-            ntok = rq[r, PROMPT] + rq[r, NOUT]
-            nnew = ntok - rq[r, COMP]
-            if 0 < lpt < nnew:
-                nnew = lpt
-            nnew = min(nnew, budget, maxlen - rq[r, COMP] - 1)
-            if nnew <= 0:
-                i += 1
-                continue
-            ok = False
-            while True:
-                need = max(_cdiv(min(rq[r, COMP] + nnew, maxlen), bs) - rq[r, NBLK], 0)
-                if need <= sc[S_NFREE]:
-                    ok = True
-                    break
-                v = run_q[sc[S_NRUN] - 1]
-                sc[S_NRUN] -= 1
-                if cfg[C_PREFIX] != 0:
-                    _publish_private(rq, bp, slots, cache, v)
-                _free_blocks(rq, bp, sc, slots, slotfree, v, cfg[C_PREFIX])
-                rq[v, COMP] = 0
-                rq[v, STATUS] = ST_WAITING
-                rq[v, NPRE] += 1
-                sc[S_WHEAD] = (sc[S_WHEAD] - 1) % wcap
-                wq[sc[S_WHEAD]] = v
-                sc[S_WLEN] += 1
-                preempted = True
-                if v == r:
-                    break
-            if not ok:
-                break
-            _new_blocks(rq, bp, sc, slots, cache, r, need)
-            _cache_blocks(rq, bp, slots, keys, cache, cfg, r, min(rq[r, COMP] + nnew, ntok))
-            ctxb[nsched] = rq[r, COMP]
-            sched[nsched] = r
-            nsched += 1
-            rq[r, NEW] = nnew
-            budget -= nnew
-            i += 1
-        # ---- schedule: waiting requests ----------------------------------------------------
-        if not preempted:
-            while budget > 0 and sc[S_WLEN] > 0:
-                if sc[S_NRUN] >= cfg[C_MAXSEQS]:
-                    break
-                r = wq[sc[S_WHEAD]]
-                ntok = rq[r, PROMPT] + rq[r, NOUT]
-                nhit = 0
-                if cfg[C_PREFIX] != 0:
-                    for j in range((ntok - 1) // bs):
-                        b = cache.get(_key(rq, keys, r, j), -1)
-                        if b < 0:
-                            break
-                        hits[nhit] = b
-                        nhit += 1
-                comp = nhit * bs
-                nnew = ntok - comp
-                if 0 < lpt < nnew:
-                    nnew = lpt
-                if cfg[C_CHUNKED] == 0 and nnew > budget:
-                    break
-                nnew = min(nnew, budget)
-                wm = cfg[C_WM] if sc[S_NRUN] > 0 else 0
-                evict = 0
-                for j in range(nhit):
-                    if bp[hits[j], REF] == 0:
-                        evict += 1
-                if cfg[C_RESERVE] != 0:
-                    full = max(_cdiv(min(ntok, maxlen), bs) - nhit, 0) + evict
-                    if full + wm > sc[S_NFREE]:
-                        break
-                need = max(_cdiv(min(comp + nnew, maxlen), bs) - nhit, 0)
-                if need + evict + wm > sc[S_NFREE]:
-                    break
-                sc[S_NSLOT] -= 1
-                s = slotfree[sc[S_NSLOT]]
-                rq[r, SLOT] = s
-                for j in range(nhit):
-                    b = hits[j]
-                    if bp[b, REF] == 0:
-                        _unlink(bp, sc, b)
-                    bp[b, REF] += 1
-                    slots[s, j] = b
-                rq[r, NBLK] = nhit
-                rq[r, CCNT] = nhit
-                _new_blocks(rq, bp, sc, slots, cache, r, need)
-                _cache_blocks(rq, bp, slots, keys, cache, cfg, r, min(comp + nnew, ntok))
-                sc[S_WHEAD] = (sc[S_WHEAD] + 1) % wcap
-                sc[S_WLEN] -= 1
-                run_q[sc[S_NRUN]] = r
-                sc[S_NRUN] += 1
-                rq[r, STATUS] = ST_RUNNING
-                if rq[r, NCACHED] < 0:
-                    rq[r, NCACHED] = comp
-                    rf[r, SCHEDT] = sf[0]
-                rq[r, COMP] = comp
-                ctxb[nsched] = comp
-                sched[nsched] = r
-                nsched += 1
-                rq[r, NEW] = nnew
-                budget -= nnew
+        nsched = _schedule(
+            rq, rf, bp, sc, sf, run_q, wq, slots, slotfree, keys, cache, cfg, sched, ctxb, hits
+        )
         if nsched == 0:  # nothing fits (cannot happen with a sane config): avoid spinning
             break
-        # ---- execute: step time from the model ------------------------------------------
-        pre = 0
-        dec = 0
-        ctx = 0
-        for k in range(nsched):
-            r = sched[k]
-            n = rq[r, NEW]
-            if n == 1 and rq[r, NOUT] > 0 and ctxb[k] == rq[r, PROMPT] + rq[r, NOUT] - 1:
-                dec += 1
-            else:
-                pre += n
-            ctx += ctxb[k] + n
-        t0 = sf[0]
-        dt = _step_time(ttab, coef, pre, dec, nsched, ctx)
-        t1 = t0 + dt
-        sf[0] = t1
-        step = sc[S_STEP]
-        # ---- update: tokens, finishes -----------------------------------------------------
-        nfin = 0
-        for k in range(nsched):
-            r = sched[k]
-            rq[r, COMP] += rq[r, NEW]
-            if rq[r, COMP] >= rq[r, PROMPT] + rq[r, NOUT]:
-                rq[r, NOUT] += 1
-                if rq[r, NOUT] == 1:
-                    rq[r, FSTEP] = step
-                    rf[r, FIRSTT] = t1
-                if rq[r, NOUT] >= rq[r, MAXOUT] or rq[r, PROMPT] + rq[r, NOUT] >= maxlen:
-                    rq[r, STATUS] = ST_DONE
-                    rq[r, DSTEP] = step
-                    rf[r, DONET] = t1
-                    _free_blocks(rq, bp, sc, slots, slotfree, r, cfg[C_PREFIX])
-                    done_buf[ndone] = r
-                    ndone += 1
-                    nfin += 1
-        if nfin:
-            w = 0
-            for k in range(sc[S_NRUN]):
-                r = run_q[k]
-                if rq[r, STATUS] == ST_RUNNING:
-                    run_q[w] = r
-                    w += 1
-            sc[S_NRUN] = w
-        sc[S_NDONE] += nfin
-        if log_on and step < log.shape[0]:
-            log[step, L_T0] = t0
-            log[step, L_T1] = t1
-            log[step, L_TOK] = pre + dec
-            log[step, L_PRE] = pre
-            log[step, L_DEC] = dec
-            log[step, L_RUN] = nsched
-            log[step, L_WAIT] = sc[S_WLEN]
-            log[step, L_KV] = bp.shape[0] - 1 - sc[S_NFREE]
-        sc[S_STEP] += 1
+        ndone = _execute(
+            rq, rf, bp, sc, sf, run_q, slots, slotfree, cfg, coef, ttab, sched, ctxb, nsched, done_buf,
+            ndone, log, log_on,
+        )  # fmt: skip
         steps += 1
     return steps, ndone
