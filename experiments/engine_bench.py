@@ -21,9 +21,9 @@ from simroute.config import TRACES_DIR
 from simroute.engine.config import EngineConfig
 from simroute.engine.profiles import kv_bytes_per_token, profile_step_time
 from simroute.engine.replica import Replica
-from simroute.policy.types import Request
 from simroute.tiers.local import LocalTier, PoolSpec
 from simroute.workload.loaders import load_raw
+from simroute.workload.request import Request
 
 CONFIG = EngineConfig(
     max_num_batched_tokens=4096,

@@ -27,9 +27,10 @@ _DTYPES: dict[str, pl.DataType] = {
 class RequestRecord:
     """The decisions, outcome, latencies (s) and per-request costs (USD) of one request.
 
-    ``idx`` is the request's row in the request table; ``skill_pred`` is None for a response-cache
-    hit (never classified); ``ttft_s``/``tpot_s`` are NaN when no attempt completed;
-    ``cache_source_id`` is the request id whose cached answer was served (-1: none).
+    ``idx`` is the request's row in the request table; ``ttft_s``/``tpot_s`` are NaN when no attempt
+    completed; ``correct``: the final answer delivered is right (late or not); ``deadline_met``: the
+    request ended by its deadline; ``cache_source_id`` is the request id whose cached answer was
+    served (-1: none); ``cost_verifier_usd`` what its verifier checks cost.
     """
 
     idx: int
@@ -48,10 +49,12 @@ class RequestRecord:
     ttft_s: float
     tpot_s: float
     e2e_s: float
+    correct: bool
     deadline_met: bool
     undetected_failure: bool
     local_queue_at_route: int
     cost_classifier_usd: float
+    cost_verifier_usd: float
     cache_lookup: str
     cost_cache_usd: float
     cache_source_id: int

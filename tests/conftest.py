@@ -102,9 +102,16 @@ def request_row(i: int = 0, **kw: Any) -> dict[str, Any]:
     return row
 
 
+def make_view(**kw: Any) -> Any:
+    """The policy-facing :class:`RequestView` of :func:`make_request`."""
+    from simroute.policy.types import RequestView
+
+    return RequestView.of(make_request(**kw))
+
+
 def make_request(**kw: Any) -> Any:
-    """A policy-facing :class:`Request` built from :func:`request_row` fields."""
-    from simroute.policy.types import Request
+    """A world :class:`Request` built from :func:`request_row` fields."""
+    from simroute.workload.request import Request
 
     idx = int(kw.pop("idx", 0))
     u = float(kw.pop("u_classify", 0.5))

@@ -50,7 +50,8 @@ def test_runtime_decisions_equal_the_simulators(run_dir: Path, tmp_path: Path) -
     for row in routed.iter_rows(named=True):
         t = row["arrival_s"] + (lookup_s if row["cache_lookup"] == "miss" else 0.0)
         events.append((t, 1, row))
-        if row["attempts"] == 1 and (row["outcome"] == "succeeded" or row["undetected_failure"]):
+        accepted = row["outcome"] == "succeeded" or row["undetected_failure"]
+        if row["attempts"] == 1 and accepted and row["outcome"] != "timed_out":
             events.append((row["arrival_s"] + row["e2e_s"], 0, row))
     events.sort(key=lambda e: (e[0], e[1], e[2]["request_id"]))
     decisions = {}

@@ -78,6 +78,8 @@ def test_replay_evaluator_removes_the_escalation_bias() -> None:
 
 def test_evaluator_moves_the_local_threshold_in_the_right_direction(cfg) -> None:
     inp = setup(compose_cfg(["workload.n_requests=10"]), 0)
+    for o in inp.catalog.by_tier["local"]:  # what the offline evaluation said: not good enough
+        o.expected_quality["code_change"] = 0.4
     router = RuleRouter(inp.catalog, local_min_quality=0.7)
     local = inp.catalog.by_tier["local"][0]
     assert not router.local_ok["code_change"]  # prior: no local model good enough for code changes
@@ -133,7 +135,8 @@ def test_distillation_raises_local_ability_from_teacher_examples() -> None:
     )
     assert out["distilled_examples"] == 270 and out["distillation_cost_usd"] == pytest.approx(2.7)
     assert inp.quality.ability[i, j] == pytest.approx(base + 1.0 * (1 - 2 ** (-270 / 100)))
-    assert local.expected_quality["code_change"] > q0
+    # only the world changed: the policies learn the gain through the evaluator, not from here
+    assert local.expected_quality["code_change"] == q0
     for _ in range(20):
         d.night(
             _attempts("code_change", "realtime", "gpt-4.1", 1000, 1.0), inp.quality, inp.catalog, inp.skills

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import pytest
 
-from conftest import make_request
+from conftest import make_request, make_view
 from simroute.errors import ConfigError
 from simroute.policy import registry
 from simroute.policy.catalog import ModelCatalog
@@ -28,8 +31,16 @@ class FakeState:
         return TierState(self.local_queue if name == "local" else 0, 0, 64)
 
 
+def _label(clf: Any, skill: str, u: float) -> str:
+    """The simulated classifier's label for one request of true ``skill`` with uniform ``u``."""
+    clf.simulate([skill], np.array([u]))
+    return str(clf.classify(make_view(idx=0)).skill)
+
+
 def test_oracle_returns_truth() -> None:
-    assert OracleClassifier().classify(make_request(skill="db_migration")) == Label("db_migration", 1.0)
+    clf = OracleClassifier()
+    clf.simulate(["db_migration"], np.array([0.5]))
+    assert clf.classify(make_view(idx=0)) == Label("db_migration", 1.0)
 
 
 def test_noisy_classifier_uses_the_requests_uniform(skills) -> None:
@@ -37,20 +48,25 @@ def test_noisy_classifier_uses_the_requests_uniform(skills) -> None:
     # u below the diagonal mass -> correct label; the same u always gives the same label (CRN)
     i = skills.names.index("code_change")
     lo = clf._cum[i][i - 1] if i else 0.0
-    assert clf.classify(make_request(skill="code_change", u_classify=lo + 0.01)).skill == "code_change"
-    assert clf.classify(make_request(skill="code_change", u_classify=lo + 0.89)).skill == "code_change"
-    wrong = clf.classify(make_request(skill="code_change", u_classify=0.001)).skill
+    assert _label(clf, "code_change", lo + 0.01) == "code_change"
+    assert _label(clf, "code_change", lo + 0.89) == "code_change"
+    wrong = _label(clf, "code_change", 0.001)
     assert wrong == skills.names[0] != "code_change"
-    assert clf.classify(make_request(skill="code_change", u_classify=0.001)).skill == wrong
+    assert _label(clf, "code_change", 0.001) == wrong
 
 
 def test_noisy_classifier_accuracy_matches_matrix(skills) -> None:
     clf = NoisyClassifier(skills.names, accuracy=0.8)
-    us = [(k + 0.5) / 1000 for k in range(1000)]
-    hits = sum(
-        clf.classify(make_request(skill="eval_traces", u_classify=u)).skill == "eval_traces" for u in us
-    )
+    us = np.array([(k + 0.5) / 1000 for k in range(1000)])
+    clf.simulate(["eval_traces"] * 1000, us)
+    hits = sum(clf.classify(make_view(idx=k)).skill == "eval_traces" for k in range(1000))
     assert hits == pytest.approx(800, abs=2)
+
+
+def test_simulated_classifiers_say_whether_they_are_oracles(skills) -> None:
+    assert OracleClassifier().oracle
+    assert NoisyClassifier(skills.names, accuracy=1.0).oracle
+    assert not NoisyClassifier(skills.names, accuracy=0.9).oracle
 
 
 def test_noisy_classifier_rejects_bad_confusion(skills) -> None:

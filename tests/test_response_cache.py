@@ -32,6 +32,15 @@ from simroute.workload.synthetic import generate
 SKILLS = ("draft_reply", "summarize_repo")
 
 
+def _lookup(c: ResponseCache, req: Any, t: float, u: float, u_false: float = 1.0) -> Any:
+    """Look up by the request's own skill (as a perfect classifier would predict it), not risky."""
+    return c.lookup(req, req.skill, False, t, u, u_false)
+
+
+def _insert(c: ResponseCache, req: Any, t: float, model: str, correct: bool) -> None:
+    c.insert(req, req.skill, False, t, model, correct)
+
+
 def _cache(**kw: Any) -> ResponseCache:
     return ResponseCache(CacheConfig(**kw))
 
@@ -42,59 +51,59 @@ def _cache(**kw: Any) -> ResponseCache:
 def test_exact_hit_only_after_an_answer_was_stored() -> None:
     c = _cache()
     a = make_request(request_id=1, content_id=7)
-    assert c.lookup(a, 0.0, 0.5) is None
-    c.insert(a, 5.0, "m", correct=True)
-    hit = c.lookup(make_request(request_id=2, content_id=7), 6.0, 0.5)
+    assert _lookup(c, a, 0.0, 0.5) is None
+    _insert(c, a, 5.0, "m", True)
+    hit = _lookup(c, make_request(request_id=2, content_id=7), 6.0, 0.5)
     assert hit is not None and hit.kind == "exact" and hit.correct and hit.entry.source_id == 1
-    assert c.lookup(make_request(request_id=3, content_id=8), 6.0, 0.5) is None
+    assert _lookup(c, make_request(request_id=3, content_id=8), 6.0, 0.5) is None
     assert c.counts["exact"] == 1 and c.counts["miss"] == 2
 
 
 def test_stale_entries_are_never_served() -> None:
     c = _cache(ttl_s=100.0)
-    c.insert(make_request(request_id=1, content_id=7), 0.0, "m", True)
-    assert c.lookup(make_request(request_id=2, content_id=7), 99.0, 0.5) is not None
-    assert c.lookup(make_request(request_id=3, content_id=7), 100.0, 0.5) is None
+    _insert(c, make_request(request_id=1, content_id=7), 0.0, "m", True)
+    assert _lookup(c, make_request(request_id=2, content_id=7), 99.0, 0.5) is not None
+    assert _lookup(c, make_request(request_id=3, content_id=7), 100.0, 0.5) is None
     assert c.counts["expired"] == 1
     c.clock_offset_s = 1000.0  # a later simulated day: times are absolute
-    c.insert(make_request(request_id=4, content_id=9), 0.0, "m", True)
-    assert c.lookup(make_request(request_id=5, content_id=9), 50.0, 0.5) is not None
+    _insert(c, make_request(request_id=4, content_id=9), 0.0, "m", True)
+    assert _lookup(c, make_request(request_id=5, content_id=9), 50.0, 0.5) is not None
 
 
 def test_least_recently_used_entry_is_evicted() -> None:
     c = _cache(max_entries=2)
     for i in (1, 2):
-        c.insert(make_request(request_id=i, content_id=i), 0.0, "m", True)
-    assert c.lookup(make_request(request_id=10, content_id=1), 1.0, 0.5) is not None  # 1 now recent
-    c.insert(make_request(request_id=3, content_id=3), 2.0, "m", True)
+        _insert(c, make_request(request_id=i, content_id=i), 0.0, "m", True)
+    assert _lookup(c, make_request(request_id=10, content_id=1), 1.0, 0.5) is not None  # 1 now recent
+    _insert(c, make_request(request_id=3, content_id=3), 2.0, "m", True)
     assert c.counts["evictions"] == 1
-    assert c.lookup(make_request(request_id=11, content_id=2), 3.0, 0.5) is None
-    assert c.lookup(make_request(request_id=12, content_id=1), 3.0, 0.5) is not None
+    assert _lookup(c, make_request(request_id=11, content_id=2), 3.0, 0.5) is None
+    assert _lookup(c, make_request(request_id=12, content_id=1), 3.0, 0.5) is not None
 
 
 def test_semantic_hits_serve_paraphrases_and_can_be_wrong() -> None:
     c = _cache(semantic=True, semantic_correct=0.9)
-    c.insert(make_request(request_id=1, content_id=1, intent_id=50), 0.0, "m", True)
+    _insert(c, make_request(request_id=1, content_id=1, intent_id=50), 0.0, "m", True)
     para = make_request(request_id=2, content_id=2, intent_id=50)
-    right = c.lookup(para, 1.0, 0.89)
-    wrong = c.lookup(para, 1.0, 0.91)
+    right = _lookup(c, para, 1.0, 0.89)
+    wrong = _lookup(c, para, 1.0, 0.91)
     assert right is not None and right.kind == "semantic" and right.correct
     assert wrong is not None and not wrong.correct
-    assert _cache(semantic=False).lookup(para, 1.0, 0.0) is None
+    assert _lookup(_cache(semantic=False), para, 1.0, 0.0) is None
     # a wrong stored answer is wrong for everyone
-    c.insert(make_request(request_id=3, content_id=3, intent_id=60), 0.0, "m", False)
-    hit = c.lookup(make_request(request_id=4, content_id=3, intent_id=60), 1.0, 0.0)
+    _insert(c, make_request(request_id=3, content_id=3, intent_id=60), 0.0, "m", False)
+    hit = _lookup(c, make_request(request_id=4, content_id=3, intent_id=60), 1.0, 0.0)
     assert hit is not None and hit.kind == "exact" and not hit.correct
 
 
 def test_side_effects_and_other_skills_bypass_the_cache() -> None:
     c = _cache(skills=("draft_reply",))
     write = make_request(request_id=1, content_id=1, high_consequence_write=True)
-    c.insert(write, 0.0, "m", True)
-    assert c.lookup(write, 1.0, 0.5) is None
+    _insert(c, write, 0.0, "m", True)
+    assert _lookup(c, write, 1.0, 0.5) is None
     other = make_request(request_id=2, content_id=2, skill="code_change")
-    c.insert(other, 0.0, "m", True)
-    assert c.lookup(other, 1.0, 0.5) is None
+    _insert(c, other, 0.0, "m", True)
+    assert _lookup(c, other, 1.0, 0.5) is None
     assert c.counts["bypass"] == 2 and c.counts["inserts"] == 0
 
 
@@ -117,12 +126,12 @@ def test_lookup_outcomes_are_conserved(
     for i, (content, intent, write, dt, store) in enumerate(ops):
         t += dt
         req = make_request(request_id=i, content_id=content, intent_id=intent, high_consequence_write=write)
-        hit = c.lookup(req, t, 0.5)
+        hit = _lookup(c, req, t, 0.5)
         n += 1
         if hit is not None:
             assert hit.entry.expires_at > t and not write
         if store:
-            c.insert(req, t, "m", True)
+            _insert(c, req, t, "m", True)
         assert len(c._by_content) <= cap
     assert c.conserved(n)
     assert sum(c.counts[k] for k in LOOKUPS) == n
@@ -238,10 +247,34 @@ def _run(cfg: dict[str, Any], n: int = 3000, seed: int = 0) -> SimResult:
 
 @pytest.fixture(scope="module")
 def heavy_repeats() -> dict[str, Any]:
+    """Many repeats; the oracle verifier (only right answers are stored) and no false matches, so
+    the cache's own mechanics are what is checked."""
     cfg = compose_cfg()
     for p in cfg["skills"]["profiles"].values():
         p["repeat"] = {"exact": 0.3, "near": 0.2}
+    cfg["policy"]["verifier"] = {"name": "oracle"}
+    cfg["policy"]["response_cache"]["false_match"] = 0.0
     return cfg
+
+
+def test_false_matches_serve_a_wrong_answer_of_the_same_predicted_skill(
+    heavy_repeats: dict[str, Any],
+) -> None:
+    cfg = copy.deepcopy(heavy_repeats)
+    cfg["policy"]["response_cache"]["false_match"] = 0.5
+    res = _run(cfg)
+    r = res.requests
+    src = r.select(
+        pl.col("request_id").alias("cache_source_id"),
+        pl.col("intent_id").alias("src_intent"),
+        pl.col("skill_pred").alias("src_skill_pred"),
+    )
+    j = r.filter(pl.col("final_tier") == "cache").join(src, on="cache_source_id")
+    false = j.filter(pl.col("src_intent") != pl.col("intent_id"))
+    assert false.height == res.cache_counts["false_matches"] > 10
+    assert (false["outcome"] == "failed").all() and not false["correct"].any()
+    assert (false["skill_pred"] == false["src_skill_pred"]).all()
+    assert (false["cache_lookup"] == "semantic").all()
 
 
 def test_cache_hit_accounting_conserves_requests(heavy_repeats: dict[str, Any]) -> None:
@@ -299,6 +332,8 @@ def test_sticky_sessions_warm_the_local_prefix_cache(cfg: dict[str, Any]) -> Non
         c = copy.deepcopy(cfg)
         c["policy"]["sticky_sessions"] = sticky
         c["policy"]["response_cache"]["enabled"] = False
+        for pool in c["tiers"]["local"]["pools"]:  # several replicas per model: affinity matters
+            pool["replicas"] = 3
         r = _run(c, n=4000)
         a = r.attempts.filter(pl.col("tier") == "local")
         cached[sticky] = int(a["cached_tokens"].sum())

@@ -14,7 +14,7 @@ from simroute.policy.registry import PolicyContext
 from simroute.policy.routers import CostAwareRouter, ThompsonRouter, WinRateRouter
 from simroute.policy.selectors import ABSelector
 from simroute.policy.types import Label, Risk, TierState
-from simroute.policy.verifiers import NoisyVerifier, PerfectVerifier
+from simroute.policy.verifiers import NoisyVerifier, OracleVerifier
 
 SAFE = Risk(0.0, False)
 
@@ -100,8 +100,8 @@ def test_ab_selector_children_get_the_runs_skills_and_seed(
 
 
 def test_verifiers() -> None:
-    assert PerfectVerifier().accept(make_request(), True, 0.01)
-    assert not PerfectVerifier().accept(make_request(), False, 0.99)
+    assert OracleVerifier().accept(make_request(), True, 0.01)
+    assert not OracleVerifier().accept(make_request(), False, 0.99)
     v = NoisyVerifier(false_accept=0.1, false_reject=0.05)
     us = (np.arange(10_000) + 0.5) / 10_000
     assert np.mean([v.accept(make_request(), False, u) for u in us]) == pytest.approx(0.1, abs=1e-3)

@@ -65,12 +65,16 @@ def check_conservation(res: SimResult, n: int, cfg: dict[str, Any]) -> None:
     assert np.all(ok[outcome == "succeeded"]) and np.all(
         end[outcome == "succeeded"] <= deadline_at[outcome == "succeeded"]
     )
-    assert np.all(end[outcome == "timed_out"] > deadline_at[outcome == "timed_out"])
+    done_at = (r["arrival_s"] + r["e2e_s"]).to_numpy()  # after the last check, too
+    assert np.all(done_at[outcome == "timed_out"] > deadline_at[outcome == "timed_out"])
     assert np.all(status[outcome == "dropped"] == "rejected")
     assert np.all(np.isin(status[outcome == "failed"], ["completed", "expired", "error"]))
     assert int(r["api_retries"].sum()) == int(a["retries"].sum())
-    assert not np.any(ok[outcome == "failed"])
-    assert np.all(r["deadline_met"].to_numpy() == (outcome == "succeeded"))
+    assert not np.any(r["correct"].to_numpy()[outcome == "failed"])  # (a right answer can be rejected)
+    assert np.all(r["deadline_met"].to_numpy() == (done_at <= deadline_at))
+    assert np.all(r["correct"].to_numpy() == (last["accepted"].to_numpy() & ok))
+    assert np.all(r["correct"].to_numpy()[outcome == "succeeded"])
+    assert np.all(r["deadline_met"].to_numpy()[outcome == "succeeded"])
     assert r["final_tier"].to_list() == last["tier"].to_list()
     # cost accounting: per-request parts add up; local share sums to the provisioned cost
     np.testing.assert_allclose(
@@ -78,6 +82,7 @@ def check_conservation(res: SimResult, n: int, cfg: dict[str, Any]) -> None:
         res.requests["cost_api_usd"].sum()
         + res.local_fixed_usd
         + res.requests["cost_classifier_usd"].sum()
+        + res.requests["cost_verifier_usd"].sum()
         + res.requests["cost_cache_usd"].sum(),
         rtol=1e-9,
     )
@@ -95,8 +100,14 @@ def test_router_first_conserves_requests(cfg, skills, prices) -> None:
 def test_baseline_is_all_realtime_on_the_strongest_model(cfg, skills, prices) -> None:
     res = run(cfg, skills, prices, arm="baseline")
     check_conservation(res, 1500, cfg)
-    assert res.requests["final_tier"].unique().to_list() == ["realtime"]
-    assert res.requests["final_model"].unique().to_list() == ["claude-sonnet-4-5"]
+    assert set(res.requests["final_tier"].unique().to_list()) <= {"realtime", "cache"}
+    # the strongest by what the policies know (their offline-evaluated expectations)
+    inp = setup(cfg, 0)
+    first = res.attempts.filter(pl.col("attempt") == 0).join(
+        res.requests.select(pl.col("request_id").alias("request_index"), "skill_pred"), on="request_index"
+    )
+    top = {s: inp.catalog.strongest("realtime", s).model for s in inp.skills.names}
+    assert all(top[s] == m for s, m in zip(first["skill_pred"], first["model"], strict=True))
     assert res.local_fixed_usd == 0.0
 
 
@@ -127,6 +138,7 @@ def test_summary_counts_add_up(cfg, skills, prices) -> None:
     assert s["cost"]["total_usd"] == pytest.approx(
         sum(s["cost"]["by_tier_usd"].values())
         + s["cost"]["classifier_usd"]
+        + s["cost"]["verifier_usd"]
         + s["cost"]["response_cache_lookups_usd"]
     )
     assert s["baseline"]["cost_reduction"] == pytest.approx(
@@ -214,8 +226,15 @@ def test_engine_fast_forward_changes_nothing_in_a_full_simulation(cfg, skills, p
 
     monkeypatch.setattr(rp.Replica, "__init__", stepping)
     b = run(cfg, skills, prices, n=3000)
-    assert a.requests.equals(b.requests)
-    assert a.attempts.equals(b.attempts)
+    # the schedule is bit-identical; GPU-second attribution (busy_s and what follows from it) sums
+    # the same step times in another order, so it agrees to rounding
+    busy = ["busy_s"]
+    assert a.attempts.drop(busy).equals(b.attempts.drop(busy))
+    np.testing.assert_allclose(a.attempts["busy_s"].to_numpy(), b.attempts["busy_s"].to_numpy(), rtol=1e-9)
+    local = ["cost_local_usd", "cost_total_usd", "saved_response_cache_usd"]
+    assert a.requests.drop(local).equals(b.requests.drop(local))
+    for c in local:
+        np.testing.assert_allclose(a.requests[c].to_numpy(), b.requests[c].to_numpy(), rtol=1e-9)
 
 
 def test_cascade_counts_undetected_failures_and_wasted_escalations(cfg, skills, prices) -> None:
@@ -227,7 +246,8 @@ def test_cascade_counts_undetected_failures_and_wasted_escalations(cfg, skills, 
     check_conservation_basic(res, 2000)
     r, a = res.requests, res.attempts
     und = r.filter(pl.col("undetected_failure"))
-    assert und.height > 0 and (und["outcome"] == "failed").all()
+    assert und.height > 0 and und["outcome"].cast(pl.String).is_in(["failed", "timed_out"]).all()
+    assert not und["correct"].any()
     wasted = a.filter(pl.col("success") & ~pl.col("accepted"))
     assert wasted.height > 0
     # a request whose correct answer was rejected went on to another attempt or ended failed
@@ -252,6 +272,9 @@ def test_classifier_latency_and_cost_count(cfg, skills, prices) -> None:
     # every request waits for its classification before anything else happens
     assert (slow.requests["e2e_s"] >= 0.25).all()
     assert slow.requests["cost_total_usd"].sum() == pytest.approx(
-        slow.requests["cost_api_usd"].sum() + slow.local_fixed_usd + 0.05
+        slow.requests["cost_api_usd"].sum()
+        + slow.local_fixed_usd
+        + slow.requests["cost_verifier_usd"].sum()
+        + 0.05
     )
     assert base.requests["cost_classifier_usd"].sum() == 0.0

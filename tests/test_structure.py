@@ -13,7 +13,7 @@ import pytest
 
 from simroute import records
 from simroute.config import REPO_ROOT
-from simroute.policy.types import Request
+from simroute.workload.request import Request
 from simroute.workload.schema import SCHEMA
 
 PKG = REPO_ROOT / "simroute"

@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from conftest import make_request, request_row, run_cli
+from conftest import make_view, request_row, run_cli
 from simroute.analysis.classifier_eval import evaluate, row_normalised, scores
 from simroute.config import TRACES_DIR
 from simroute.errors import ConfigError, InputError
@@ -234,4 +234,5 @@ def test_measured_confusion_feeds_the_noisy_classifier() -> None:
     nc = NoisyClassifier(labels, confusion=rates)
     i = labels.index("summarize_repo")
     assert nc.matrix[i, labels.index("draft_reply")] == 1.0  # it never says summarize_repo
-    assert nc.classify(make_request(skill="summarize_repo")).skill == "draft_reply"
+    nc.simulate(["summarize_repo"], np.array([0.5]))
+    assert nc.classify(make_view(idx=0)).skill == "draft_reply"

@@ -40,18 +40,24 @@ def _bench(x: np.ndarray, name: str) -> dict[str, float | None]:
 
 
 def headline(res: SimResult) -> dict[str, Any]:
-    """The few numbers that compare architectures: cost, success, SLO attainment."""
+    """The few numbers that compare architectures: cost (USD), success (mean of ``correct``: the
+    final answer is right) and SLO attainment (mean of ``correct & deadline_met``)."""
     r = res.requests
     n = r.height
-    ok = int((r["outcome"] == SUCCEEDED).sum())
+    correct = r["correct"].to_numpy()
+    ok = int(correct.sum())
     api = float(r["cost_api_usd"].sum())
     total = (
-        api + res.local_fixed_usd + float(r["cost_classifier_usd"].sum()) + float(r["cost_cache_usd"].sum())
+        api
+        + res.local_fixed_usd
+        + float(r["cost_classifier_usd"].sum())
+        + float(r["cost_verifier_usd"].sum())
+        + float(r["cost_cache_usd"].sum())
     )
     return {
         "n_requests": n,
         "success_rate": ok / n,
-        "slo_attainment": float(np.mean(r["deadline_met"].to_numpy())),
+        "slo_attainment": float(np.mean(correct & r["deadline_met"].to_numpy())),
         "cost_total_usd": total,
         "cost_per_request_usd": total / n,
         "cost_per_successful_task_usd": total / ok if ok else None,
@@ -99,6 +105,7 @@ def _cost(res: SimResult, head: Mapping[str, Any]) -> dict[str, Any]:
         ),
         "local_fixed_usd": res.local_fixed_usd,
         "classifier_usd": float(r["cost_classifier_usd"].sum()),
+        "verifier_usd": float(r["cost_verifier_usd"].sum()),
         "response_cache_lookups_usd": float(r["cost_cache_usd"].sum()),
         "local_gpus": res.local_gpus,
         "local_billing_horizon_s": res.horizon_s,
@@ -180,7 +187,7 @@ def _by_skill(r: pl.DataFrame) -> dict[str, dict[str, Any]]:
     return {
         s: {
             "n": int(g.height),
-            "success_rate": _mean(g["outcome"] == SUCCEEDED),
+            "success_rate": _mean(g["correct"]),
             "classifier_accuracy": _mean(g["skill_pred"].drop_nulls() == s),
             "served_local": _mean(g["final_tier"] == "local"),
             "cost_usd": float(g["cost_total_usd"].sum()),
@@ -192,8 +199,8 @@ def _by_skill(r: pl.DataFrame) -> dict[str, dict[str, Any]]:
 def _paired(res: SimResult, head: Mapping[str, Any], baseline: SimResult) -> dict[str, Any]:
     """The baseline's headline, the cost reduction and the paired success comparison."""
     b = headline(baseline)
-    ok = (res.requests["outcome"] == SUCCEEDED).to_numpy()
-    ok_base = (baseline.requests["outcome"] == SUCCEEDED).to_numpy()
+    ok = res.requests["correct"].to_numpy()
+    ok_base = baseline.requests["correct"].to_numpy()
     return {
         **b,
         "cost_reduction": 1.0 - head["cost_total_usd"] / b["cost_total_usd"] if b["cost_total_usd"] else None,

@@ -56,10 +56,10 @@ def attempt_costs(
     )
 
 
-def local_fixed_usd(n_gpus: int, gpu_hour_usd: float, horizon_s: float, used: bool) -> float:
-    """Provisioned local GPU cost over the billing horizon: GPUs x $/GPU-hour x hours (0 when
-    nothing was sent to the local tier)."""
-    return n_gpus * gpu_hour_usd * horizon_s / 3600.0 if used else 0.0
+def local_fixed_usd(n_gpus: int, gpu_hour_usd: float, horizon_s: float, provisioned: bool) -> float:
+    """Provisioned local GPU cost over the billing horizon: GPUs x $/GPU-hour x hours, whether or
+    not anything ran on them (0 when the architecture provisions no local GPUs)."""
+    return n_gpus * gpu_hour_usd * horizon_s / 3600.0 if provisioned else 0.0
 
 
 def billing_horizon_s(last_arrival_s: float, local_end_s: np.ndarray) -> float:
@@ -79,7 +79,7 @@ class RequestCostInputs:
     retries: np.ndarray
     is_local: np.ndarray
     busy_s: np.ndarray
-    classifier_usd: np.ndarray
+    classifier_usd: np.ndarray  # classifier and verifier calls
     cache_usd: np.ndarray
 
 

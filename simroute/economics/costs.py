@@ -150,9 +150,13 @@ def per_request(request: np.ndarray, values: np.ndarray, n_requests: int) -> np.
 
 def allocate_fixed(total_usd: float, request: np.ndarray, weight: np.ndarray, n_requests: int) -> np.ndarray:
     """Split a fixed cost (USD) over requests in proportion to per-attempt ``weight`` (e.g. GPU
-    work); if every weight is 0 (all attempts were rejected), split it evenly over the attempts."""
+    work); if every weight is 0 (all attempts were rejected), split it evenly over the attempts;
+    with no attempt at all (GPUs provisioned but unused), evenly over every request."""
     out = np.zeros(n_requests)
-    if total_usd <= 0 or len(request) == 0:
+    if total_usd <= 0 or n_requests == 0:
+        return out
+    if len(request) == 0:
+        out[:] = total_usd / n_requests
         return out
     s = float(weight.sum())
     if s <= 0:

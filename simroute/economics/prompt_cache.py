@@ -4,7 +4,9 @@ Providers cache prompt prefixes for minutes (OpenAI automatically, Anthropic wit
 breakpoints) and bill cached tokens at a discount (and, for Anthropic, writes at a surcharge). A
 :class:`PromptCache` per (tier, model) keeps the request table's prefix-block ids with an expiry
 time: a call hits the longest run of its leading blocks that is still cached (capped at its prompt
-length - 1, and only when at least ``min_tokens`` long), and refreshes / writes all its blocks.
+length - 1, and only when at least ``min_tokens`` long), and refreshes / writes all its blocks. A
+newly written block becomes readable only when the writing call's prefill is done (``ready_s``):
+concurrent calls do not hit an entry whose first write has not finished.
 """
 
 from __future__ import annotations
@@ -26,20 +28,25 @@ class PromptCache:
         self.min_tokens = min_tokens
         self.block_tokens = block_tokens
         self._expiry: dict[int, float] = {}
+        self._ready: dict[int, float] = {}
         self._purge_at = 1 << 16
         self.hits = 0
         self.lookups = 0
 
-    def use(self, ids: np.ndarray, prompt_tokens: int, now: float) -> tuple[int, int]:
-        """Look up and then store the prefix ``ids`` of a call at time ``now`` (s).
+    def use(
+        self, ids: np.ndarray, prompt_tokens: int, now: float, ready_s: float | None = None
+    ) -> tuple[int, int]:
+        """Look up and then store the prefix ``ids`` of a call at time ``now`` (s) whose prefill
+        ends at ``ready_s`` (default ``now``): blocks it writes are readable from then on.
 
         Returns (cached tokens read, prefix tokens newly written).
         """
         self.lookups += 1
-        exp = self._expiry
+        exp, ready = self._expiry, self._ready
+        ready_at = now if ready_s is None else ready_s
         hit = 0
         for h in ids.tolist():
-            if exp.get(h, -1.0) > now:
+            if exp.get(h, -1.0) > now and ready.get(h, np.inf) <= now:
                 hit += 1
             else:
                 break
@@ -50,9 +57,14 @@ class PromptCache:
         written = max(prefix - max(cached, hit * self.block_tokens), 0) if prefix >= self.min_tokens else 0
         until = now + self.ttl_s
         for h in ids.tolist():
+            if (
+                exp.get(h, -1.0) <= now or ready.get(h, np.inf) > ready_at
+            ):  # expired or new: this call writes it
+                ready[h] = ready_at
             exp[h] = until
         if len(exp) > self._purge_at:
             self._expiry = {k: v for k, v in exp.items() if v > now}
+            self._ready = {k: ready[k] for k in self._expiry}
             self._purge_at = max(1 << 16, 2 * len(self._expiry))
         if cached:
             self.hits += 1

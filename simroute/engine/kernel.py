@@ -57,8 +57,8 @@ import numpy as np
 ) = range(17)
 N_RQ = 17
 # request float fields (rf[:, X])
-ARRT, ADDT, FIRSTT, DONET, SCHEDT = range(5)
-N_RF = 5
+ARRT, ADDT, FIRSTT, DONET, SCHEDT, BUSY = range(6)
+N_RF = 6  # BUSY: engine seconds attributed to the request (its share of each step's tokens)
 # status
 ST_PENDING, ST_WAITING, ST_RUNNING, ST_DONE = 0, 1, 2, 3
 # block pool fields (bp[:, X])
@@ -436,6 +436,9 @@ def _decode_jump(
     if taken < 1:
         return 0
     _apply_decodes(rq, bp, sc, slots, keys, cache, cfg, run_q, nrun, taken)
+    share = (t - sf[0]) / nrun  # every running request decodes one token per step of the stretch
+    for i in range(nrun):
+        rf[run_q[i], BUSY] += share
     sf[0] = t
     sc[S_STEP] += taken
     return taken
@@ -768,6 +771,17 @@ def _log_step(log, sc, bp, step, t0, t1, pre, dec, nsched):
 
 
 @numba.njit(cache=True)
+def _attribute(rq, rf, sched, nsched, tokens, dt):
+    """Add each scheduled request's share of the step's ``dt`` seconds to ``rf[:, BUSY]``, in
+    proportion to the tokens it computes in the step (``tokens`` in all)."""
+    if tokens <= 0:
+        return
+    for k in range(nsched):
+        r = sched[k]
+        rf[r, BUSY] += dt * rq[r, NEW] / tokens
+
+
+@numba.njit(cache=True)
 def _execute(
     rq,
     rf,
@@ -794,6 +808,7 @@ def _execute(
     t0 = sf[0]
     dt = _step_time(ttab, coef, pre, dec, nsched, ctx)
     t1 = t0 + dt
+    _attribute(rq, rf, sched, nsched, pre + dec, dt)
     sf[0] = t1
     step = sc[S_STEP]
     ndone = _complete(rq, rf, bp, sc, run_q, slots, slotfree, cfg, sched, nsched, step, t1, done_buf, ndone)

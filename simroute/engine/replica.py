@@ -128,7 +128,7 @@ class Replica:
             self.keys[self.n_keys : self.n_keys + k] = prefix_keys
             self.n_keys += k
             rq[K.KLEN] = k
-        self.rf[n] = (arrival_s, np.nan, np.nan, np.nan, np.nan)
+        self.rf[n] = (arrival_s, np.nan, np.nan, np.nan, np.nan, 0.0)
         self.order[n] = n
         self.sc[K.S_NREQ] = n + 1
         return n

@@ -323,6 +323,13 @@ def _check_models(doc: Mapping[str, Any], source: str) -> None:
                         f"expected a finite number >= 0 (USD per token), got {_json_type(r)}",
                         column=f"{at}.{key}[{j}]",
                     )
+        cap = m.get("capacity", 0)
+        if isinstance(cap, bool) or not isinstance(cap, int) or cap < 0:
+            raise InputError(
+                source,
+                f"expected an integer >= 0 (concurrent requests), got {_json_type(cap)}",
+                column=f"{at}.capacity",
+            )
         if "expected_quality" not in m:
             raise InputError(source, "missing field", column=f"{at}.expected_quality")
         q = m["expected_quality"]
@@ -391,8 +398,9 @@ def validate(doc: Any, source: str, key: bytes | str | None = None) -> dict[str,
         if "name" not in pol[layer]:
             raise InputError(source, "missing field", column=f"{at}.name")
         _expect(source, f"{at}.name", pol[layer]["name"], str)
-    if "sticky_sessions" in pol:
-        _expect(source, "policy.sticky_sessions", pol["sticky_sessions"], bool)
+    for flag in ("sticky_sessions", "provision_local"):
+        if flag in pol:
+            _expect(source, f"policy.{flag}", pol[flag], bool)
     if "response_cache" in pol:
         _expect(source, "policy.response_cache", pol["response_cache"], dict)
     _check_models(doc, source)

@@ -52,7 +52,8 @@ class Distiller:
     def night(
         self, attempts: pl.DataFrame, quality: QualityModel, catalog: ModelCatalog, skills: SkillCatalog
     ) -> dict[str, float]:
-        """Collect the day's examples, raise local abilities, refresh the local offers' expectations."""
+        """Collect the day's examples and raise the local models' true abilities (the catalogue's
+        expectations are not touched: only the nightly evaluator updates what the policies know)."""
         teach = attempts.filter(pl.col("tier").is_in(list(self.teacher_tiers)) & pl.col("accepted"))
         new = 0.0
         for (skill,), g in teach.group_by(["skill_pred"]):
@@ -64,11 +65,7 @@ class Distiller:
             self.base = quality.ability[rows].copy()
         ex = np.array([self.examples.get(s, 0.0) for s in quality.skills])
         quality.ability[rows] = self.base + learning_curve(ex, self.gain_max, self.examples_half)[None, :]
-        expected = quality.expected(skills)
-        for o in catalog.by_tier["local"]:
-            i = quality.models.index(o.model)
-            for j, s in enumerate(quality.skills):
-                o.expected_quality[s] = float(expected[i, j])
+        # only the world changes: the policies learn the gain through the evaluator's judged samples
         return {
             "distilled_examples": new,
             "distillation_cost_usd": new * self.usd_per_example,

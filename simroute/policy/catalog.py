@@ -22,6 +22,8 @@ class Offer:
             USD per token; zeros for local models, which share the provisioned GPU cost).
         expected_quality: expected success probability per skill (skill name -> 0..1).
         standard_rates: the same model's standard (real-time) rate row, for discount accounting.
+        capacity: concurrent requests the offer can serve (local pools: replicas x max_num_seqs;
+            0 = unbounded, as for API models).
     """
 
     model: str
@@ -30,6 +32,7 @@ class Offer:
     rates: np.ndarray
     expected_quality: dict[str, float]
     standard_rates: np.ndarray | None = None
+    capacity: int = 0
 
     @property
     def price_in(self) -> float:
@@ -78,3 +81,7 @@ class ModelCatalog:
         offers = self.offers(tier)
         q = np.array([o.expected_quality[skill] for o in offers])
         return offers[int(np.argmax(q))]
+
+    def without_tier(self, tier: str) -> ModelCatalog:
+        """The same offers (shared objects: learned expectations stay in sync) minus ``tier``'s."""
+        return ModelCatalog([o for t in TIERS if t != tier for o in self.by_tier[t]])

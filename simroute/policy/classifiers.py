@@ -1,4 +1,12 @@
-"""Skill classifiers: the oracle and a confusion-matrix noisy classifier."""
+"""Simulated skill classifiers: the oracle and a confusion-matrix noisy classifier.
+
+Neither reads a request's true skill when it classifies. They stand for a real classifier whose
+error rates are known (measured, e.g. with ``simroute eval-classifier``): before the run the world
+draws each request's predicted label from its true skill through the confusion matrix
+(:meth:`simulate`), and ``classify`` returns that draw for the request's row. The oracle (identity
+matrix) is an upper bound and is listed in ``summary.json → uses_ground_truth``; so is a noisy
+classifier whose accuracy is 1.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +15,38 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from simroute.errors import ConfigError
-from simroute.policy.types import Label, Request
+from simroute.policy.types import Label, RequestView
 
 
-class OracleClassifier:
+class _Simulated:
+    """Labels drawn by the world before the run, looked up by request row."""
+
+    _labels: list[Label]
+
+    def classify(self, request: RequestView) -> Label:
+        """The label the world drew for this request's row."""
+        if request.idx >= len(self._labels):
+            raise RuntimeError("simulated classifier: simulate() was not given this request's row")
+        return self._labels[request.idx]
+
+
+class OracleClassifier(_Simulated):
     """Returns the true skill with confidence 1 (an upper bound on classification), instantly and
     for free."""
 
+    oracle = True
     latency_s = 0.0
     cost_usd = 0.0
 
-    def classify(self, request: Request) -> Label:
-        """The request's ground-truth skill."""
-        return Label(request.skill, 1.0)
+    def __init__(self) -> None:
+        self._labels = []
+
+    def simulate(self, true_skills: Sequence[str], u_classify: np.ndarray) -> None:
+        """World side: every request's label is its true skill."""
+        self._labels = [Label(s, 1.0) for s in true_skills]
 
 
-class NoisyClassifier:
+class NoisyClassifier(_Simulated):
     """Draws the predicted skill from a confusion matrix row, using the request's ``u_classify``.
 
     Args:
@@ -72,12 +96,15 @@ class NoisyClassifier:
         self.matrix = m
         self._cum = np.cumsum(m, axis=1)
         self._index = {s: i for i, s in enumerate(self.skills)}
+        self.oracle = bool(np.allclose(m, np.eye(k)))
+        self._labels = []
 
-    def classify(self, request: Request) -> Label:
-        """Predicted skill drawn from the true skill's confusion row."""
-        i = self._index[request.skill]
-        j = min(
-            int(np.searchsorted(self._cum[i], request.u_classify, side="right")),
-            len(self.skills) - 1,
-        )
-        return Label(self.skills[j], float(self.matrix[j, j]))
+    def simulate(self, true_skills: Sequence[str], u_classify: np.ndarray) -> None:
+        """World side: draw each request's predicted skill from its true skill's confusion row,
+        with the request's uniform ``u_classify`` (common random numbers)."""
+        last = len(self.skills) - 1
+        labels = []
+        for s, u in zip(true_skills, u_classify.tolist(), strict=True):
+            j = min(int(np.searchsorted(self._cum[self._index[s]], u, side="right")), last)
+            labels.append(Label(self.skills[j], float(self.matrix[j, j])))
+        self._labels = labels

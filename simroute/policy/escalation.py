@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from simroute.errors import ConfigError
 from simroute.outcomes import TIERS
 from simroute.policy.catalog import ModelCatalog
-from simroute.policy.types import Attempt, Label, Request, Route
+from simroute.policy.types import Attempt, Label, RequestView, Route
 
 
 class NoEscalation:
     """Never retries: the first attempt's outcome is final."""
 
-    def next_route(self, request: Request, label: Label, history: Sequence[Attempt]) -> Route | None:
+    def next_route(self, request: RequestView, label: Label, history: Sequence[Attempt]) -> Route | None:
         """Always None."""
         return None
 
@@ -24,22 +24,29 @@ class StrongerModel:
     A rejected (tier full) or expired (batch window missed) attempt is retried on ``tier`` with the
     normal selection; a failed attempt (a wrong answer, or an API that kept erroring) escalates to
     the tier's strongest model, provided that model is expected to do better (for the predicted
-    skill) than every model already tried.
+    skill) than every model already tried; when none is, a failed attempt on the tier's strongest
+    model is retried on it up to ``retry_same`` times (what a team does with one model only).
 
     Args:
         catalog: the run's model offers.
         max_attempts: total attempts allowed per request (>= 1).
         tier: the tier escalations go to.
+        retry_same: retries of the strongest model after it failed (0 = none).
     """
 
-    def __init__(self, catalog: ModelCatalog, max_attempts: int = 3, tier: str = "realtime") -> None:
-        if max_attempts < 1 or tier not in TIERS:
-            raise ConfigError(f"escalation: need max_attempts >= 1 and tier in {list(TIERS)}")
+    def __init__(
+        self, catalog: ModelCatalog, max_attempts: int = 3, tier: str = "realtime", retry_same: int = 0
+    ) -> None:
+        if max_attempts < 1 or tier not in TIERS or retry_same < 0:
+            raise ConfigError(
+                f"escalation: need max_attempts >= 1, retry_same >= 0 and tier in {list(TIERS)}"
+            )
         self.catalog = catalog
         self.max_attempts = max_attempts
         self.tier = tier
+        self.retry_same = retry_same
 
-    def next_route(self, request: Request, label: Label, history: Sequence[Attempt]) -> Route | None:
+    def next_route(self, request: RequestView, label: Label, history: Sequence[Attempt]) -> Route | None:
         """Next route or None when attempts are exhausted or no stronger model exists."""
         if not history or len(history) >= self.max_attempts:
             return None
@@ -48,9 +55,12 @@ class StrongerModel:
             return Route(self.tier, False, f"{last.status} -> {self.tier}")
         best_tried = max(self._quality(a.tier, a.model, label.skill) for a in history)
         top = self.catalog.strongest(self.tier, label.skill)
-        if top.expected_quality[label.skill] <= best_tried:
-            return None
-        return Route(self.tier, True, "escalate after failure")
+        if top.expected_quality[label.skill] > best_tried:
+            return Route(self.tier, True, "escalate after failure")
+        on_top = sum(a.tier == self.tier and a.model == top.model for a in history)
+        if last.tier == self.tier and last.model == top.model and on_top <= self.retry_same:
+            return Route(self.tier, True, "retry after failure")
+        return None
 
     def _quality(self, tier: str, model: str, skill: str) -> float:
         return self.catalog.offer(tier, model).expected_quality[skill]

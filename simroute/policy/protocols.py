@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from simroute.policy.types import Attempt, Label, Request, Risk, Route, TierState
+from simroute.policy.types import Attempt, Label, RequestView, Risk, Route, TierState
 
 
 class StateView(Protocol):
@@ -24,10 +24,11 @@ class Classifier(Protocol):
     """Skill classifier: what operation is this request? Each call takes ``latency_s`` seconds
     and costs ``cost_usd``."""
 
+    oracle: bool
     latency_s: float
     cost_usd: float
 
-    def classify(self, request: Request) -> Label:
+    def classify(self, request: RequestView) -> Label:
         """Return the predicted skill and confidence."""
         ...
 
@@ -35,7 +36,7 @@ class Classifier(Protocol):
 class RiskPredictor(Protocol):
     """Synchronous failure-mode predictor over the five risk features."""
 
-    def assess(self, request: Request) -> Risk:
+    def assess(self, request: RequestView) -> Risk:
         """Return the predicted risk and whether to escalate to a stronger tier."""
         ...
 
@@ -43,7 +44,7 @@ class RiskPredictor(Protocol):
 class Router(Protocol):
     """Chooses the compute tier."""
 
-    def route(self, request: Request, label: Label, risk: Risk, state: StateView) -> Route:
+    def route(self, request: RequestView, label: Label, risk: Risk, state: StateView) -> Route:
         """Return the tier (and whether it must use its strongest model)."""
         ...
 
@@ -51,25 +52,40 @@ class Router(Protocol):
 class Selector(Protocol):
     """Chooses the model within the routed tier."""
 
-    def select(self, request: Request, label: Label, route: Route) -> str:
+    def select(self, request: RequestView, label: Label, route: Route) -> str:
         """Return the model name."""
         ...
 
 
 class Verifier(Protocol):
-    """Decides whether the system accepts an attempt's answer (it cannot see correctness)."""
+    """Decides whether the system accepts an attempt's answer. A simulated error model: the world
+    passes the truth (``correct``) and the verifier's rates decide the verdict; only ``oracle``
+    verifiers reproduce the truth exactly.
 
+    Attributes: ``name``; ``oracle`` (reads the truth exactly); ``model`` (the judge model, whose
+    real-time latency each check takes; None: ``latency_s`` seconds); ``false_accept`` and
+    ``false_reject`` rates."""
+
+    name: str
+    oracle: bool
+    model: str | None
     latency_s: float
+    false_accept: float
+    false_reject: float
 
-    def accept(self, request: Request, correct: bool, u: float) -> bool:
+    def accept(self, request: RequestView, correct: bool, u: float) -> bool:
         """Accept the answer? ``u`` is the request's uniform for this check."""
+        ...
+
+    def check_usd(self, prompt_tokens: int, answer_tokens: int) -> float:
+        """USD of one check of an answer of ``answer_tokens`` to a ``prompt_tokens`` prompt."""
         ...
 
 
 class Learner(Protocol):
     """Optional: a policy that learns from what the system observes (e.g. a bandit router)."""
 
-    def observe(self, request: Request, label: Label, tier: str, model: str, accepted: bool) -> None:
+    def observe(self, request: RequestView, label: Label, tier: str, model: str, accepted: bool) -> None:
         """Called after every completed attempt with the verifier's verdict."""
         ...
 
@@ -77,6 +93,6 @@ class Learner(Protocol):
 class Escalator(Protocol):
     """Decides where a request goes after a failed or rejected attempt."""
 
-    def next_route(self, request: Request, label: Label, history: Sequence[Attempt]) -> Route | None:
+    def next_route(self, request: RequestView, label: Label, history: Sequence[Attempt]) -> Route | None:
         """Return the next route, or None to stop (the request then ends as it stands)."""
         ...

@@ -23,7 +23,7 @@ from simroute.policy.risk import LogisticRisk, NeverEscalate
 from simroute.policy.routers import CostAwareRouter, RuleRouter, StaticRouter, ThompsonRouter, WinRateRouter
 from simroute.policy.selectors import ABSelector, StrongestSelector, ThresholdSelector
 from simroute.policy.text import EmbeddingClassifier, KeywordClassifier
-from simroute.policy.verifiers import NoisyVerifier, PerfectVerifier
+from simroute.policy.verifiers import JudgeVerifier, NoisyVerifier, NoVerifier, OracleVerifier
 
 REGISTRY: dict[str, dict[str, type]] = {
     "classifier": {
@@ -41,7 +41,12 @@ REGISTRY: dict[str, dict[str, type]] = {
         "thompson": ThompsonRouter,
     },
     "selector": {"threshold": ThresholdSelector, "strongest": StrongestSelector, "ab": ABSelector},
-    "verifier": {"perfect": PerfectVerifier, "noisy": NoisyVerifier},
+    "verifier": {
+        "judge": JudgeVerifier,
+        "noisy": NoisyVerifier,
+        "none": NoVerifier,
+        "oracle": OracleVerifier,
+    },
     "escalation": {"none": NoEscalation, "stronger_model": StrongerModel},
 }
 """Policy kind -> name -> class. Add an implementation by adding one line here."""

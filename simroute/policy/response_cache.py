@@ -9,8 +9,12 @@ written (stale answers are never served) and the least recently used entry is ev
 A hit returns the stored answer: an exact hit is right exactly when the stored answer was; a
 semantic hit is right only if, in addition, the paraphrase really wanted the same answer
 (probability ``semantic_correct``; a wrong semantic hit is an undetected failure, as with a real
-embedding-similarity cache). Requests the cache must not answer (a skill outside ``skills``, or a
-risk feature in ``bypass_features`` such as a high-consequence write) *bypass* it.
+embedding-similarity cache). A semantic cache also matches unrelated prompts now and then: on a
+miss, with probability ``false_match`` it serves the most recent live answer of the same predicted
+skill — always wrong for this request. Requests the cache must not answer (a *predicted* skill
+outside ``skills``, a request the risk predictor escalates, or a risk feature in
+``bypass_features`` such as a high-consequence write) *bypass* it; the cache never sees the
+request's true skill or risk.
 
 Every request gets exactly one :data:`LOOKUPS` outcome, so ``exact + semantic + miss + bypass``
 equals the number of requests (:meth:`ResponseCache.conserved`).
@@ -25,7 +29,7 @@ from typing import Any
 
 from simroute.errors import ConfigError
 from simroute.outcomes import LOOKUPS
-from simroute.policy.types import Request
+from simroute.policy.types import RequestView
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,9 @@ class CacheConfig:
         semantic_lookup_s: extra latency of a semantic lookup (embedding + vector search, s).
         semantic_lookup_usd: cost of embedding one request for the semantic lookup (USD).
         semantic_correct: probability that a paraphrase's stored answer is right for it too.
+        false_match: probability that a semantic lookup with no true match returns an unrelated
+            stored answer of the same predicted skill (assumed; embedding caches trade this off
+            against hit rate through their similarity threshold).
         skills: skills whose answers may be cached and served (None: all).
         bypass_features: boolean risk features that exclude a request (side effects, secrets).
     """
@@ -53,6 +60,7 @@ class CacheConfig:
     semantic_lookup_s: float = 0.02
     semantic_lookup_usd: float = 2e-6
     semantic_correct: float = 0.9
+    false_match: float = 0.0
     skills: tuple[str, ...] | None = None
     bypass_features: tuple[str, ...] = ("high_consequence_write", "security_sensitive")
 
@@ -84,6 +92,8 @@ class CacheConfig:
             raise ConfigError(
                 "policy.response_cache: need ttl_s > 0, max_entries >= 1, 0 <= semantic_correct <= 1"
             )
+        if not 0.0 <= c.false_match <= 1.0:
+            raise ConfigError("policy.response_cache.false_match must be in [0, 1]")
         if c.lookup_s < 0 or c.semantic_lookup_s < 0 or c.semantic_lookup_usd < 0:
             raise ConfigError("policy.response_cache: lookup latencies and cost must be >= 0")
         return c
@@ -98,6 +108,7 @@ class Entry:
     correct: bool
     expires_at: float
     intent_id: int
+    skill: str = ""
 
 
 @dataclass(frozen=True)
@@ -120,15 +131,19 @@ class ResponseCache:
     config: CacheConfig
     clock_offset_s: float = 0.0
     counts: dict[str, int] = field(
-        default_factory=lambda: dict.fromkeys((*LOOKUPS, "inserts", "evictions", "expired"), 0)
+        default_factory=lambda: dict.fromkeys(
+            (*LOOKUPS, "inserts", "evictions", "expired", "false_matches"), 0
+        )
     )
     _by_content: OrderedDict[int, Entry] = field(default_factory=OrderedDict)
     _by_intent: dict[int, int] = field(default_factory=dict)
+    _last_of_skill: dict[str, int] = field(default_factory=dict)
 
-    def eligible(self, req: Request, skill: str) -> bool:
-        """Whether ``req`` may be answered from (and stored in) the cache."""
+    def eligible(self, req: RequestView, skill: str, risky: bool) -> bool:
+        """Whether ``req`` (predicted ``skill``; ``risky``: the risk predictor escalates it) may be
+        answered from (and stored in) the cache."""
         c = self.config
-        if req.content_id < 0 or (c.skills is not None and skill not in c.skills):
+        if req.content_id < 0 or risky or (c.skills is not None and skill not in c.skills):
             return False
         return not any(getattr(req, f) for f in c.bypass_features)
 
@@ -140,11 +155,14 @@ class ResponseCache:
         """USD a lookup costs (the embedding of a semantic lookup)."""
         return self.config.semantic_lookup_usd if self.config.semantic else 0.0
 
-    def lookup(self, req: Request, now_s: float, u: float) -> Hit | None:
-        """Look ``req`` up at simulated time ``now_s``; ``u`` is its uniform for semantic correctness.
+    def lookup(
+        self, req: RequestView, skill: str, risky: bool, now_s: float, u: float, u_false: float = 1.0
+    ) -> Hit | None:
+        """Look ``req`` up at simulated time ``now_s``; ``u`` is its uniform for semantic correctness,
+        ``u_false`` for a false match.
 
         Counts the outcome (``exact``/``semantic``/``miss``/``bypass``) exactly once."""
-        if not self.eligible(req, req.skill):
+        if not self.eligible(req, skill, risky):
             self.counts["bypass"] += 1
             return None
         t = now_s + self.clock_offset_s
@@ -163,18 +181,33 @@ class ResponseCache:
                 self.counts[kind] += 1
                 ok = e.correct and (kind == "exact" or u < self.config.semantic_correct)
                 return Hit(kind, e, ok)
+            wrong = self._false_match(skill, t) if u_false < self.config.false_match else None
+            if wrong is not None:
+                self.counts["semantic"] += 1
+                self.counts["false_matches"] += 1
+                return Hit("semantic", wrong, False)
         self.counts["miss"] += 1
         return None
 
-    def insert(self, req: Request, now_s: float, model: str, correct: bool) -> None:
-        """Store the accepted answer to ``req`` (produced by ``model``; ``correct`` is the truth)."""
-        if not self.eligible(req, req.skill):
+    def _false_match(self, skill: str, t: float) -> Entry | None:
+        """The most recent live answer of predicted ``skill`` (what a too-loose similarity
+        threshold returns for an unrelated prompt), or None."""
+        cid = self._last_of_skill.get(skill)
+        return self._live(cid, t) if cid is not None else None
+
+    def insert(
+        self, req: RequestView, skill: str, risky: bool, now_s: float, model: str, correct: bool
+    ) -> None:
+        """Store the accepted answer to ``req`` (predicted ``skill``, produced by ``model``;
+        ``correct`` is the world's truth, used only to score later hits)."""
+        if not self.eligible(req, skill, risky):
             return
         t = now_s + self.clock_offset_s
-        e = Entry(req.request_id, model, correct, t + self.config.ttl_s, req.intent_id)
+        e = Entry(req.request_id, model, correct, t + self.config.ttl_s, req.intent_id, skill)
         self._by_content[req.content_id] = e
         self._by_content.move_to_end(req.content_id)
         self._by_intent[req.intent_id] = req.content_id
+        self._last_of_skill[skill] = req.content_id
         self.counts["inserts"] += 1
         while len(self._by_content) > self.config.max_entries:
             cid, old = self._by_content.popitem(last=False)

@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 
 from simroute.errors import ConfigError
-from simroute.policy.types import Request, Risk
+from simroute.policy.types import RequestView, Risk
 from simroute.workload.skills import RISK_FEATURES
 
 _FEATURES = RISK_FEATURES
@@ -15,7 +15,7 @@ _FEATURES = RISK_FEATURES
 class NeverEscalate:
     """The do-nothing predictor: risk 0, never escalates."""
 
-    def assess(self, request: Request) -> Risk:
+    def assess(self, request: RequestView) -> Risk:
         """Always ``Risk(0, False)``."""
         return Risk(0.0, False)
 
@@ -41,7 +41,7 @@ class LogisticRisk:
         self.bias = float(bias)
         self.threshold = float(threshold)
 
-    def assess(self, request: Request) -> Risk:
+    def assess(self, request: RequestView) -> Risk:
         """Score the request's features."""
         x = self.bias + sum(self.weights[f] * float(getattr(request, f)) for f in _FEATURES)
         score = 1.0 / (1.0 + math.exp(-x))

@@ -15,7 +15,7 @@ from simroute.errors import ConfigError
 from simroute.outcomes import TIERS
 from simroute.policy.catalog import ModelCatalog
 from simroute.policy.protocols import StateView
-from simroute.policy.types import Label, Request, Risk, Route
+from simroute.policy.types import Label, RequestView, Risk, Route
 
 
 class StaticRouter:
@@ -37,7 +37,7 @@ class StaticRouter:
         self.strong = strong
         self.batch_min_deadline_s = batch_min_deadline_s
 
-    def route(self, request: Request, label: Label, risk: Risk, state: StateView) -> Route:
+    def route(self, request: RequestView, label: Label, risk: Risk, state: StateView) -> Route:
         """The configured tier (deadline permitting)."""
         if self.tier == "batch" and request.deadline_s < self.batch_min_deadline_s:
             return Route("realtime", self.strong, "deadline too short for batch")
@@ -90,7 +90,7 @@ class RuleRouter:
             for s in (local[0].expected_quality if local else {})
         }
 
-    def route(self, request: Request, label: Label, risk: Risk, state: StateView) -> Route:
+    def route(self, request: RequestView, label: Label, risk: Risk, state: StateView) -> Route:
         """Apply the rules above."""
         if risk.escalate:
             return Route("realtime", True, "risk")
@@ -154,7 +154,7 @@ class CostAwareRouter:
         self.overflow_queue = overflow_queue
         self.expected_output_tokens = expected_output_tokens
 
-    def route(self, request: Request, label: Label, risk: Risk, state: StateView) -> Route:
+    def route(self, request: RequestView, label: Label, risk: Risk, state: StateView) -> Route:
         """Cheapest adequate tier (see class docstring)."""
         if risk.escalate:
             return Route("realtime", True, "risk")
@@ -254,7 +254,7 @@ class WinRateRouter:
             return self.threshold
         return float(np.quantile(self._seen, 1.0 - self.target))
 
-    def route(self, request: Request, label: Label, risk: Risk, state: StateView) -> Route:
+    def route(self, request: RequestView, label: Label, risk: Risk, state: StateView) -> Route:
         """Strong real-time above the threshold, else the cheap side (local or batch)."""
         s = self.score(label, risk)
         thr = self.current_threshold()
@@ -314,7 +314,7 @@ class ThompsonRouter:
             self.alpha[key], self.beta[key] = 1e-6 + q * n, 1e-6 + (1 - q) * n
         return self.alpha[key], self.beta[key]
 
-    def route(self, request: Request, label: Label, risk: Risk, state: StateView) -> Route:
+    def route(self, request: RequestView, label: Label, risk: Risk, state: StateView) -> Route:
         """Cheapest tier whose sampled success rate reaches the bar."""
         if risk.escalate:
             return Route("realtime", True, "risk")
@@ -341,7 +341,7 @@ class ThompsonRouter:
             self.alpha[(str(s), str(t))] = float(a)  # type: ignore[arg-type]
             self.beta[(str(s), str(t))] = float(b)  # type: ignore[arg-type]
 
-    def observe(self, request: Request, label: Label, tier: str, model: str, accepted: bool) -> None:
+    def observe(self, request: RequestView, label: Label, tier: str, model: str, accepted: bool) -> None:
         """Update the posterior of (predicted skill, tier) with the verifier's verdict."""
         self._ab(label.skill, tier)
         key = (label.skill, tier)

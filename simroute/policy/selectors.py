@@ -9,15 +9,16 @@ from typing import Any
 from simroute.errors import ConfigError
 from simroute.policy.catalog import ModelCatalog
 from simroute.policy.protocols import Selector
-from simroute.policy.types import Label, Request, Route
+from simroute.policy.types import Label, RequestView, Route
 
 
 class ThresholdSelector:
     """The cheapest model in the tier whose expected success for the label is >= ``threshold``.
 
     Cost is estimated from the prompt length and ``expected_output_tokens`` (the selector does not
-    know the true output length). If no model meets the threshold, the strongest is used; a route
-    marked ``strong`` always gets the strongest.
+    know the true output length). Ties in cost (local models all cost 0 at the margin) go to the
+    higher expected quality, then the larger capacity, then the name. If no model meets the
+    threshold, the strongest is used; a route marked ``strong`` always gets the strongest.
 
     Args:
         catalog: the run's model offers.
@@ -34,16 +35,22 @@ class ThresholdSelector:
         self.threshold = threshold
         self.expected_output_tokens = expected_output_tokens
 
-    def select(self, request: Request, label: Label, route: Route) -> str:
+    def select(self, request: RequestView, label: Label, route: Route) -> str:
         """Model name for this request in ``route.tier``."""
         if route.strong:
             return self.catalog.strongest(route.tier, label.skill).model
         ok = [o for o in self.catalog.offers(route.tier) if o.expected_quality[label.skill] >= self.threshold]
         if not ok:
             return self.catalog.strongest(route.tier, label.skill).model
+        skill = label.skill
         best = min(
             ok,
-            key=lambda o: (o.est_cost(request.prompt_tokens, self.expected_output_tokens), o.model),
+            key=lambda o: (
+                o.est_cost(request.prompt_tokens, self.expected_output_tokens),
+                -o.expected_quality[skill],
+                -o.capacity,
+                o.model,
+            ),
         )
         return best.model
 
@@ -54,7 +61,7 @@ class StrongestSelector:
     def __init__(self, catalog: ModelCatalog) -> None:
         self.catalog = catalog
 
-    def select(self, request: Request, label: Label, route: Route) -> str:
+    def select(self, request: RequestView, label: Label, route: Route) -> str:
         """Strongest model of the tier for the predicted skill."""
         return self.catalog.strongest(route.tier, label.skill).model
 
@@ -83,11 +90,11 @@ class ABSelector:
         self.b = build_selector(b)
         self.share_b = share_b
 
-    def arm(self, request: Request) -> str:
+    def arm(self, request: RequestView) -> str:
         """``"a"`` or ``"b"``: a deterministic hash of the request id, so reruns agree."""
         h = zlib.crc32(str(request.request_id).encode()) / 2**32
         return "b" if h < self.share_b else "a"
 
-    def select(self, request: Request, label: Label, route: Route) -> str:
+    def select(self, request: RequestView, label: Label, route: Route) -> str:
         """The model the request's arm chooses."""
         return (self.b if self.arm(request) == "b" else self.a).select(request, label, route)

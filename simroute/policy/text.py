@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from simroute.errors import ConfigError, InputError
-from simroute.policy.types import Label, Request
+from simroute.policy.types import Label, RequestView
 
 Embedder = Callable[[Sequence[str]], np.ndarray]
 """Texts -> unit-norm embeddings, shape (n, d) float32."""
@@ -114,6 +114,7 @@ def load_labelled(
 class _TextClassifier:
     """Shared plumbing: labels computed once per workload in :meth:`prepare`."""
 
+    oracle = False
     latency_s: float
     cost_usd: float
 
@@ -138,7 +139,7 @@ class _TextClassifier:
             )
         self._labels = self.predict(prompts)
 
-    def classify(self, request: Request) -> Label:
+    def classify(self, request: RequestView) -> Label:
         """The label computed for this request's prompt."""
         if request.idx >= len(self._labels):
             skill, conf = self.predict([request.prompt])[0]

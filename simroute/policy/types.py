@@ -2,46 +2,46 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+
+from simroute.workload.request import Request
 
 
 @dataclass(frozen=True, slots=True)
-class Request:
-    """One request as the policies and tiers see it.
+class RequestView:
+    """One request as a policy may see it: what a deployed system observes when it arrives.
 
-    Two definitions of a request exist on purpose: the columnar table
-    (:data:`simroute.workload.schema.SCHEMA`) that loaders validate and results extend, and this
-    per-request view. Every field here except ``idx`` (the row in the table) and ``u_classify``
-    (this request's common random number for classifier noise) is a table column of the same
-    name, and the view is built from the table by field name (tested).
-
-    ``skill`` and ``difficulty`` are ground truth: only the oracle classifier and the quality model
-    may read them. ``output_tokens`` is the eventual output length (policies should treat it as
-    unknown; tiers use it). ``content_id``/``intent_id`` identify the prompt and what it asks (equal
-    ids: a repeat or a paraphrase; -1: unknown, never matched); ``prompt`` is the prompt text when
-    the workload has it (text classifiers read it; empty otherwise). Times in seconds, tokens as
-    counts.
+    Built from the world's :class:`~simroute.workload.request.Request` by field name
+    (:meth:`of`), without the truth: no true skill, no difficulty, no eventual output length.
+    ``idx`` is the request's row (policies that label every request up front index by it); the
+    five risk features are observable request features (what the change touches); ``content_id``
+    and ``intent_id`` stand for what an exact / embedding cache key would match; ``prompt`` is the
+    prompt text when the workload has it. Times in seconds, tokens as counts.
     """
 
     idx: int
     request_id: int
     session_id: int
     arrival_s: float
-    skill: str
     urgency: str
     prompt_tokens: int
-    output_tokens: int
     deadline_s: float
-    difficulty: float
     missing_repo_context: bool
     dependency_chain: int
     risky_migration: bool
     security_sensitive: bool
     high_consequence_write: bool
-    u_classify: float
     content_id: int = -1
     intent_id: int = -1
     prompt: str = ""
+
+    @classmethod
+    def of(cls, request: Request) -> RequestView:
+        """The observable view of a world request (fields copied by name)."""
+        return cls(**{name: getattr(request, name) for name in _VIEW_FIELDS})
+
+
+_VIEW_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(RequestView))
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from simroute.analysis.summary import headline, summarize
 from simroute.policy.registry import PolicyContext
 from simroute.records import SimResult
 from simroute.sim.build import build_policies, setup
+from simroute.sim.lifecycle import Policies
 from simroute.sim.run import simulate
 
 
@@ -36,9 +37,10 @@ def policy_snapshot(
     policy: dict[str, Any] = {
         k: dict(pcfg[k]) for k in ("classifier", "risk", "router", "selector", "escalation")
     }
-    policy["verifier"] = dict(pcfg.get("verifier") or {"name": "perfect"})
+    policy["verifier"] = dict(pcfg["verifier"])
     policy["response_cache"] = dict(pcfg.get("response_cache") or {"enabled": False})
     policy["sticky_sessions"] = bool(pcfg.get("sticky_sessions", False))
+    policy["provision_local"] = bool(pcfg.get("provision_local", True))
     models = [
         {
             "model": o.model,
@@ -49,6 +51,7 @@ def policy_snapshot(
                 float(x) for x in (o.standard_rates if o.standard_rates is not None else o.rates)
             ],
             "expected_quality": {k: float(v) for k, v in o.expected_quality.items()},
+            "capacity": int(o.capacity),
         }
         for t in TIERS
         for o in catalog.by_tier[t]
@@ -60,6 +63,22 @@ def policy_snapshot(
         "models": models,
         "router_state": state,
         "label": str(pcfg.get("label", "")),
+    }
+
+
+def knowledge(policies: Policies, res: SimResult) -> dict[str, Any]:
+    """What an architecture's decisions rest on: its verifier (name, judge model, error rates, USD
+    spent on checks) and the components that read the truth (empty unless an oracle is used)."""
+    v = policies.verifier
+    return {
+        "verifier": {
+            "name": v.name,
+            "model": v.model,
+            "false_accept": float(v.false_accept),
+            "false_reject": float(v.false_reject),
+            "usd": float(res.requests["cost_verifier_usd"].sum()),
+        },
+        "uses_ground_truth": policies.uses_ground_truth(),
     }
 
 
@@ -79,10 +98,9 @@ def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> 
     arms = {"policy": cfg["policy"]}
     if cfg.get("baseline"):
         arms["baseline"] = cfg["baseline"]
-    routers = {}
+    built: dict[str, Policies] = {}
     for arm, pcfg in arms.items():
-        policies = build_policies(pcfg, ctx)
-        routers[arm] = policies.router
+        policies = built[arm] = build_policies(pcfg, ctx)
         runs[arm] = simulate(
             table,
             policies,
@@ -112,12 +130,15 @@ def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> 
         "prices": prices.source.split("/")[-1],
     }
     summary = summarize(res, meta, base)
+    summary.update(knowledge(built["policy"], res))
+    if base is not None:
+        summary["baseline"].update(knowledge(built["baseline"], base))
     out_dir.mkdir(parents=True, exist_ok=True)
     res.requests.write_parquet(out_dir / "requests.parquet")
     if base is not None:
         base.requests.write_parquet(out_dir / "baseline_requests.parquet")
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    snapshot = policy_snapshot(cfg["policy"], skills.names, catalog, routers["policy"])
+    snapshot = policy_snapshot(cfg["policy"], skills.names, catalog, built["policy"].router)
     (out_dir / "policy_snapshot.json").write_text(json.dumps(snapshot, indent=1, sort_keys=True) + "\n")
     name = summary["policy"]
     title = f"{name} on {Path(table.source).name} ({len(table):,} requests, seed {seed})"

@@ -23,7 +23,7 @@ from simroute import rng as rng_mod
 from simroute.analysis.summary import headline, savings
 from simroute.feedback.distillation import Distiller
 from simroute.feedback.evaluator import NightlyEvaluator
-from simroute.outcomes import DROPPED, FAILED, SERVED_BY, SUCCEEDED, TIMED_OUT
+from simroute.outcomes import DROPPED, FAILED, SERVED_BY, TIMED_OUT
 from simroute.policy.registry import PolicyContext
 from simroute.policy.response_cache import ResponseCache
 from simroute.records import SimResult
@@ -109,8 +109,8 @@ def _simulate_day(
     seed: int,
     progress: bool,
 ) -> SimResult:
-    """Simulate one day with the carried-over policies and cache; attribute cache hits on answers
-    from earlier days to what their sources cost."""
+    """Simulate one day with the carried-over policies and cache (the local GPUs billed for exactly
+    one day); attribute cache hits on answers from earlier days to what their sources cost."""
     if fb.cache is not None:
         fb.cache.clock_offset_s = day * DAY_S
     res = simulate(
@@ -123,6 +123,7 @@ def _simulate_day(
         label=f"day {day + 1}",
         progress=progress,
         cache=fb.cache,
+        billing_s=DAY_S,  # each day pays for its own 24 h of GPUs: windows never overlap
     )
     if fb.cache is None:
         return res
@@ -147,9 +148,7 @@ def _day_row(res: SimResult, day: int) -> dict[str, Any]:
         if inter.any()
         else None,
         "cached_token_share": float(r["cached_tokens"].sum() / max(int(r["prompt_tokens"].sum()), 1)),
-        "success_rate_hard": float(
-            np.mean((r.filter(pl.col("hard_truth"))["outcome"] == SUCCEEDED).to_numpy())
-        )
+        "success_rate_hard": float(np.mean(r.filter(pl.col("hard_truth"))["correct"].to_numpy()))
         if r["hard_truth"].any()
         else None,
         "risk_escalated_share": float(np.mean(r["risk_escalated"].to_numpy())),

@@ -13,7 +13,7 @@ from simroute.errors import InputError, SimrouteError
 from simroute.export import artifact
 from simroute.policy import registry
 from simroute.policy.catalog import ModelCatalog, Offer
-from simroute.policy.types import Label, Request, TierState
+from simroute.policy.types import Label, RequestView, TierState
 
 
 @dataclass(frozen=True)
@@ -67,12 +67,15 @@ class RuntimePolicy:
                 np.array(m["rates"], dtype=np.float64),
                 dict(m["expected_quality"]),
                 np.array(m["standard_rates"], dtype=np.float64),
+                int(m.get("capacity", 0)),
             )
             for m in doc["models"]
         ]
-        self.catalog = ModelCatalog(offers)
-        ctx = registry.PolicyContext(tuple(doc["skills"]), self.catalog, 0)
         pol = doc["policy"]
+        self.catalog = ModelCatalog(offers)
+        if not pol.get("provision_local", True):  # as in the simulation: no local models to route to
+            self.catalog = self.catalog.without_tier("local")
+        ctx = registry.PolicyContext(tuple(doc["skills"]), self.catalog, 0)
         self.risk = _build("risk", pol, ctx, source)
         self.router = _build("router", pol, ctx, source)
         self.selector = _build("selector", pol, ctx, source)
@@ -92,25 +95,21 @@ class RuntimePolicy:
     def route(self, request: Mapping[str, Any], local_queue_len: int = 0) -> Decision:
         """Decide tier and model for one request (a mapping with ``skill``, ``prompt_tokens``,
         ``deadline_s`` and the five risk features; ``request_id`` for A/B selectors)."""
-        req = Request(
+        req = RequestView(
             idx=0,
             request_id=int(request.get("request_id", 0)),
             session_id=int(request.get("session_id", 0)),
             arrival_s=0.0,
-            skill=str(request["skill"]),
             urgency=str(request.get("urgency", "")),
             prompt_tokens=int(request["prompt_tokens"]),
-            output_tokens=int(request.get("output_tokens", 1)),
             deadline_s=float(request["deadline_s"]),
-            difficulty=0.0,
             missing_repo_context=bool(request.get("missing_repo_context", False)),
             dependency_chain=int(request.get("dependency_chain", 0)),
             risky_migration=bool(request.get("risky_migration", False)),
             security_sensitive=bool(request.get("security_sensitive", False)),
             high_consequence_write=bool(request.get("high_consequence_write", False)),
-            u_classify=0.5,
         )
-        label = Label(req.skill, 1.0)
+        label = Label(str(request["skill"]), 1.0)  # the deployment's own classifier output
         risk = self.risk.assess(req)
         route = self.router.route(req, label, risk, _State(local_queue_len))
         sticky = self._sessions.get(req.session_id) if self.sticky else None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from simroute.policy import registry
 from simroute.policy.catalog import ModelCatalog, Offer
 from simroute.policy.response_cache import CacheConfig
 from simroute.sim.lifecycle import Policies
+from simroute.sim.prior import PriorConfig, expected_quality
 from simroute.tiers import factory
 from simroute.tiers.base import Tier
 from simroute.workload.labels import label_trace, rules_from_config
@@ -80,16 +81,32 @@ def build_quality(cfg_models: Mapping[str, Any], skills: SkillCatalog) -> Qualit
 
 
 def build_catalog(
-    cfg_models: Mapping[str, Any], prices: PriceTable, quality: QualityModel, skills: SkillCatalog
+    cfg_models: Mapping[str, Any],
+    prices: PriceTable,
+    quality: QualityModel,
+    skills: SkillCatalog,
+    seed: int = 0,
+    capacity: Mapping[str, int] | None = None,
 ) -> ModelCatalog:
-    """Offers: local models at zero marginal price, API models at their LiteLLM prices per tier."""
-    expected = quality.expected(skills)
+    """Offers: local models at zero marginal price, API models at their LiteLLM prices per tier,
+    each with the expected quality the policies may know (:mod:`simroute.sim.prior`: a stated prior
+    and an offline evaluation of judged samples, never the true abilities)."""
+    expected = expected_quality(PriorConfig.from_config(cfg_models.get("prior")), quality, skills, seed)
     q = {
         m: dict(zip(skills.names, map(float, expected[i]), strict=True)) for i, m in enumerate(quality.models)
     }
     offers: list[Offer] = []
     for model in cfg_models.get("local") or {}:
-        offers.append(Offer(str(model), "local", "local", rate_row(None, "standard"), q[str(model)]))
+        offers.append(
+            Offer(
+                str(model),
+                "local",
+                "local",
+                rate_row(None, "standard"),
+                q[str(model)],
+                capacity=int((capacity or {}).get(str(model), 0)),
+            )
+        )
     for model, spec in (cfg_models.get("api") or {}).items():
         price = prices.get(str(model))
         for tier in spec.get("tiers", ["batch", "realtime"]):
@@ -105,21 +122,27 @@ def build_catalog(
 
 
 def build_policies(cfg_policy: Mapping[str, Any], ctx: registry.PolicyContext) -> Policies:
-    """Instantiate the policy layers named in ``cfg_policy``, its ``response_cache`` and
-    ``sticky_sessions`` option."""
-    kinds = ("classifier", "risk", "router", "selector", "escalation")
+    """Instantiate the policy layers named in ``cfg_policy`` (every one, the verifier included),
+    its ``response_cache``, ``sticky_sessions`` and ``provision_local`` options. An architecture
+    that does not provision local GPUs builds its policies on a catalogue without local models."""
+    kinds = ("classifier", "risk", "router", "selector", "escalation", "verifier")
     missing = [k for k in kinds if k not in cfg_policy]
     if missing:
-        raise ConfigError(f"policy: missing layer(s) {missing}")
+        raise ConfigError(
+            f"policy: missing layer(s) {missing} (a verifier is one: judge, noisy, none or oracle)"
+        )
+    flags = {k: cfg_policy.get(k, d) for k, d in (("sticky_sessions", False), ("provision_local", True))}
+    for k, v in flags.items():
+        if not isinstance(v, bool):
+            raise ConfigError(f"policy.{k}: expected true or false, got {v!r}")
+    if not flags["provision_local"]:
+        ctx = replace(ctx, catalog=ctx.catalog.without_tier("local"))
     built = {k: registry.build(k, cfg_policy[k], ctx) for k in kinds}
-    built["verifier"] = registry.build("verifier", cfg_policy.get("verifier") or {"name": "perfect"}, ctx)
-    sticky = cfg_policy.get("sticky_sessions", False)
-    if not isinstance(sticky, bool):
-        raise ConfigError(f"policy.sticky_sessions: expected true or false, got {sticky!r}")
     return Policies(
         **built,
         cache=CacheConfig.from_config(cfg_policy.get("response_cache"), ctx.skills),
-        sticky_sessions=sticky,
+        sticky_sessions=flags["sticky_sessions"],
+        provision_local=flags["provision_local"],
     )
 
 
@@ -150,6 +173,15 @@ def build_tiers(
     )
 
 
+def local_capacity(cfg_tiers: Mapping[str, Any]) -> dict[str, int]:
+    """Concurrent requests each local model's pool serves: replicas x ``engine.max_num_seqs``."""
+    out: dict[str, int] = {}
+    for pool in (cfg_tiers.get("local") or {}).get("pools") or []:
+        seqs = int((pool.get("engine") or {}).get("max_num_seqs", 0))
+        out[str(pool["model"])] = out.get(str(pool["model"]), 0) + int(pool.get("replicas", 1)) * seqs
+    return out
+
+
 @dataclass(frozen=True)
 class RunInputs:
     """Everything a run needs besides the policies: skills, requests, prices, quality, offers."""
@@ -167,4 +199,5 @@ def setup(cfg: Mapping[str, Any], seed: int) -> RunInputs:
     table = load_workload(cfg["workload"], skills, seed)
     prices = load_litellm(cfg["prices"])
     quality = build_quality(cfg["models"], skills)
-    return RunInputs(skills, table, prices, quality, build_catalog(cfg["models"], prices, quality, skills))
+    catalog = build_catalog(cfg["models"], prices, quality, skills, seed, local_capacity(cfg["tiers"]))
+    return RunInputs(skills, table, prices, quality, catalog)

@@ -1,12 +1,15 @@
-"""The SimPy request lifecycle: arrive, look up the response cache, classify, assess risk, route,
-select, attempt, escalate.
+"""The SimPy request lifecycle: arrive, classify, assess risk, look up the response cache, route,
+select, attempt, verify, escalate.
 
 The processes here stay thin: they take a request, ask the policies, hand the attempt to a tier
-and wait. Every request ends in exactly one terminal state (:data:`~simroute.outcomes.OUTCOMES`,
-which documents each). A response-cache hit ends the request at once (``final_tier == "cache"``, no
-attempts): it ``succeeded`` when the served answer is right for it, else ``failed`` (an undetected
-failure). With session stickiness, a request whose router picks (without asking for the strongest
-model) the tier its session used last goes to the model the selector picked for the session's last
+and wait. Policies see only the request's observable view (:class:`RequestView`); the world
+(quality draws, tiers, simulated error models) keeps the truth. Every request ends in exactly one
+terminal state (:data:`~simroute.outcomes.OUTCOMES`, which documents each) and records whether its
+final answer is ``correct`` and whether it ended by its deadline (``deadline_met``). A
+response-cache hit ends the request at once (``final_tier == "cache"``, no attempts): it
+``succeeded`` when the served answer is right for it, else ``failed`` (an undetected failure).
+With session stickiness, a request whose router picks (without asking for the strongest model) the
+tier its session used last goes to the model the selector picked for the session's last
 step (if that answer was accepted at the first attempt), and, on the local tier, to the same
 replica (bounded by load).
 """
@@ -31,10 +34,11 @@ from simroute.outcomes import (
 )
 from simroute.policy.protocols import Classifier, Escalator, RiskPredictor, Router, Selector, Verifier
 from simroute.policy.response_cache import CacheConfig, Hit, ResponseCache
-from simroute.policy.types import Attempt, Label, Request, Risk, Route, TierState
-from simroute.policy.verifiers import PerfectVerifier
+from simroute.policy.types import Attempt, Label, RequestView, Risk, Route, TierState
 from simroute.records import AttemptRecord, RequestRecord
 from simroute.tiers.base import AttemptResult, Tier
+from simroute.tiers.realtime import RealtimeTier
+from simroute.workload.request import Request
 
 Sim = Generator[simpy.Event, Any, Any]
 """A SimPy process body (or a step of one, run with ``yield from``)."""
@@ -50,9 +54,15 @@ class Policies:
     router: Router
     selector: Selector
     escalation: Escalator
-    verifier: Verifier = field(default_factory=PerfectVerifier)
+    verifier: Verifier
     cache: CacheConfig | None = None
     sticky_sessions: bool = False
+    provision_local: bool = True
+
+    def uses_ground_truth(self) -> list[str]:
+        """The components of this architecture that read the truth exactly (oracles)."""
+        parts = {"classifier": self.classifier, "verifier": self.verifier}
+        return [f"{k}:{type(v).__name__}" for k, v in parts.items() if getattr(v, "oracle", False)]
 
 
 @dataclass
@@ -80,6 +90,7 @@ class Chain:
     and model, whether the last answer was right and accepted, and the outcome."""
 
     history: list[Attempt] = field(default_factory=list)
+    verify_usd: float = 0.0
     first: AttemptResult | None = None
     last: AttemptResult | None = None
     route: Route = field(default_factory=lambda: Route("local"))
@@ -114,7 +125,7 @@ class Lifecycle:
         u_verify: per-request verifier uniforms, shape (n, k) (None: a perfect verifier only).
         cache: the response cache (None: a fresh one from ``policies.cache``, if configured); pass
             one to keep it across simulated days.
-        u_cache: per-request uniforms for semantic-hit correctness, length n.
+        u_cache: per-request uniforms, shape (n, 2): semantic-hit correctness, false match.
     """
 
     def __init__(
@@ -154,35 +165,42 @@ class Lifecycle:
 
     def handle(self, req: Request) -> Sim:
         """One request from arrival to its terminal state."""
-        lookup, lookup_usd, hit = yield from self._look_up(req)
+        view = RequestView.of(req)
+        label, risk = yield from self._classify(view)
+        lookup, lookup_usd, hit = yield from self._look_up(req, view, label, risk)
         if hit is not None:
-            self._served_from_cache(req, hit, lookup_usd)
+            self._served_from_cache(req, label, hit, lookup_usd)
             return
-        decision = yield from self._decide(req)
-        chain = yield from self._attempt_chain(req, decision)
-        self._remember(req, chain)
+        decision = self._decide(view, label, risk)
+        chain = yield from self._attempt_chain(req, view, decision)
+        self._remember(view, label, risk, chain)
         self._record(req, decision, chain, lookup, lookup_usd)
 
-    def _look_up(self, req: Request) -> Sim:
-        """The response-cache lookup: (outcome, lookup cost USD, hit or None); waits its latency."""
+    def _classify(self, view: RequestView) -> Sim:
+        """Classify (waiting the classifier's latency) and assess risk: (Label, Risk)."""
+        p = self.policies
+        label = p.classifier.classify(view)
+        if p.classifier.latency_s > 0:
+            yield self.env.timeout(p.classifier.latency_s)
+        return label, p.risk.assess(view)
+
+    def _look_up(self, req: Request, view: RequestView, label: Label, risk: Risk) -> Sim:
+        """The response-cache lookup by predicted skill and risk: (outcome, lookup cost USD, hit or
+        None); waits its latency."""
         if self.cache is None:
             return LOOKUP_OFF, 0.0, None
-        lookup = "miss" if self.cache.eligible(req, req.skill) else "bypass"
-        u = float(self.u_cache[req.idx]) if self.u_cache is not None else 0.5
-        hit = self.cache.lookup(req, self.env.now, u)
+        lookup = "miss" if self.cache.eligible(view, label.skill, risk.escalate) else "bypass"
+        u = self.u_cache[req.idx] if self.u_cache is not None else (0.5, 1.0)
+        hit = self.cache.lookup(view, label.skill, risk.escalate, self.env.now, float(u[0]), float(u[1]))
         lookup_usd = 0.0
         if lookup == "miss":
             lookup_usd = self.cache.lookup_cost_usd()
             yield self.env.timeout(self.cache.lookup_latency_s())
         return lookup, lookup_usd, hit
 
-    def _decide(self, req: Request) -> Sim:
-        """Classify (waiting the classifier's latency), assess risk, route, apply stickiness."""
+    def _decide(self, req: RequestView, label: Label, risk: Risk) -> Decision:
+        """Route and apply stickiness."""
         p = self.policies
-        label = p.classifier.classify(req)
-        if p.classifier.latency_s > 0:
-            yield self.env.timeout(p.classifier.latency_s)
-        risk = p.risk.assess(req)
         local_queue = self.state.tier("local").queue_len
         route = p.router.route(req, label, risk, self.state)
         sticky = self._sessions.get(req.session_id) if p.sticky_sessions else None
@@ -192,7 +210,7 @@ class Lifecycle:
             route = Route(route.tier, route.strong, route.reason + "+sticky")
         return Decision(label, risk, route, sticky[1] if sticky else None, local_queue)
 
-    def _attempt_chain(self, req: Request, d: Decision) -> Sim:
+    def _attempt_chain(self, req: Request, view: RequestView, d: Decision) -> Sim:
         """Attempts until one is accepted, the deadline passes or escalation gives up: a Chain."""
         p = self.policies
         c = Chain(route=d.route)
@@ -201,10 +219,10 @@ class Lifecycle:
             if c.route.tier not in self.tiers:
                 raise ValueError(f"route to tier {c.route.tier!r}, not in this run: {list(self.tiers)}")
             sticky = d.sticky_model if not c.history else None
-            c.model = sticky if sticky is not None else p.selector.select(req, d.label, c.route)
-            res: AttemptResult = yield self.tiers[c.route.tier].submit(req, c.model)
+            c.model = sticky if sticky is not None else p.selector.select(view, d.label, c.route)
+            res: AttemptResult = yield self.tiers[c.route.tier].submit(req, c.model, len(c.history))
             c.first, c.last = c.first or res, res
-            yield from self._judge(req, d.label, c, res)
+            yield from self._judge(req, view, d.label, c, res)
             c.history.append(Attempt(c.route.tier, c.model, res.status, c.accepted))
             if max(res.end_s, self.env.now) > deadline_at:
                 c.outcome = TIMED_OUT
@@ -212,15 +230,15 @@ class Lifecycle:
             if c.accepted:
                 c.outcome = SUCCEEDED if c.success else FAILED
                 return c
-            nxt = p.escalation.next_route(req, d.label, c.history)
+            nxt = p.escalation.next_route(view, d.label, c.history)
             if nxt is None:
                 c.outcome = OUTCOME_IF_LAST[res.status]
                 return c
             c.route = nxt
 
-    def _judge(self, req: Request, label: Label, c: Chain, res: AttemptResult) -> Sim:
-        """Draw the attempt's correctness, ask the verifier (waiting its latency), let a learning
-        router observe the verdict, and log the attempt."""
+    def _judge(self, req: Request, view: RequestView, label: Label, c: Chain, res: AttemptResult) -> Sim:
+        """Draw the attempt's correctness, ask the verifier (paying and waiting for its check), let
+        a learning router observe the verdict, and log the attempt."""
         p = self.policies
         k = len(c.history)
         c.success = c.accepted = False
@@ -229,11 +247,13 @@ class Lifecycle:
             p_ok = self.p_success(c.model, req.skill, req.difficulty)
             c.success = bool(self.u_quality[req.idx, col] < p_ok)
             uv = float(self.u_verify[req.idx, col]) if self.u_verify is not None else 0.5
-            c.accepted = p.verifier.accept(req, c.success, uv)
-            if p.verifier.latency_s > 0:
-                yield self.env.timeout(p.verifier.latency_s)
+            c.accepted = p.verifier.accept(view, c.success, uv)
+            c.verify_usd += p.verifier.check_usd(req.prompt_tokens, req.output_tokens)
+            wait = self._check_latency_s(req, k)
+            if wait > 0:
+                yield self.env.timeout(wait)
             if self._learn is not None:
-                self._learn(req, label, c.route.tier, c.model, c.accepted)
+                self._learn(view, label, c.route.tier, c.model, c.accepted)
         self.records.attempts.append(
             AttemptRecord(
                 idx=req.idx,
@@ -255,15 +275,24 @@ class Lifecycle:
             )
         )
 
-    def _remember(self, req: Request, c: Chain) -> None:
+    def _check_latency_s(self, req: Request, attempt: int) -> float:
+        """Seconds the verifier's check takes: a judge model's real-time latency, else its own."""
+        v = self.policies.verifier
+        judge = getattr(v, "verdict_tokens", 0)
+        rt = self.tiers.get("realtime")
+        if v.model is not None and judge and isinstance(rt, RealtimeTier):
+            return rt.check_latency_s(v.model, req, attempt, int(judge))
+        return float(v.latency_s)
+
+    def _remember(self, view: RequestView, label: Label, risk: Risk, c: Chain) -> None:
         """After an accepted answer: the session's sticky model, and the response cache's entry."""
         if not c.accepted:
             return
         p = self.policies
         if p.sticky_sessions and len(c.history) == 1 and not c.route.strong and c.outcome != TIMED_OUT:
-            self._sessions[req.session_id] = (c.route.tier, c.model)
+            self._sessions[view.session_id] = (c.route.tier, c.model)
         if self.cache is not None:
-            self.cache.insert(req, self.env.now, c.model, c.success)
+            self.cache.insert(view, label.skill, risk.escalate, self.env.now, c.model, c.success)
 
     def _record(self, req: Request, d: Decision, c: Chain, lookup: str, lookup_usd: float) -> None:
         """Log the request's terminal record."""
@@ -291,10 +320,12 @@ class Lifecycle:
                 if done
                 else float("nan"),
                 e2e_s=end - req.arrival_s,
-                deadline_met=c.outcome == SUCCEEDED and end <= req.arrival_s + req.deadline_s,
-                undetected_failure=c.outcome == FAILED and c.accepted and not c.success,
+                correct=c.accepted and c.success,
+                deadline_met=end <= req.arrival_s + req.deadline_s,
+                undetected_failure=c.accepted and not c.success,
                 local_queue_at_route=d.local_queue,
                 cost_classifier_usd=self.policies.classifier.cost_usd,
+                cost_verifier_usd=c.verify_usd,
                 cache_lookup=lookup,
                 cost_cache_usd=lookup_usd,
                 cache_source_id=-1,
@@ -303,15 +334,15 @@ class Lifecycle:
         if self.on_done is not None:
             self.on_done()
 
-    def _served_from_cache(self, req: Request, hit: Hit, lookup_usd: float) -> None:
-        """Record a request answered by the response cache (no classifier, no attempt)."""
+    def _served_from_cache(self, req: Request, label: Label, hit: Hit, lookup_usd: float) -> None:
+        """Record a request answered by the response cache (classified, no attempt)."""
         outcome = SUCCEEDED if hit.correct else FAILED
         e2e = self.env.now - req.arrival_s
         self.records.requests.append(
             RequestRecord(
                 idx=req.idx,
-                skill_pred=None,
-                classifier_confidence=1.0,
+                skill_pred=label.skill,
+                classifier_confidence=label.confidence,
                 risk_score=0.0,
                 risk_escalated=False,
                 route_reason=f"cache:{hit.kind}",
@@ -325,10 +356,12 @@ class Lifecycle:
                 ttft_s=e2e,
                 tpot_s=float("nan"),
                 e2e_s=e2e,
-                deadline_met=outcome == SUCCEEDED and e2e <= req.deadline_s,
+                correct=hit.correct,
+                deadline_met=e2e <= req.deadline_s,
                 undetected_failure=not hit.correct,
                 local_queue_at_route=self.state.tier("local").queue_len,
-                cost_classifier_usd=0.0,
+                cost_classifier_usd=self.policies.classifier.cost_usd,
+                cost_verifier_usd=0.0,
                 cache_lookup=hit.kind,
                 cost_cache_usd=lookup_usd,
                 cache_source_id=hit.entry.source_id,

@@ -26,12 +26,12 @@ from simroute.errors import ConfigError
 from simroute.outcomes import COMPLETED, OUTCOMES, TIERS
 from simroute.policy.catalog import ModelCatalog
 from simroute.policy.response_cache import ResponseCache
-from simroute.policy.types import Request
 from simroute.records import AttemptRecord, RequestRecord, SimResult, to_frame
 from simroute.sim.build import build_tiers
 from simroute.sim.lifecycle import Lifecycle, Policies
 from simroute.tiers.batch import BatchTier
 from simroute.tiers.local import LocalTier
+from simroute.workload.request import Request
 from simroute.workload.schema import RequestTable
 
 REQUEST_FIELDS: tuple[str, ...] = tuple(
@@ -60,6 +60,7 @@ def simulate(
     label: str = "run",
     progress: bool = True,
     cache: ResponseCache | None = None,
+    billing_s: float | None = None,
 ) -> SimResult:
     """Run every request of ``table`` through ``policies`` and the configured tiers.
 
@@ -73,7 +74,9 @@ def simulate(
     ``cost_total_usd`` and the savings columns ``saved_prompt_cache_usd`` (provider prompt cache vs
     the same calls uncached) and ``saved_response_cache_usd`` (a hit saves what its source request
     cost; NaN when the source is not in this table). ``cache`` carries a response cache across
-    calls (multi-day runs); without it a fresh one is built from ``policies.cache``.
+    calls (multi-day runs); without it a fresh one is built from ``policies.cache``. Provisioned
+    local GPUs are billed whenever the architecture provisions them (used or not) for ``billing_s``
+    seconds (default: until the last arrival or the last local attempt ends).
     """
     env = simpy.Environment()
     tiers = build_tiers(env, tiers_cfg, seed, table, catalog)
@@ -87,13 +90,16 @@ def simulate(
         if o.model not in local.specs:
             raise ConfigError(f"models.local.{o.model}: no replica pool under tiers.local.pools")
     n = len(table)
+    u_cls, u_q = rng_mod.request_luck(seed, n)
     prepare = getattr(policies.classifier, "prepare", None)
     if prepare is not None:  # text classifiers label every prompt once, up front
         prepare(table.df["prompt"].to_list(), table.source)
-    u_cls, u_q = rng_mod.request_luck(seed, n)
+    simulate_labels = getattr(policies.classifier, "simulate", None)
+    if simulate_labels is not None:  # simulated classifiers: the world draws their labels
+        simulate_labels(table.df["skill"].to_list(), u_cls)
     u_q = correlate_attempts(u_q, quality.attempt_correlation, rng_mod.stream(seed, "request.luck.shared"))
     u_verify = rng_mod.stream(seed, "request.verify").random(u_q.shape)
-    u_cache = rng_mod.stream(seed, "request.cache").random(n)
+    u_cache = rng_mod.stream(seed, "request.cache").random((n, 2))
     bar = tqdm(
         total=n,
         desc=f"simulating {label}",
@@ -121,7 +127,7 @@ def simulate(
     if len(lc.records.requests) != n:  # conservation: every request reached a terminal state
         raise RuntimeError(f"{n - len(lc.records.requests)} requests did not terminate")
     counts = {k: v - counts0.get(k, 0) for k, v in lc.cache.counts.items()} if lc.cache is not None else {}
-    return _tables(table, lc, catalog, local, quality, counts)
+    return _tables(table, lc, catalog, local, quality, counts, billing_s)
 
 
 def hard_truth(table: RequestTable, catalog: ModelCatalog, quality: QualityModel) -> np.ndarray:
@@ -143,6 +149,7 @@ def _tables(
     local: LocalTier,
     quality: QualityModel,
     cache_counts: Mapping[str, int],
+    billing_s: float | None = None,
 ) -> SimResult:
     """Join the request table with the records and the cost accounting into a :class:`SimResult`."""
     n = len(table)
@@ -158,8 +165,12 @@ def _tables(
     )
     is_local = (att["tier"] == "local").to_numpy()
     last_arrival = float(table.df["arrival_s"].to_numpy().max())
-    horizon = billing_horizon_s(last_arrival, att.filter(pl.col("tier") == "local")["end_s"].to_numpy())
-    fixed = local_fixed_usd(local.n_gpus, local.gpu_hour_usd, horizon, bool(is_local.any()))
+    horizon = (
+        billing_s
+        if billing_s is not None
+        else billing_horizon_s(last_arrival, att.filter(pl.col("tier") == "local")["end_s"].to_numpy())
+    )
+    fixed = local_fixed_usd(local.n_gpus, local.gpu_hour_usd, horizon, lc.policies.provision_local)
     completed = (att["status"] == COMPLETED).to_numpy()
     cols = request_cost_columns(
         RequestCostInputs(
@@ -170,7 +181,7 @@ def _tables(
             retries=att["retries"].to_numpy().astype(np.float64),
             is_local=is_local,
             busy_s=att["busy_s"].to_numpy(),
-            classifier_usd=req["cost_classifier_usd"].to_numpy(),
+            classifier_usd=req["cost_classifier_usd"].to_numpy() + req["cost_verifier_usd"].to_numpy(),
             cache_usd=req["cost_cache_usd"].to_numpy(),
         ),
         fixed,

@@ -1,4 +1,4 @@
-"""The tier seam: ``submit(request, model) -> event`` and ``state()``."""
+"""The tier seam: ``submit(request, model, attempt) -> event`` and ``state()``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Protocol
 
 import simpy
 
-from simroute.policy.types import Request, TierState
+from simroute.policy.types import TierState
+from simroute.workload.request import Request
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +45,10 @@ class Tier(Protocol):
 
     name: str
 
-    def submit(self, request: Request, model: str) -> simpy.Event:
-        """Start an attempt; the returned event's value is an :class:`AttemptResult`."""
+    def submit(self, request: Request, model: str, attempt: int = 0) -> simpy.Event:
+        """Start attempt number ``attempt`` of ``request`` on ``model``; the returned event's value
+        is an :class:`AttemptResult`. Random draws are keyed by (request, attempt), so the same
+        attempt gets the same luck in every policy."""
         ...
 
     def state(self) -> TierState:

@@ -7,7 +7,10 @@ prompt token plus ``bytes_per_request``; the public batch APIs allow 50,000-100,
 ``completion_median_s``, shape ``completion_sigma``); a job that would take longer than the
 provider's ``completion_window_s`` (24 h for the public batch APIs) *expires*: its requests end at
 the window with status ``expired``. All requests of a job complete together; output is available
-at once (first token = end).
+at once (first token = end). Requests run, and use the provider's prompt cache, when their job
+completes. A job's completion luck is keyed by the accumulation window it opened in (the
+``window_s`` grid slot of its opening time) and its number within that slot, so two policies that
+batch in the same window get the same job luck (:mod:`simroute.luck`).
 """
 
 from __future__ import annotations
@@ -18,10 +21,14 @@ from typing import Any
 import numpy as np
 import simpy
 
+from simroute import luck
 from simroute.economics.prompt_cache import PromptCache
 from simroute.errors import ConfigError
-from simroute.policy.types import Request, TierState
+from simroute.policy.types import TierState
 from simroute.tiers.base import AttemptResult
+from simroute.workload.request import Request
+
+_P_COMPLETION = luck.purpose_key("batch.completion")
 
 
 class BatchTier:
@@ -34,7 +41,7 @@ class BatchTier:
         completion_median_s: median job completion time (s).
         completion_sigma: log-normal shape of the completion time.
         completion_window_s: provider deadline; longer jobs expire (s).
-        rng: the tier's generator (completion-time draws).
+        seed: the run seed (completion-time luck is keyed by it and the job's window).
         max_bytes: job file size limit (bytes; 0 = none).
         bytes_per_token: request-file bytes per prompt token.
         bytes_per_request: request-file bytes per request (JSON envelope).
@@ -52,7 +59,7 @@ class BatchTier:
         completion_median_s: float,
         completion_sigma: float,
         completion_window_s: float,
-        rng: np.random.Generator,
+        seed: int,
         max_bytes: float = 0.0,
         bytes_per_token: float = 4.0,
         bytes_per_request: float = 300.0,
@@ -70,7 +77,8 @@ class BatchTier:
         self.completion_median_s = completion_median_s
         self.completion_sigma = completion_sigma
         self.completion_window_s = completion_window_s
-        self.rng = rng
+        self.seed = seed
+        self._slot_jobs: dict[int, int] = {}
         self.max_bytes = max_bytes
         self.bytes_per_token = bytes_per_token
         self.bytes_per_request = bytes_per_request
@@ -82,7 +90,7 @@ class BatchTier:
         self.jobs = 0
         self.expired_jobs = 0
 
-    def submit(self, request: Request, model: str) -> simpy.Event:
+    def submit(self, request: Request, model: str, attempt: int = 0) -> simpy.Event:
         """Add the request to the open job (one job window serves all models).
 
         A job's window opens with its first request; a job that reaches ``max_requests`` is
@@ -109,11 +117,16 @@ class BatchTier:
         job, self._pending = self._pending, []
         self._bytes = 0.0
         self.jobs += 1
-        self.env.process(self._run(job))
+        slot = int(job[0][1] // self.window_s)
+        k = self._slot_jobs.get(slot, 0)
+        self._slot_jobs[slot] = k + 1
+        self.env.process(self._run(job, luck.normal(self.seed, _P_COMPLETION, slot, k)))
 
-    def _run(self, job: list[tuple[simpy.Event, float, Request, str]]) -> Generator[simpy.Event, Any, None]:
+    def _run(
+        self, job: list[tuple[simpy.Event, float, Request, str]], z: float
+    ) -> Generator[simpy.Event, Any, None]:
         start = self.env.now
-        took = self.completion_median_s * float(np.exp(self.completion_sigma * self.rng.standard_normal()))
+        took = self.completion_median_s * float(np.exp(self.completion_sigma * z))
         status = "completed"
         if took > self.completion_window_s:
             took, status = self.completion_window_s, "expired"
@@ -127,7 +140,7 @@ class BatchTier:
             pc = self.prompt_cache.get(model)
             if status == "completed" and pc is not None and self.prefix_ids is not None:
                 off, values = self.prefix_ids
-                cached, written = pc.use(values[off[req.idx] : off[req.idx + 1]], req.prompt_tokens, start)
+                cached, written = pc.use(values[off[req.idx] : off[req.idx + 1]], req.prompt_tokens, end)
             ev.succeed(AttemptResult(status, submit, start, end, end, 0.0, 0, 0, cached, written))
 
     def state(self) -> TierState:

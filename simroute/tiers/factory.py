@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import simpy
 
-from simroute import rng as rng_mod
 from simroute.config import TRACES_DIR
 from simroute.economics.prompt_cache import PromptCache
 from simroute.errors import ConfigError
@@ -120,7 +119,7 @@ def build_tiers(
             float(bt["completion_median_s"]),
             float(bt["completion_sigma"]),
             float(bt["completion_window_s"]),
-            rng_mod.stream(seed, "tier.batch"),
+            seed,
             max_bytes=float(bt.get("max_bytes", 0)),
             bytes_per_token=float(bt.get("bytes_per_token", 4.0)),
             bytes_per_request=float(bt.get("bytes_per_request", 300.0)),
@@ -135,7 +134,7 @@ def build_tiers(
             float(faults.get("error_rate", 0.0)),
             outages,
             int(rt.get("max_concurrency", 0)),
-            rng_mod.stream(seed, "tier.realtime"),
+            seed,
             prompt_cache=_caches(rt.get("prompt_cache"), models.get("realtime", []), block_tokens),
             prefix_ids=prefix,
         ),

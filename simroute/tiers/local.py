@@ -29,8 +29,9 @@ from simroute.engine.profiles import profile_step_time
 from simroute.engine.replica import Replica
 from simroute.engine.steptime import LinearStepTime, StepTimeModel, fit_run
 from simroute.errors import ConfigError
-from simroute.policy.types import Request, TierState
+from simroute.policy.types import TierState
 from simroute.tiers.base import AttemptResult
+from simroute.workload.request import Request
 
 
 def step_time_from_config(cfg: Mapping[str, Any], max_tokens: int, where: str) -> StepTimeModel:
@@ -154,7 +155,7 @@ class LocalTier:
         ids = values[off[req.idx] : off[req.idx + 1]]
         return ids if len(ids) else None
 
-    def submit(self, request: Request, model: str) -> simpy.Event:
+    def submit(self, request: Request, model: str, attempt: int = 0) -> simpy.Event:
         """Queue the request on the least-loaded replica of ``model``'s pool."""
         if model not in self.engines:
             raise ConfigError(f"local tier has no pool for model {model!r}")
@@ -223,9 +224,9 @@ class LocalTier:
             self._sleep_until = np.inf
 
     def _complete(self, e: _Engine, i: int) -> None:
-        ev, submit, req = e.inflight.pop(i)
+        ev, submit, _req = e.inflight.pop(i)
         rf = e.rep.rf[i]
-        busy = float(req.prompt_tokens + req.output_tokens) * e.spec.gpus_per_replica
+        busy = float(rf[K.BUSY]) * e.spec.gpus_per_replica  # GPU-seconds: its share of each step
         res = AttemptResult(
             "completed",
             submit,

@@ -10,7 +10,10 @@
 * **Faults**: ``error_rate`` (each call fails with this probability) and ``outages`` (time windows,
   optionally per model, in which every call fails) — retried the same way.
 * **Concurrency**: ``max_concurrency`` calls in flight across the tier (0 = unbounded).
-* **Prompt caching**: a :class:`~simroute.economics.prompt_cache.PromptCache` per model.
+* **Prompt caching**: a :class:`~simroute.economics.prompt_cache.PromptCache` per model; a call's
+  writes become readable when its prefill is done (TTFT after it starts).
+* **Paired luck**: every draw (latency, errors, backoff jitter) is keyed by (seed, request, attempt,
+  retry, purpose) — :mod:`simroute.luck` — so the same attempt gets the same luck in every policy.
 
 An attempt that runs out of retries or deadline ends with status ``error``; it never disappears.
 """
@@ -19,16 +22,19 @@ from __future__ import annotations
 
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 import simpy
 
+from simroute import luck
 from simroute.economics.prompt_cache import PromptCache
 from simroute.errors import ConfigError
-from simroute.policy.types import Request, TierState
+from simroute.policy.types import TierState
 from simroute.tiers.base import AttemptResult
 from simroute.tiers.latency_fit import LatencySpec
+from simroute.workload.request import Request
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,15 @@ class Outage:
     start_s: float
     end_s: float
     models: tuple[str, ...] = ()
+
+
+_STD_NORMAL = NormalDist()
+_P_ERROR = luck.purpose_key("realtime.error")
+_P_JITTER = luck.purpose_key("realtime.jitter")
+_P_TTFT = luck.purpose_key("realtime.ttft")
+_P_ITL = luck.purpose_key("realtime.itl")
+_P_JUDGE_TTFT = luck.purpose_key("verifier.ttft")
+_P_JUDGE_ITL = luck.purpose_key("verifier.itl")
 
 
 class _Bucket:
@@ -88,18 +103,19 @@ class LatencyModel:
         self.spec = spec
         self.samples = samples
 
-    def draw(self, rng: np.random.Generator) -> tuple[float, float]:
-        """One call's TTFT and inter-token latency (s)."""
+    def draw(self, u_ttft: float, u_itl: float) -> tuple[float, float]:
+        """One call's TTFT and inter-token latency (s) from two Uniform(0, 1) numbers (the
+        empirical distribution resamples one measured request with ``u_ttft``)."""
         if self.samples is not None:
             t, i = self.samples
-            k = int(rng.integers(0, len(t)))
+            k = min(int(u_ttft * len(t)), len(t) - 1)
             return float(t[k]), float(i[k])
         s = self.spec
         assert s is not None
-        z = rng.standard_normal(2)
+        z0, z1 = _STD_NORMAL.inv_cdf(u_ttft), _STD_NORMAL.inv_cdf(u_itl)
         return (
-            s.ttft_median_s * float(np.exp(s.ttft_sigma * z[0])),
-            s.itl_median_s * float(np.exp(s.itl_sigma * z[1])),
+            s.ttft_median_s * float(np.exp(s.ttft_sigma * z0)),
+            s.itl_median_s * float(np.exp(s.itl_sigma * z1)),
         )
 
 
@@ -114,7 +130,7 @@ class RealtimeTier:
         error_rate: probability a call fails (5xx).
         outages: fault windows.
         max_concurrency: calls in flight at once across the tier (0 = unbounded).
-        rng: the tier's generator (latency, jitter and error draws).
+        seed: the run seed; every draw is keyed by (seed, request, attempt, retry, purpose).
         prompt_cache: model -> its :class:`PromptCache` (absent = no caching).
         prefix_ids: per request index, its prefix-block ids (for the prompt cache).
     """
@@ -130,7 +146,7 @@ class RealtimeTier:
         error_rate: float,
         outages: Sequence[Outage],
         max_concurrency: int,
-        rng: np.random.Generator,
+        seed: int,
         prompt_cache: Mapping[str, PromptCache] | None = None,
         prefix_ids: Any = None,
     ) -> None:
@@ -145,7 +161,7 @@ class RealtimeTier:
         self.error_rate = error_rate
         self.outages = list(outages)
         self.slots = simpy.Resource(env, max_concurrency) if max_concurrency > 0 else None
-        self.rng = rng
+        self.seed = seed
         self.prompt_cache = dict(prompt_cache or {})
         self.prefix_ids = prefix_ids
         self._buckets: dict[str, tuple[_Bucket, _Bucket]] = {}
@@ -164,44 +180,47 @@ class RealtimeTier:
     def _down(self, model: str, now: float) -> bool:
         return any(o.start_s <= now < o.end_s and (not o.models or model in o.models) for o in self.outages)
 
-    def submit(self, request: Request, model: str) -> simpy.Event:
+    def submit(self, request: Request, model: str, attempt: int = 0) -> simpy.Event:
         """Call the API for ``model`` (with retries)."""
-        return self.env.process(self._call(request, model))
+        return self.env.process(self._call(request, model, attempt))
 
-    def _call(self, req: Request, model: str) -> Generator[simpy.Event, Any, AttemptResult]:
+    def _u(self, purpose: int, req: Request, attempt: int, draw: int = 0) -> float:
+        return luck.uniform(self.seed, purpose, req.request_id, attempt, draw)
+
+    def _refused(self, req: Request, model: str, attempt: int, retry: int) -> str | None:
+        """Why call ``retry`` of this attempt fails now (``"429"``, ``"error"``) or None."""
+        now = self.env.now
+        self.calls += 1
+        rpm, tpm = self._bucket(model)
+        if not (rpm.take(1.0, now) and tpm.take(float(req.prompt_tokens + req.output_tokens), now)):
+            self.rate_limited += 1
+            return "429"
+        if self._down(model, now) or (
+            self.error_rate > 0 and self._u(_P_ERROR, req, attempt, retry) < self.error_rate
+        ):
+            self.errors += 1
+            return "error"
+        return None
+
+    def _call(self, req: Request, model: str, attempt: int) -> Generator[simpy.Event, Any, AttemptResult]:
         env = self.env
         submit = env.now
         deadline = req.arrival_s + req.deadline_s
         retries = limited = 0
-        while True:
+        while (why := self._refused(req, model, attempt, retries)) is not None:
+            limited += why == "429"
             now = env.now
-            self.calls += 1
-            rpm, tpm = self._bucket(model)
-            if not (rpm.take(1.0, now) and tpm.take(float(req.prompt_tokens + req.output_tokens), now)):
-                limited += 1
-                self.rate_limited += 1
-                failed = True
-            elif self._down(model, now) or (self.error_rate > 0 and self.rng.random() < self.error_rate):
-                self.errors += 1
-                failed = True
-            else:
-                failed = False
-            if not failed:
-                break
             wait = min(self.retry.backoff_base_s * 2.0**retries, self.retry.backoff_max_s)
-            wait *= 1.0 + self.retry.jitter * float(self.rng.random())
+            wait *= 1.0 + self.retry.jitter * self._u(_P_JITTER, req, attempt, retries)
             if retries >= self.retry.max_retries or now + wait > deadline:
                 return AttemptResult("error", submit, now, now, now, 0.0, retries, limited)
             retries += 1
             yield env.timeout(wait)
-        ttft, itl = self.latency.get(model, self.latency["*"]).draw(self.rng)
-        cached = written = 0
-        pc = self.prompt_cache.get(model)
-        if pc is not None and self.prefix_ids is not None:
-            off, values = self.prefix_ids
-            cached, written = pc.use(values[off[req.idx] : off[req.idx + 1]], req.prompt_tokens, env.now)
+        lat = self.latency.get(model, self.latency["*"])
+        ttft, itl = lat.draw(self._u(_P_TTFT, req, attempt), self._u(_P_ITL, req, attempt))
         if self.slots is None:
             start = env.now
+            cached, written = self._cache(req, model, start, ttft)
             self._in_flight += 1
             yield env.timeout(ttft + (req.output_tokens - 1) * itl)
             self._in_flight -= 1
@@ -209,10 +228,27 @@ class RealtimeTier:
             with self.slots.request() as slot:
                 yield slot
                 start = env.now
+                cached, written = self._cache(req, model, start, ttft)
                 yield env.timeout(ttft + (req.output_tokens - 1) * itl)
         return AttemptResult(
             "completed", submit, start, start + ttft, env.now, 0.0, retries, limited, cached, written
         )
+
+    def check_latency_s(self, model: str, req: Request, attempt: int, output_tokens: int) -> float:
+        """Seconds one judge call of ``model`` takes to write ``output_tokens`` (a verifier's check
+        of attempt ``attempt``; keyed luck of its own, not rate-limited)."""
+        lat = self.latency.get(model, self.latency["*"])
+        ttft, itl = lat.draw(self._u(_P_JUDGE_TTFT, req, attempt), self._u(_P_JUDGE_ITL, req, attempt))
+        return ttft + (output_tokens - 1) * itl
+
+    def _cache(self, req: Request, model: str, start: float, ttft: float) -> tuple[int, int]:
+        """Prompt-cache tokens (read, written) of a call starting at ``start`` whose prefill ends
+        after ``ttft`` seconds (its writes are readable from then on)."""
+        pc = self.prompt_cache.get(model)
+        if pc is None or self.prefix_ids is None:
+            return 0, 0
+        off, values = self.prefix_ids
+        return pc.use(values[off[req.idx] : off[req.idx + 1]], req.prompt_tokens, start, start + ttft)
 
     def state(self) -> TierState:
         """Calls waiting for a concurrency slot and in flight."""
