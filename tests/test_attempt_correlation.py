@@ -107,3 +107,19 @@ def test_calibrate_command_reports_the_attempt_correlation(tmp_path: Path) -> No
     bad = run_cli([*args, "--attempt-correlation", MODELS[0], "nope"])
     assert bad.returncode == 2
     assert bad.stderr.strip().startswith("simroute: error:") and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_default_attempt_correlation_is_the_gsm8k_estimate() -> None:
+    """conf/models/default.yaml carries the GSM8K estimate at the simulated difficulty spread."""
+    import yaml
+
+    from simroute.analysis.router_eval import load_table
+    from simroute.config import REPO_ROOT
+
+    conf = yaml.safe_load((REPO_ROOT / "conf" / "models" / "default.yaml").read_text())
+    sd = yaml.safe_load((REPO_ROOT / "conf" / "skills" / "agent_ops.yaml").read_text())["profiles"]
+    assert {float(p["difficulty_sd"]) for p in sd.values()} == {1.0}
+    y, _, _ = load_table(GSM8K, MODELS)
+    fit = fit_attempt_correlation(y[0], y[1], difficulty_sd=1.0)
+    assert conf["attempt_correlation"] == pytest.approx(round(fit.rho, 2), abs=1e-9)
+    assert fit.interval[1] == pytest.approx(0.10, abs=0.005)  # the interval quoted in the comment

@@ -292,6 +292,20 @@ def _profile(counts: np.ndarray, rho: float, sd: float, start: np.ndarray) -> tu
     return ll, a
 
 
+def pair_profile_loglik(counts: np.ndarray, rho: float, difficulty_sd: float) -> float:
+    """Profile log-likelihood (nats) of ``rho`` for a 2x2 table ``counts[weak_ok, strong_ok]``: the
+    abilities maximised out. Sums over tables give a pooled profile (a shared ``rho``, abilities per
+    table)."""
+    c = np.asarray(counts, dtype=np.int64)
+    n = int(c.sum())
+    acc = [
+        float(np.clip(c[1].sum() / n, 0.5 / n, 1 - 0.5 / n)),
+        float(np.clip(c[:, 1].sum() / n, 0.5 / n, 1 - 0.5 / n)),
+    ]
+    start = np.array([_match_accuracy(x, difficulty_sd) for x in acc])
+    return _profile(c, rho, difficulty_sd, start)[0]
+
+
 def fit_attempt_correlation(
     weak: np.ndarray, strong: np.ndarray, *, difficulty_sd: float = 1.0, level: float = 0.95
 ) -> AttemptCorrelationFit:
