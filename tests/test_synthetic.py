@@ -102,3 +102,20 @@ def test_diurnal_peaks_at_peak_time() -> None:
     per_hour = np.bincount(hour, minlength=24)
     assert per_hour.argmax() in (13, 14)
     assert per_hour.max() / per_hour.min() > 3.0
+
+
+def test_urgency_is_a_property_of_the_session(cfg, skills) -> None:
+    """Every session has one urgency and one deadline class; the mix per skill is still the profile's."""
+    df = generate(_wl(cfg, n_requests=20000), skills, seed=5).df
+    per = df.group_by("session_id").agg(
+        pl.col("urgency").n_unique().alias("u"),
+        pl.col("deadline_s").n_unique().alias("d"),
+        pl.len().alias("n"),
+    )
+    assert per.filter(pl.col("n") >= 2).height > 500  # many multi-step sessions are checked
+    assert per["u"].max() == 1 and per["d"].max() == 1
+    first = df.filter(pl.col("step") == 0)
+    for name in ("draft_reply", "eval_traces"):
+        got = first.filter(pl.col("skill") == name)["urgency"]
+        for u, p in skills.profile(name).urgency.items():
+            assert float((got == u).mean()) == pytest.approx(p, abs=0.05), (name, u)

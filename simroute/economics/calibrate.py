@@ -15,11 +15,14 @@ same way (``simroute calibrate``); the fitted abilities go into ``conf/models/*.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
 from simroute import rng as rng_mod
+from simroute.errors import ConfigError, InputError
 
 
 @dataclass(frozen=True)
@@ -147,3 +150,255 @@ def heldout_report(
         "ability": fit.ability.tolist(),
         "difficulty_sd": fit.sd_difficulty,
     }
+
+
+PAIR_NODES = 41
+"""Gauss-Hermite nodes over the difficulty distribution in the attempt-correlation fit."""
+_PAIR_Z, _PAIR_W = np.polynomial.hermite_e.hermegauss(PAIR_NODES)
+_PAIR_W = _PAIR_W / _PAIR_W.sum()
+
+
+@dataclass(frozen=True)
+class AttemptCorrelationFit:
+    """Maximum-likelihood ``rho`` (``models.attempt_correlation``) for one weak/strong model pair.
+
+    Attributes:
+        rho: estimate in [0, 1] (the simulator's range).
+        interval: profile-likelihood interval of ``rho`` at ``level`` (clipped to [0, 1]).
+        level: its coverage (e.g. 0.95).
+        rho_unconstrained: the value that fits the table exactly (may fall outside [0, 1]: below 0
+            the outcomes are less alike than the difficulty spread alone implies).
+        ability_weak, ability_strong: fitted abilities (logits; they absorb the mean difficulty).
+        difficulty_sd: the fixed difficulty spread (logits) the fit conditions on.
+        counts: observed 2x2 table, ``counts[weak_ok, strong_ok]`` (items).
+        fitted: fitted cell probabilities, same layout.
+        loglik: maximised log-likelihood (nats).
+    """
+
+    rho: float
+    interval: tuple[float, float]
+    level: float
+    rho_unconstrained: float
+    ability_weak: float
+    ability_strong: float
+    difficulty_sd: float
+    counts: np.ndarray
+    fitted: np.ndarray
+    loglik: float
+
+    def conditional_rates(self) -> dict[str, dict[str, float]]:
+        """Observed and fitted ``P(strong ok | weak fails / succeeds)`` and the reverse."""
+        obs = self.counts / max(self.counts.sum(), 1)
+        return {"observed": _conditionals(obs), "fitted": _conditionals(self.fitted)}
+
+    @property
+    def deviance(self) -> float:
+        """``2·(saturated ll − ll)``: 0 when some ``rho`` in [0, 1] fits the table exactly; large
+        when the data need a ``rho`` outside [0, 1] at this difficulty spread (1 degree of freedom)."""
+        return 2.0 * (_loglik(self.counts, self.counts / max(self.counts.sum(), 1)) - self.loglik)
+
+
+def _conditionals(p: np.ndarray) -> dict[str, float]:
+    """The four conditional success rates of a 2x2 joint table ``p[weak_ok, strong_ok]``."""
+
+    def ratio(a: float, b: float) -> float:
+        return float(a / b) if b > 0 else float("nan")
+
+    return {
+        "strong_ok_given_weak_fails": ratio(p[0, 1], p[0].sum()),
+        "strong_ok_given_weak_ok": ratio(p[1, 1], p[1].sum()),
+        "weak_ok_given_strong_fails": ratio(p[1, 0], p[:, 0].sum()),
+        "weak_ok_given_strong_ok": ratio(p[1, 1], p[:, 1].sum()),
+        "weak_accuracy": float(p[1].sum()),
+        "strong_accuracy": float(p[:, 1].sum()),
+    }
+
+
+def _pair_terms(a_w: float, a_s: float, sd: float) -> tuple[np.ndarray, ...]:
+    """Per-node success probabilities and their ability derivatives of the two models."""
+    d = sd * _PAIR_Z
+    pw = 1.0 / (1.0 + np.exp(-(a_w - d)))
+    ps = 1.0 / (1.0 + np.exp(-(a_s - d)))
+    return pw, ps, pw * (1 - pw), ps * (1 - ps), _PAIR_W
+
+
+def pair_cell_probs(a_w: float, a_s: float, rho: float, sd: float) -> np.ndarray:
+    """Joint outcome probabilities ``P[weak_ok, strong_ok]`` of one attempt on each model.
+
+    With difficulty ``d ~ N(0, sd²)`` and the simulator's attempt correlation (the second attempt
+    reuses the first attempt's uniform with probability ``rho``, :func:`correlate_attempts`):
+    ``P(both ok | d) = rho·min(p_w, p_s) + (1 − rho)·p_w·p_s``, averaged over ``d`` by quadrature.
+    """
+    pw, ps, _, _, w = _pair_terms(a_w, a_s, sd)
+    p11 = float((rho * np.minimum(pw, ps) + (1 - rho) * pw * ps) @ w)
+    mw, ms = float(pw @ w), float(ps @ w)
+    return np.array([[1 - mw - ms + p11, ms - p11], [mw - p11, p11]])
+
+
+def _pair_grad(a_w: float, a_s: float, rho: float, sd: float) -> np.ndarray:
+    """Derivatives of the four cell probabilities (flattened) w.r.t. (a_w, a_s): shape (4, 2)."""
+    pw, ps, dw, ds, w = _pair_terms(a_w, a_s, sd)
+    weak_min = pw < ps
+    d11 = np.array(
+        [
+            float((rho * weak_min * dw + (1 - rho) * dw * ps) @ w),
+            float((rho * ~weak_min * ds + (1 - rho) * pw * ds) @ w),
+        ]
+    )
+    dmw, dms = np.array([float(dw @ w), 0.0]), np.array([0.0, float(ds @ w)])
+    return np.stack([d11 - dmw - dms, dms - d11, dmw - d11, d11])
+
+
+def _loglik(counts: np.ndarray, p: np.ndarray) -> float:
+    """Multinomial log-likelihood (nats, without the constant) of a 2x2 table."""
+    c = counts.ravel()
+    q = np.clip(p.ravel(), 1e-300, 1.0)
+    return float(np.sum(np.where(c > 0, c * np.log(q), 0.0)))
+
+
+def _match_accuracy(acc: float, sd: float) -> float:
+    """Ability whose mean success over ``N(0, sd²)`` difficulties is ``acc`` (bisection, logits)."""
+    lo, hi = -30.0, 30.0
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        if pair_cell_probs(mid, mid, 0.0, sd)[1].sum() < acc:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def _profile(counts: np.ndarray, rho: float, sd: float, start: np.ndarray) -> tuple[float, np.ndarray]:
+    """Log-likelihood maximised over the two abilities at fixed ``rho`` (Fisher scoring)."""
+    a = start.astype(float).copy()
+    n = float(counts.sum())
+    ll = _loglik(counts, pair_cell_probs(a[0], a[1], rho, sd))
+    for _ in range(50):
+        p = np.clip(pair_cell_probs(a[0], a[1], rho, sd).ravel(), 1e-12, 1.0)
+        g = _pair_grad(a[0], a[1], rho, sd)
+        score = (counts.ravel() / p) @ g
+        info = n * (g.T / p) @ g + 1e-9 * np.eye(2)
+        step = np.linalg.solve(info, score)
+        for _half in range(40):  # backtrack until the likelihood does not fall
+            new_ll = _loglik(counts, pair_cell_probs(a[0] + step[0], a[1] + step[1], rho, sd))
+            if new_ll >= ll:
+                break
+            step = step / 2
+        else:
+            break  # no ascent direction left: at the maximum to machine precision
+        a, ll = a + step, new_ll
+        if float(np.abs(step).max()) < 1e-10:
+            break
+    return ll, a
+
+
+def pair_profile_loglik(counts: np.ndarray, rho: float, difficulty_sd: float) -> float:
+    """Profile log-likelihood (nats) of ``rho`` for a 2x2 table ``counts[weak_ok, strong_ok]``: the
+    abilities maximised out. Sums over tables give a pooled profile (a shared ``rho``, abilities per
+    table)."""
+    c = np.asarray(counts, dtype=np.int64)
+    n = int(c.sum())
+    acc = [
+        float(np.clip(c[1].sum() / n, 0.5 / n, 1 - 0.5 / n)),
+        float(np.clip(c[:, 1].sum() / n, 0.5 / n, 1 - 0.5 / n)),
+    ]
+    start = np.array([_match_accuracy(x, difficulty_sd) for x in acc])
+    return _profile(c, rho, difficulty_sd, start)[0]
+
+
+def fit_attempt_correlation(
+    weak: np.ndarray, strong: np.ndarray, *, difficulty_sd: float = 1.0, level: float = 0.95
+) -> AttemptCorrelationFit:
+    """Estimate the attempt correlation ``rho`` from paired outcomes of a weak and a strong model.
+
+    The simulator's quality model: an attempt of model ``m`` on an item of difficulty ``d``
+    succeeds with probability ``sigmoid(a_m − d)``; a later attempt (on another model) reuses the
+    first attempt's uniform with probability ``rho`` (:func:`simroute.economics.quality.
+    correlate_attempts`). Outcomes of two models on the same items are then correlated through two
+    channels: the shared difficulty ``d`` and the shared luck ``rho``. With two models the 2x2 table
+    has three free cells and (``a_w``, ``a_s``, difficulty spread, ``rho``) four unknowns, so
+    ``rho`` is identified only given the spread; this fit takes the spread the simulation itself
+    draws (``difficulty_sd``, logits; ``d ~ N(0, sd²)``, the abilities absorb the mean). ``rho`` is
+    therefore *the extra shared luck between attempts on different models beyond what the simulated
+    difficulty spread explains* — a larger assumed spread explains more of the agreement and
+    leaves a smaller ``rho``.
+
+    Maximum likelihood over (``a_w``, ``a_s``, ``rho`` in [0, 1]): the abilities by Fisher scoring
+    at each ``rho`` (Gauss-Hermite quadrature over ``d``), ``rho`` by a grid then golden-section
+    search of that profile likelihood. The interval is the profile-likelihood interval
+    ``{rho: 2·(max ll − profile ll(rho)) <= chi²₁(level)}`` within [0, 1] (at the boundary
+    ``rho = 0`` this is conservative: the one-sided bound would use chi²₁(2·level − 1)).
+
+    Args:
+        weak, strong: per-item outcomes (1/True = success) of the two models on the same items.
+        difficulty_sd: spread of item difficulty (logits, >= 0; 0 = every item equally hard).
+        level: coverage of the interval, in (0, 1).
+    """
+    w = np.asarray(weak).astype(bool)
+    s = np.asarray(strong).astype(bool)
+    if w.shape != s.shape or w.ndim != 1 or len(w) < 2:
+        raise InputError("<outcomes>", f"need two equal-length outcome vectors, got {w.shape} and {s.shape}")
+    if not (np.isfinite(difficulty_sd) and difficulty_sd >= 0):
+        raise ConfigError(f"difficulty sd must be a finite number >= 0 (logits), got {difficulty_sd}")
+    if not 0 < level < 1:
+        raise ConfigError(f"interval level must be in (0, 1), got {level}")
+    counts = np.array([[np.sum(~w & ~s), np.sum(~w & s)], [np.sum(w & ~s), np.sum(w & s)]], dtype=np.int64)
+    n = len(w)
+    start = np.array(
+        [_match_accuracy(float(np.clip(x.mean(), 0.5 / n, 1 - 0.5 / n)), difficulty_sd) for x in (w, s)]
+    )
+    rho_hat, (ll_max, a_hat) = _argmax_rho(counts, difficulty_sd, start)
+    crit = 0.5 * NormalDist().inv_cdf(0.5 + 0.5 * level) ** 2
+
+    def inside(r: float) -> bool:
+        return _profile(counts, r, difficulty_sd, a_hat)[0] >= ll_max - crit
+
+    lo = 0.0 if inside(0.0) else _boundary(inside, 0.0, rho_hat)
+    hi = 1.0 if inside(1.0) else _boundary(inside, 1.0, rho_hat)
+    ind = pair_cell_probs(start[0], start[1], 0.0, difficulty_sd)[1, 1]
+    comono = pair_cell_probs(start[0], start[1], 1.0, difficulty_sd)[1, 1]
+    rho_free = (counts[1, 1] / n - ind) / (comono - ind) if comono > ind else float("nan")
+    return AttemptCorrelationFit(
+        rho=rho_hat,
+        interval=(lo, hi),
+        level=level,
+        rho_unconstrained=float(rho_free),
+        ability_weak=float(a_hat[0]),
+        ability_strong=float(a_hat[1]),
+        difficulty_sd=float(difficulty_sd),
+        counts=counts,
+        fitted=pair_cell_probs(a_hat[0], a_hat[1], rho_hat, difficulty_sd),
+        loglik=ll_max,
+    )
+
+
+def _argmax_rho(
+    counts: np.ndarray, sd: float, start: np.ndarray, grid: int = 21
+) -> tuple[float, tuple[float, np.ndarray]]:
+    """Maximiser of the profile likelihood over ``rho`` in [0, 1] and its (ll, abilities)."""
+    rhos = np.linspace(0.0, 1.0, grid)
+    lls = [_profile(counts, float(r), sd, start)[0] for r in rhos]
+    k = int(np.argmax(lls))
+    lo, hi = float(rhos[max(k - 1, 0)]), float(rhos[min(k + 1, grid - 1)])
+    g = (np.sqrt(5.0) - 1) / 2
+    for _ in range(45):  # golden-section search inside the bracket around the best grid point
+        x1, x2 = hi - g * (hi - lo), lo + g * (hi - lo)
+        if _profile(counts, x1, sd, start)[0] >= _profile(counts, x2, sd, start)[0]:
+            hi = x2
+        else:
+            lo = x1
+    cands = [float(rhos[k]), 0.5 * (lo + hi)]
+    fits = [_profile(counts, r, sd, start) for r in cands]
+    best = int(np.argmax([f[0] for f in fits]))
+    return cands[best], fits[best]
+
+
+def _boundary(inside: Callable[[float], bool], out: float, inn: float) -> float:
+    """Bisect between a point outside (``out``) and inside (``inn``) the interval (60 halvings)."""
+    for _ in range(60):
+        mid = 0.5 * (out + inn)
+        if inside(mid):
+            inn = mid
+        else:
+            out = mid
+    return inn

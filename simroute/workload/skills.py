@@ -169,11 +169,39 @@ def catalog_from_config(cfg: Mapping[str, Any]) -> SkillCatalog:
     return SkillCatalog(tuple(profiles), deadlines)
 
 
+def draw_urgency(profiles: list[SkillProfile], skill_idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One urgency class per unit (request or session) from its skill's urgency mix.
+
+    Args:
+        profiles: the catalogue's profiles; ``skill_idx`` indexes into it.
+        skill_idx: skill code of each unit (int array, length n).
+        rng: the generator to draw from (one uniform per unit).
+
+    Returns:
+        Urgency names (str array, length n), from :data:`URGENCIES`.
+    """
+    return _urgency_of(profiles, skill_idx, rng.random(len(skill_idx)))
+
+
+def _urgency_of(profiles: list[SkillProfile], skill_idx: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Urgency class of each unit by inverting its skill's urgency CDF at the uniform ``u``."""
+    urgency = np.empty(len(skill_idx), dtype=object)
+    for k, p in enumerate(profiles):
+        m = skill_idx == k
+        if m.any():
+            cum = np.cumsum([p.urgency[x] for x in URGENCIES])
+            urgency[m] = np.asarray(URGENCIES, dtype=object)[
+                np.minimum(np.searchsorted(cum, u[m], side="right"), len(URGENCIES) - 1)
+            ]
+    return urgency.astype(str)
+
+
 def sample_attributes(
     profiles: list[SkillProfile],
     skill_idx: np.ndarray,
     deadlines_s: Mapping[str, float],
     rng: np.random.Generator,
+    urgency: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Draw urgency, deadline, difficulty and risk features for requests of the given skills.
 
@@ -182,15 +210,21 @@ def sample_attributes(
         skill_idx: skill code of each request (int array, length n).
         deadlines_s: deadline (seconds after arrival) of each urgency class.
         rng: the workload's generator.
+        urgency: the requests' urgency classes when fixed elsewhere (e.g. once per session, as the
+            synthetic generator does); None draws one per request. Either way ``rng`` advances by
+            the same draws, so the other columns do not depend on this choice.
 
     Returns:
-        Columns ``urgency``, ``deadline_s``, ``difficulty`` and the five risk features (length n).
+        Columns ``urgency``, ``deadline_s`` (from the urgency), ``difficulty`` and the five risk
+        features (length n).
     """
     n = len(skill_idx)
     u = rng.random((n, 6))
+    if urgency is not None and len(urgency) != n:
+        raise ValueError(f"urgency has {len(urgency)} entries for {n} requests")
+    urg = _urgency_of(profiles, skill_idx, u[:, 0]) if urgency is None else np.asarray(urgency, dtype=str)
     z = rng.standard_normal(n)
     chain_draw = rng.random(n)
-    urgency = np.empty(n, dtype=object)
     difficulty = np.empty(n)
     cols = {k: np.zeros(n, dtype=bool) for k in RISK_FEATURES if k != "dependency_chain"}
     chain = np.zeros(n, dtype=np.int64)
@@ -198,10 +232,6 @@ def sample_attributes(
         m = skill_idx == k
         if not m.any():
             continue
-        cum = np.cumsum([p.urgency[x] for x in URGENCIES])
-        urgency[m] = np.asarray(URGENCIES, dtype=object)[
-            np.minimum(np.searchsorted(cum, u[m, 0], side="right"), len(URGENCIES) - 1)
-        ]
         cols["missing_repo_context"][m] = u[m, 1] < p.risk.missing_repo_context
         cols["risky_migration"][m] = u[m, 2] < p.risk.risky_migration
         cols["security_sensitive"][m] = u[m, 3] < p.risk.security_sensitive
@@ -217,9 +247,9 @@ def sample_attributes(
     )
     rd = np.array([p.risk_difficulty for p in profiles])[skill_idx]
     difficulty = difficulty + rd * n_risk
-    deadline = np.array([deadlines_s[x] for x in urgency], dtype=np.float64)
+    deadline = np.array([deadlines_s[x] for x in urg], dtype=np.float64)
     out: dict[str, np.ndarray] = {
-        "urgency": urgency.astype(str),
+        "urgency": urg,
         "deadline_s": deadline,
         "difficulty": difficulty,
         "dependency_chain": chain,

@@ -7,6 +7,11 @@ context and output as a *prefix* plus fresh tokens, so prompts grow along a sess
 contexts do. ``prefix_hashes`` encodes that sharing at block granularity: the skill's system-prompt
 blocks are shared by all its requests, the carried context blocks by consecutive steps of a session.
 
+*Urgency* is a property of the session, not of a step: it is drawn once per session from its skill's
+``urgency`` mix (its own seeded stream, ``workload.session_urgency``), and every step carries it and
+its deadline class (an interactive session has no background steps). Difficulty and risk features
+are drawn per step.
+
 *Repeats* give the workload its duplicate structure: with the skill's ``repeat.exact`` probability a
 session's first request is word for word the first request of an earlier session of the same skill
 (started at most ``repeat_window_s`` before; chosen uniformly among them, so popular requests get
@@ -28,7 +33,7 @@ from simroute import rng as rng_mod
 from simroute.errors import ConfigError
 from simroute.workload import arrivals
 from simroute.workload.schema import RequestTable
-from simroute.workload.skills import RISK_FEATURES, SkillCatalog, sample_attributes
+from simroute.workload.skills import RISK_FEATURES, SkillCatalog, draw_urgency, sample_attributes
 
 
 def generate(cfg: Mapping[str, Any], catalog: SkillCatalog, seed: int) -> RequestTable:
@@ -67,7 +72,8 @@ def generate(cfg: Mapping[str, Any], catalog: SkillCatalog, seed: int) -> Reques
     prompt, hashes = _session_prompts(sk, step, fresh, out, profiles, block, np.where(rep.exact, rep.src, -1))
     content, intent = _duplicate_ids(rep, total)
     order = np.lexsort((step, sess, arrival))[:n]
-    attrs = sample_attributes(profiles, sk[order], catalog.deadlines_s, rng)
+    urgency = draw_urgency(profiles, skill, rng_mod.stream(seed, "workload.session_urgency"))[sess[order]]
+    attrs = sample_attributes(profiles, sk[order], catalog.deadlines_s, rng, urgency=urgency)
     _inherit_attributes(attrs, rep, order, total)
     df = pl.DataFrame(
         {
