@@ -152,6 +152,7 @@ def _day_row(res: SimResult, day: int) -> dict[str, Any]:
         if r["hard_truth"].any()
         else None,
         "risk_escalated_share": float(np.mean(r["risk_escalated"].to_numpy())),
+        "local_fixed_usd": res.local_fixed_usd,
         **_daily_savings(res),
     }
     for t in SERVED_BY:
