@@ -32,6 +32,7 @@ import numpy as np
 import polars as pl
 
 from simroute.errors import InputError
+from simroute.workload.hash_runs import list_column
 
 SESSION_SPACING_S = 60.0
 """Seconds between the starts of consecutive sessions (the trace has no absolute start times)."""
@@ -323,7 +324,7 @@ def _finish(cols: _Columns) -> pl.DataFrame:
         pl.Series("_row", np.arange(1, n + 1, dtype=np.int64)),
         pl.Series("request_id", request_id),
         pl.Series("after_ids", after, dtype=pl.List(pl.Int64)),
-        pl.Series("prefix_hashes", cols.hashes, dtype=pl.List(pl.Int64)),
+        list_column("prefix_hashes", cols.hashes),
         pl.col("arrival_s").alias("recorded_arrival_s"),
     )
     return df[order]

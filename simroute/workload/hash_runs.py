@@ -15,6 +15,14 @@ import numpy as np
 import polars as pl
 
 
+def list_column(name: str, arrays: Sequence[np.ndarray]) -> pl.Series:
+    """A ``List(Int64)`` column with one row per array (polars would make equal lengths an Array)."""
+    if not arrays:
+        return pl.Series(name, [], dtype=pl.List(pl.Int64))
+    s = pl.Series(name, [np.asarray(a, dtype=np.int64) for a in arrays])
+    return s.cast(pl.List(pl.Int64))
+
+
 def encode_one(ids: np.ndarray) -> np.ndarray:
     """Runs of consecutive ids as ``[start, length, start, length, ...]`` (int64)."""
     if ids.size == 0:
@@ -28,7 +36,7 @@ def encode_one(ids: np.ndarray) -> np.ndarray:
 def encode(column: pl.Series) -> pl.Series:
     """A ``List(Int64)`` column of ids -> the ``List(Int64)`` column of their runs."""
     runs: Sequence[np.ndarray] = [encode_one(np.asarray(v, dtype=np.int64)) for v in column.to_list()]
-    return pl.Series(column.name, runs, dtype=pl.List(pl.Int64))
+    return list_column(column.name, runs)
 
 
 def decode(runs: pl.Series) -> pl.Series:
@@ -52,6 +60,4 @@ def decode(runs: pl.Series) -> pl.Series:
     run_first = np.cumsum(run_len) - run_len
     values = np.repeat(starts - run_first, run_len) + np.arange(total, dtype=np.int64)
     offsets = np.concatenate(([0], np.cumsum(ids_per_row)))
-    return pl.Series(
-        runs.name, [values[offsets[i] : offsets[i + 1]] for i in range(n)], dtype=pl.List(pl.Int64)
-    )
+    return list_column(runs.name, [values[offsets[i] : offsets[i + 1]] for i in range(n)])
