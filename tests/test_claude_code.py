@@ -105,7 +105,7 @@ def test_every_call_is_a_row_and_totals_match(sessions: Path, skills: SkillCatal
 def test_closed_loop_columns(sessions: Path, skills: SkillCatalog) -> None:
     df = _table(sessions, skills).df.filter(pl.col("session_id") == 0)
     rid = {(a, s, st): r for a, s, st, r in df.select("agent", "subagent_id", "step", "request_id").rows()}
-    row = {r: d for r, d in zip(df["request_id"], df.iter_rows(named=True), strict=True)}
+    row = dict(zip(df["request_id"], df.iter_rows(named=True), strict=True))
     m0, m1, m2 = rid["main", -1, 0], rid["main", -1, 1], rid["main", -1, 2]
     a0, a1, b0, b1, c0 = (
         rid["subagent", 0, 0],
@@ -207,7 +207,7 @@ def test_malformed_session_is_located(
 @pytest.mark.parametrize("text", ["{not json", "[1, 2]", ""])
 def test_unreadable_session_file(sessions: Path, skills: SkillCatalog, text: str) -> None:
     (sessions / "trace_0001.json").write_text(text)
-    with pytest.raises(InputError, match="trace_0001.json"):
+    with pytest.raises(InputError, match=r"trace_0001\.json"):
         _table(sessions, skills)
 
 
