@@ -3,7 +3,10 @@
 Real traces carry arrival times and token counts only. The *skill* of each request is assigned by
 the first matching **token-shape rule** of the workload config (``labels.rules``: inclusive bounds
 ``prompt_min``/``prompt_max``/``output_min``/``output_max`` in tokens; a missing bound is open),
-falling back to ``labels.default``. Urgency, deadline, difficulty and risk features are then drawn
+falling back to ``labels.default``. A rule may also require fields the trace itself records
+(``when: {column: value or [values]}``, e.g. ``{stop_reason: tool_use}`` or ``{output_types: thinking}``
+for the Claude Code sessions): a text or boolean column matches when its value is listed, a list column
+when any listed value is in the row's list. Urgency, deadline, difficulty and risk features are then drawn
 from that skill's profile (the same profiles the synthetic generator uses) with the generator
 ``rng.stream(seed, "workload.labels")``. Columns the trace already has (e.g. a native Parquet
 table) are kept as they are. ``label_counts`` records how many rows each rule labelled; it goes
@@ -35,6 +38,8 @@ class ShapeRule:
     prompt_max: int = 2**62
     output_min: int = 0
     output_max: int = 2**62
+    when: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """(raw trace column, accepted values) pairs that must all match."""
 
     def describe(self) -> str:
         """Human-readable form used as the key of ``label_counts``."""
@@ -47,13 +52,16 @@ class ShapeRule:
             parts.append(f"output>={self.output_min}")
         if self.output_max < 2**62:
             parts.append(f"output<={self.output_max}")
+        parts += [
+            f"{col} in {list(vals)}" if len(vals) > 1 else f"{col}={vals[0]}" for col, vals in self.when
+        ]
         return f"{self.skill} ({', '.join(parts) or 'any'})"
 
 
 def rules_from_config(rules: Sequence[Mapping[str, Any]], catalog: SkillCatalog) -> list[ShapeRule]:
     """Parse ``labels.rules`` entries, checking the skill names and bound keys."""
     out = []
-    allowed = {"skill", "prompt_min", "prompt_max", "output_min", "output_max"}
+    allowed = {"skill", "prompt_min", "prompt_max", "output_min", "output_max", "when"}
     for k, r in enumerate(rules):
         extra = set(r) - allowed
         if extra:
@@ -67,15 +75,56 @@ def rules_from_config(rules: Sequence[Mapping[str, Any]], catalog: SkillCatalog)
                 int(r.get("prompt_max", big)),
                 int(r.get("output_min", 0)),
                 int(r.get("output_max", big)),
+                _when(r.get("when") or {}, f"labels.rules[{k}].when"),
             )
         )
     return out
 
 
+def _when(spec: Mapping[str, Any], where: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``{column: value or [values]}`` -> sorted (column, values as text) pairs."""
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"{where}: expected a mapping of trace column -> value(s), got {spec!r}")
+    out = []
+    for col, v in spec.items():
+        vals = list(v) if isinstance(v, list | tuple) else [v]
+        if not vals:
+            raise ConfigError(f"{where}.{col}: give at least one value")
+        out.append((str(col), tuple(_text(x) for x in vals)))
+    return tuple(sorted(out))
+
+
+def _text(v: Any) -> str:
+    """A config value as the text form of a trace value (booleans as ``true``/``false``)."""
+    return str(v).lower() if isinstance(v, bool) else str(v)
+
+
+def field_mask(df: pl.DataFrame, column: str, values: tuple[str, ...], where: str) -> np.ndarray:
+    """Rows whose ``column`` matches ``values`` (a list column: any listed value is in the list)."""
+    if column not in df.columns:
+        raise ConfigError(
+            f"{where}: the trace has no column {column!r}; "
+            f"it has {sorted(c for c in df.columns if c[0] != '_')}"
+        )
+    s = df[column]
+    if s.dtype == pl.List(pl.String):
+        m = s.list.eval(pl.element().is_in(list(values))).list.any().fill_null(False)
+    elif s.dtype == pl.Boolean:
+        m = s.cast(pl.String).str.to_lowercase().is_in(list(values)).fill_null(False)
+    else:
+        m = s.cast(pl.String).is_in(list(values)).fill_null(False)
+    return np.asarray(m.to_numpy(), dtype=bool)
+
+
 def assign_skills(
-    prompt: np.ndarray, output: np.ndarray, rules: Sequence[ShapeRule], default: str
+    prompt: np.ndarray,
+    output: np.ndarray,
+    rules: Sequence[ShapeRule],
+    default: str,
+    fields: pl.DataFrame | None = None,
 ) -> tuple[np.ndarray, dict[str, int]]:
-    """Apply the first-match rules to token counts; return skill names and per-rule counts."""
+    """Apply the first-match rules to token counts (and ``fields``, the raw trace columns a rule's
+    ``when`` names); return skill names and per-rule counts."""
     skill = np.full(len(prompt), default, dtype=object)
     done = np.zeros(len(prompt), dtype=bool)
     counts: dict[str, int] = {}
@@ -87,6 +136,10 @@ def assign_skills(
             & (output >= r.output_min)
             & (output <= r.output_max)
         )
+        for col, vals in r.when:
+            if fields is None:
+                raise ConfigError(f"labels.rules[{k}]: 'when' needs the trace's own columns")
+            m &= field_mask(fields, col, vals, f"labels.rules[{k}].when")
         skill[m] = r.skill
         done |= m
         counts[f"rule {k + 1}: {r.describe()}"] = int(m.sum())
@@ -122,7 +175,7 @@ def label_trace(
     else:
         p = df["prompt_tokens"].cast(pl.Int64, strict=False).fill_null(0).to_numpy()
         o = df["output_tokens"].cast(pl.Int64, strict=False).fill_null(0).to_numpy()
-        cols["skill"], label_counts = assign_skills(p, o, rules, default)
+        cols["skill"], label_counts = assign_skills(p, o, rules, default, df)
     need = ["urgency", "deadline_s", "difficulty", *RISK_FEATURES]
     if any(c not in df.columns for c in need):
         lookup = {name: i for i, name in enumerate(catalog.names)}
@@ -146,6 +199,7 @@ def label_trace(
             .with_columns([pl.col(c).gather(first) for c in drawn])
             .drop("_row_index")
         )
+    label_counts.update(raw.adjustments)
     keep = [c for c in SCHEMA if c in df.columns] + ["_row"]
     return RequestTable(
         df.select(keep), raw.source, raw.block_tokens, catalog.names, label_counts, raw.column_names

@@ -11,7 +11,10 @@ A raw table has ``arrival_s`` (seconds since the first request), ``prompt_tokens
   the same (non-empty) ``hash_ids`` are the same prompt and share a ``content_id`` (1.0 % of the
   conversation trace's requests repeat an earlier prompt).
 * ``parquet``: the native request table (all of :data:`~simroute.workload.schema.SCHEMA`), or at
-  least ``arrival_s``, ``prompt_tokens``, ``output_tokens`` (the rest is labelled by rule).
+  least ``arrival_s``, ``prompt_tokens``, ``output_tokens`` (the rest is labelled by rule). Block ids
+  may come run-length encoded as ``prefix_runs`` (the bundled Claude Code table).
+* ``claude_code``: recorded Claude Code sessions, a directory of session JSON files or one file
+  (:mod:`~simroute.workload.claude_code`; a directory is read in this format by default).
 
 Any of them may be gzip-compressed (``.gz``). Problems raise :class:`InputError`.
 """
@@ -31,8 +34,11 @@ from pathlib import Path
 import polars as pl
 
 from simroute.errors import InputError
+from simroute.workload import hash_runs
+from simroute.workload.bundle_claude_code import PREFIX_RUNS
+from simroute.workload.claude_code import read_sessions
 
-FORMATS: tuple[str, ...] = ("azure", "mooncake", "parquet")
+FORMATS: tuple[str, ...] = ("azure", "mooncake", "parquet", "claude_code")
 MOONCAKE_BLOCK_TOKENS = 512
 """Tokens per ``hash_ids`` block in the Mooncake traces (FAST'25 release README)."""
 
@@ -45,10 +51,15 @@ class RawTrace:
     source: str
     block_tokens: int
     column_names: Mapping[str, str] = field(default_factory=dict)
+    adjustments: Mapping[str, int] = field(default_factory=dict)
+    """What the reader changed so the simulator can run it, and in how many rows (kept in
+    ``label_counts`` so it reaches ``summary.json``)."""
 
 
 def detect_format(path: Path) -> str:
-    """Infer the trace format from the file name (``.csv[.gz]``, ``.jsonl[.gz]``, ``.parquet``)."""
+    """Infer the trace format from the name (``.csv[.gz]``, ``.jsonl[.gz]``, ``.parquet``, a directory)."""
+    if path.is_dir():
+        return "claude_code"
     name = path.name.lower().removesuffix(".gz")
     if name.endswith(".csv"):
         return "azure"
@@ -66,6 +77,8 @@ def detect_format(path: Path) -> str:
 def load_raw(path: str | Path, fmt: str | None = None) -> RawTrace:
     """Read the trace at ``path`` in format ``fmt`` (inferred from the name when None)."""
     p = Path(path)
+    if fmt == "claude_code" or (fmt is None and p.is_dir()):
+        return _read_claude_code(p)
     if not p.is_file():
         raise InputError(str(p), "file not found")
     fmt = fmt or detect_format(p)
@@ -292,6 +305,11 @@ def _read_parquet(p: Path) -> RawTrace:
     if missing:
         raise InputError(str(p), f"missing column(s) {missing}; a Parquet trace needs at least {need}")
     block = 16
+    if PREFIX_RUNS in df.columns and "prefix_hashes" not in df.columns:
+        try:
+            df = df.with_columns(hash_runs.decode(df[PREFIX_RUNS]).alias("prefix_hashes")).drop(PREFIX_RUNS)
+        except (ValueError, pl.exceptions.PolarsError) as e:
+            raise InputError(str(p), f"bad run-length encoded block ids ({e})", column=PREFIX_RUNS) from None
     if "prefix_hashes" in df.columns:
         meta = pl.read_parquet_metadata(p)
         block = int(meta.get("simroute.block_tokens", block))
@@ -299,4 +317,18 @@ def _read_parquet(p: Path) -> RawTrace:
         df.with_row_index("_row", offset=1).with_columns(pl.col("_row").cast(pl.Int64)),
         str(p),
         block,
+        adjustments=_output_adjustments(df),
     )
+
+
+def _read_claude_code(p: Path) -> RawTrace:
+    df, block = read_sessions(p)
+    return RawTrace(df, str(p), block, adjustments=_output_adjustments(df))
+
+
+def _output_adjustments(df: pl.DataFrame) -> dict[str, int]:
+    """Rows whose recorded output of 0 tokens is replayed as 1 (the simulator decodes >= 1 token)."""
+    if "recorded_output_tokens" not in df.columns or "output_tokens" not in df.columns:
+        return {}
+    zero = int(((df["recorded_output_tokens"] == 0) & (df["output_tokens"] == 1)).sum())
+    return {"output_tokens 0 -> 1 (recorded 0, kept in recorded_output_tokens)": zero} if zero else {}

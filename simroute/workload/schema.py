@@ -36,6 +36,15 @@ SCHEMA: dict[str, pl.DataType] = {
     "content_id": pl.Int64(),
     "intent_id": pl.Int64(),
     "prompt": pl.String(),
+    "agent": pl.String(),
+    "subagent_id": pl.Int64(),
+    "recorded_model": pl.String(),
+    "recorded_api_s": pl.Float64(),
+    "recorded_ttft_s": pl.Float64(),
+    "think_s": pl.Float64(),
+    "recorded_arrival_s": pl.Float64(),
+    "after_ids": pl.List(pl.Int64()),
+    "recorded_output_tokens": pl.Int64(),
 }
 """Column -> dtype of the request table. Units: ``arrival_s`` seconds since the workload start,
 ``deadline_s`` seconds after arrival, tokens as counts, ``difficulty`` in logits (IRT scale),
@@ -45,10 +54,35 @@ same prompt (an exact repeat, a response-cache hit if the answer is still cached
 equal ids = the same request in other words (a near-duplicate, what a semantic cache matches). A
 table without them gets ``content_id = request_id`` (no duplicate structure known) and
 ``intent_id = content_id``. ``prompt``: the prompt text, for text classifiers (empty when the
-workload has none)."""
+workload has none).
+
+Recorded-session columns (real agent traces fill them; every other table gets the defaults):
+``agent`` ``"main"`` or ``"subagent"`` (default ``"main"``); ``subagent_id`` the sub-agent's index in
+its session (0, 1, ... in order of appearance; -1 for the main agent); ``recorded_model`` the model the
+trace called (empty when unknown); ``recorded_api_s`` / ``recorded_ttft_s`` the recorded API time and
+time to first token in seconds (NaN when the trace has none); ``think_s`` seconds between the
+completion of the calls this one waits for and its issue (default 0); ``recorded_arrival_s`` the
+recorded issue time in seconds from the workload start (default ``arrival_s``); ``after_ids`` the
+``request_id``s whose *completion* gates this call's issue in a closed-loop replay (default empty;
+each must be an earlier row of the same session); ``recorded_output_tokens`` the output tokens as
+recorded (default ``output_tokens``; a recorded 0 is replayed as ``output_tokens = 1``)."""
 
 OPTIONAL: tuple[str, ...] = ("content_id", "intent_id")
 """Columns with a default when a table lacks them (``request_id`` and ``content_id``)."""
+
+AGENTS: tuple[str, ...] = ("main", "subagent")
+"""Values of the ``agent`` column."""
+
+_CONSTANT_DEFAULTS: dict[str, object] = {
+    "prompt": "",
+    "agent": "main",
+    "subagent_id": -1,
+    "recorded_model": "",
+    "recorded_api_s": float("nan"),
+    "recorded_ttft_s": float("nan"),
+    "think_s": 0.0,
+}
+"""Columns filled with a constant when a table lacks them."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +133,9 @@ def validate(
     ``output_tokens >= 1``; finite ``arrival_s >= 0`` in non-decreasing order; finite
     ``deadline_s > 0`` and ``difficulty``; ``dependency_chain >= 0``; ``skill`` among ``skills``;
     ``urgency`` among the urgency classes; unique ``request_id``; ``content_id`` defaults to
-    ``request_id``, ``intent_id`` to ``content_id`` and ``prompt`` to empty text. An optional
+    ``request_id``, ``intent_id`` to ``content_id``, ``prompt`` to empty text and the recorded-session
+    columns to their defaults (see :data:`SCHEMA`); ``after_ids`` entries must be request ids of
+    earlier rows of the same session. An optional
     ``_row`` column (the row number in the original file) is used in messages and removed;
     ``names`` maps canonical columns to the file's own column names for those messages.
     """
@@ -109,8 +145,7 @@ def validate(
     for col, default in zip(OPTIONAL, ("request_id", "content_id"), strict=True):
         if col not in df.columns and default in df.columns:
             df = df.with_columns(pl.col(default).alias(col))
-    if "prompt" not in df.columns:
-        df = df.with_columns(pl.lit("", dtype=pl.String).alias("prompt"))
+    df = _add_defaults(df)
     missing = [c for c in SCHEMA if c not in df.columns]
     if missing:
         raise InputError(source, f"missing column(s) {missing}; the request table needs {list(SCHEMA)}")
@@ -152,9 +187,84 @@ def validate(
             pl.col("prompt_tokens") != pl.col("prompt_tokens").first().over("content_id"),
             "a content_id whose earlier rows have the same prompt_tokens (equal content = the same prompt)",
         ),
+        *_session_checks(),
     ]
     for col, expr, expected in checks:
         bad = df.select(expr.alias("bad"))["bad"]
         if bad.any():
             _fail(source, df, bad, col, expected, names)
+    bad = _bad_after_ids(df)
+    if bad.any():
+        _fail(source, df, bad, "after_ids", "request ids of earlier rows of the same session", names)
     return df.select(list(SCHEMA))
+
+
+def _add_defaults(df: pl.DataFrame) -> pl.DataFrame:
+    """Add the optional recorded-session columns (and ``prompt``) a table lacks, with their defaults."""
+    add = [pl.lit(v, dtype=SCHEMA[c]).alias(c) for c, v in _CONSTANT_DEFAULTS.items() if c not in df.columns]
+    if "recorded_arrival_s" not in df.columns and "arrival_s" in df.columns:
+        add.append(pl.col("arrival_s").alias("recorded_arrival_s"))
+    if "recorded_output_tokens" not in df.columns and "output_tokens" in df.columns:
+        add.append(pl.col("output_tokens").alias("recorded_output_tokens"))
+    if "after_ids" not in df.columns:
+        add.append(pl.lit([], dtype=pl.List(pl.Int64())).alias("after_ids"))
+    return df.with_columns(add) if add else df
+
+
+def _session_checks() -> list[tuple[str, pl.Expr, str]]:
+    """Value rules of the recorded-session columns (NaN = unknown is allowed for recorded latencies)."""
+    checks: list[tuple[str, pl.Expr, str]] = [
+        ("agent", ~pl.col("agent").is_in(list(AGENTS)), f"one of {list(AGENTS)}"),
+        (
+            "subagent_id",
+            ((pl.col("agent") == "main") != (pl.col("subagent_id") == -1)) | (pl.col("subagent_id") < -1),
+            "-1 for the main agent and an index >= 0 for a sub-agent",
+        ),
+        (
+            "think_s",
+            ~pl.col("think_s").is_finite() | (pl.col("think_s") < 0),
+            "a finite time >= 0 (seconds)",
+        ),
+        (
+            "recorded_arrival_s",
+            ~pl.col("recorded_arrival_s").is_finite() | (pl.col("recorded_arrival_s") < 0),
+            "a finite time >= 0 (seconds)",
+        ),
+    ]
+    checks.append(
+        ("recorded_output_tokens", pl.col("recorded_output_tokens") < 0, "an integer >= 0 (tokens)")
+    )
+    for col in ("recorded_api_s", "recorded_ttft_s"):
+        expr = pl.col(col).is_infinite() | (pl.col(col) < 0)
+        checks.append((col, expr, "a time >= 0 in seconds, or NaN when not recorded"))
+    return checks
+
+
+def _bad_after_ids(df: pl.DataFrame) -> pl.Series:
+    """Per row: True when some ``after_ids`` entry is not the request id of an earlier row of its session."""
+    if df["after_ids"].list.len().sum() == 0:
+        return pl.Series("bad", [False] * df.height)
+    pos = df.select(
+        pl.col("request_id").alias("_dep"),
+        pl.int_range(pl.len()).alias("_dep_pos"),
+        pl.col("session_id").alias("_dep_session"),
+    )
+    edges = (
+        df.select(pl.int_range(pl.len()).alias("_pos"), "session_id", pl.col("after_ids").alias("_dep"))
+        .explode("_dep")
+        .drop_nulls("_dep")
+        .join(pos, on="_dep", how="left")
+        .with_columns(
+            (
+                pl.col("_dep_pos").is_null()
+                | (pl.col("_dep_pos") >= pl.col("_pos"))
+                | (pl.col("_dep_session") != pl.col("session_id"))
+            ).alias("_bad")
+        )
+        .group_by("_pos")
+        .agg(pl.col("_bad").any())
+    )
+    bad = pl.DataFrame({"_pos": range(df.height)}, schema={"_pos": pl.Int64}).join(
+        edges.with_columns(pl.col("_pos").cast(pl.Int64)), on="_pos", how="left"
+    )
+    return bad.sort("_pos")["_bad"].fill_null(False).alias("bad")
