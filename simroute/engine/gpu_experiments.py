@@ -187,9 +187,9 @@ def _yaml(path: Path) -> Mapping[str, Any]:
         raise InputError(str(path), "not found") from None
     except Exception as e:  # OSError or any YAML parser error
         raise InputError(str(path), f"not readable YAML ({type(e).__name__})") from None
-    if not isinstance(d, Mapping):
+    if not isinstance(d, dict):
         raise InputError(str(path), "expected a mapping")
-    return d
+    return {str(k): v for k, v in d.items()}
 
 
 def _find_model_config(run: Path, model: str) -> Path:

@@ -13,7 +13,8 @@ One engine step on one GPU of a tensor-parallel (TP) group of ``tp`` GPUs, ``T``
   and prefill attention FLOPs ``4·L·(H/tp)·d`` per (query, key) pair — ``n²/2`` pairs for a prefill
   chunk of ``n`` tokens (the kernel's ``prefill_tokens²`` feature; the ``n·c`` pairs of a chunk over
   ``c`` already-computed tokens are not a kernel feature and are left out);
-* TP all-reduce, two per layer: ``2·(tp−1)/tp · T·hidden·2 bytes`` over NVLink plus a fixed latency;
+* TP all-reduce, two per layer: ``2·(tp−1)/tp · T·hidden·2 bytes`` over NVLink plus a latency of
+  ``(tp − 1) ×`` a fitted constant;
 * CPU: a per-step overhead (scheduler, input preparation, sampling, output processing) and a cost per
   scheduled request.
 
@@ -48,9 +49,15 @@ class GpuCoefficients:
             streaming (s). Fitted.
         compute_efficiency: achieved fraction of tensor-core peak in GEMMs and attention. Fitted.
         bandwidth_efficiency: achieved fraction of HBM bandwidth for weight and KV reads. Fitted.
-        per_request_s: CPU time per scheduled request per step (s). Fitted.
-        allreduce_latency_s: fixed latency of one TP all-reduce (s). Assumed.
+        per_request_s: CPU time per scheduled request per step (s). Assumed.
+        allreduce_latency_s: fixed latency of one TP all-reduce per extra GPU in the group (s): an
+            all-reduce over ``tp`` GPUs costs ``(tp − 1) ×`` this. Fitted.
         link_efficiency: achieved fraction of NVLink bandwidth in all-reduces. Assumed.
+        admission_lag_steps: engine steps between a request's arrival at the engine and the step
+            that could first schedule it, beyond the step in progress: 1 with vLLM's asynchronous
+            scheduling (the next step is scheduled while the current one runs). Assumed; the
+            validation applies it after the simulation as that many of the request's own mean
+            decode steps added to its TTFT and E2E.
     """
 
     step_overhead_s: float = 0.002
@@ -60,6 +67,7 @@ class GpuCoefficients:
     per_request_s: float = 2e-5
     allreduce_latency_s: float = 8e-6
     link_efficiency: float = 0.7
+    admission_lag_steps: float = 1.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -81,7 +89,7 @@ FITTED: tuple[str, ...] = (
     "front_end_s",
     "compute_efficiency",
     "bandwidth_efficiency",
-    "per_request_s",
+    "allreduce_latency_s",
 )
 """The coefficients :mod:`simroute.engine.gpu_fit` fits; the others are assumptions."""
 
@@ -149,7 +157,7 @@ def gpu_step_time(
     bw = gpu.hbm_bytes_per_s * c.bandwidth_efficiency
     heads = arch.num_heads / tp
     linear = LinearStepTime(
-        const_s=c.step_overhead_s + (2 * arch.num_layers * c.allreduce_latency_s if tp > 1 else 0.0),
+        const_s=c.step_overhead_s + 2 * arch.num_layers * (tp - 1) * c.allreduce_latency_s,
         per_request_s=c.per_request_s
         + 2.0 * arch.lm_head_params / tp / gpu.flops(arch.fp8_compute) / c.compute_efficiency,
         per_prefill_token_sq_s=4.0 * arch.num_layers * heads * arch.head_dim / 2.0 / attn_flops,

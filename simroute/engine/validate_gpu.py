@@ -2,8 +2,9 @@
 scheduler kernel (:class:`~simroute.engine.replica.Replica`) with GPU step times from
 :mod:`simroute.engine.gpu_model`, then per-stage latency statistics as the client measured them.
 
-Client-side TTFT = first token's step end − send time + ``front_end_s``; E2E likewise with the last
-token. ``itl_mean_ms`` = (E2E − TTFT) / (output tokens − 1), engine tokens (the measured ITLs are
+Client-side TTFT = first token's step end − send time + ``front_end_s`` + the admission lag of
+asynchronous scheduling (``admission_lag_steps`` of the request's own mean decode step); E2E likewise
+with the last token. ``itl_mean_ms`` = (E2E − TTFT) / (output tokens − 1), engine tokens (the measured ITLs are
 computed differently by the tools that recorded them; E2E and TTFT are the targets).
 
 Overload: a stage whose requests take so long that the engine serves less than
@@ -88,13 +89,14 @@ def simulate(exp: GpuExperiment, coef: GpuCoefficients, seed: int = 0) -> Simula
         shares.append(min(1.0, st.duration / span) if span > 0 else 1.0)
         start = rep.clock_s + STAGE_GAP_S
     sent_a = np.asarray(sent)
-    fe = coef.front_end_s
+    first, done, nout = rep.request_time(K.FIRSTT), rep.request_time(K.DONET), rep.request_field(K.NOUT)
+    lag = coef.admission_lag_steps * (done - first) / np.maximum(nout - 1, 1)
     return SimulatedRequests(
         stage=np.asarray(stage_of, dtype=np.int64),
         sent_s=sent_a,
-        ttft_s=rep.request_time(K.FIRSTT) - sent_a + fe,
-        e2e_s=rep.request_time(K.DONET) - sent_a + fe,
-        output_tokens=rep.request_field(K.NOUT),
+        ttft_s=first - sent_a + lag + coef.front_end_s,
+        e2e_s=done - sent_a + lag + coef.front_end_s,
+        output_tokens=nout,
         stage_served_share=tuple(shares),
     )
 
