@@ -3,9 +3,10 @@ scheduler kernel (:class:`~simroute.engine.replica.Replica`) with GPU step times
 :mod:`simroute.engine.gpu_model`, then per-stage latency statistics as the client measured them.
 
 Client-side TTFT = first token's step end − send time + ``front_end_s`` + the admission lag of
-asynchronous scheduling (``admission_lag_steps`` of the request's own mean decode step); E2E likewise
-with the last token. ``itl_mean_ms`` = (E2E − TTFT) / (output tokens − 1), engine tokens (the measured ITLs are
-computed differently by the tools that recorded them; E2E and TTFT are the targets).
+asynchronous scheduling (``admission_lag_steps`` of the request's own mean decode step); E2E
+likewise with the last token. ``itl_mean_ms`` = (E2E − TTFT) / (output tokens − 1), engine tokens
+(the measured ITLs are computed differently by the tools that recorded them; E2E and TTFT are the
+targets).
 
 Overload: a stage whose requests take so long that the engine serves less than
 :data:`OVERLOAD_SHARE` of the offered rate (stage requests / time from the stage's start to its last
@@ -77,15 +78,15 @@ def simulate(exp: GpuExperiment, coef: GpuCoefficients, seed: int = 0) -> Simula
     out_len = min(wl.data.output_len, exp.engine.max_model_len - int(prompts.prompt_tokens.max()))
     for si, st in enumerate(wl.stages):
         offsets = start + wl.arrival_offsets(st, rng)
-        first = len(sent)
+        first_idx = len(sent)
         for n, t in enumerate(offsets):
             p = n % len(prompts.group)
             rep.add(int(prompts.prompt_tokens[p]), max(out_len, 1), arrival_s=float(t), prefix_keys=keys[p])
         sent.extend(offsets.tolist())
         stage_of.extend([si] * len(offsets))
         rep.run_until()
-        done = rep.request_time(K.DONET)[first:]
-        span = float(np.max(done)) - start if len(done) else st.duration
+        stage_done = rep.request_time(K.DONET)[first_idx:]
+        span = float(np.max(stage_done)) - start if len(stage_done) else st.duration
         shares.append(min(1.0, st.duration / span) if span > 0 else 1.0)
         start = rep.clock_s + STAGE_GAP_S
     sent_a = np.asarray(sent)
