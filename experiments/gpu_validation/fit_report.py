@@ -71,7 +71,7 @@ def main() -> None:
     records = validate(runs + specs, coef)
     fit_ids = {r.id for r in fit_set}
     for rec in records:
-        rec["role"] = "fit" if rec["id"] in fit_ids or rec["id"] == DUPLICATE else "held out"
+        rec["role"] = "fit" if any(f.startswith(rec["id"]) for f in fit_ids) else "held out"
         if rec["id"] in loo:
             rec["loo_error"] = loo[rec["id"]]
     out = REPO_ROOT / "validation"
