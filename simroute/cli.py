@@ -36,6 +36,9 @@ commands:
   export RUN_DIR --out FILE [--format json|litellm] [--sign] [--key-file PATH]
          the run's policy as a versioned, hashed artifact, optionally HMAC-signed with the key in
          PATH or $SIMROUTE_POLICY_KEY (or a LiteLLM Router config)
+  validate-gpu SPECS [SPECS ...] --json OUT.json [--plot OUT.png] [--coefficients FILE] [--seed S]
+         predict real GPU vLLM runs (experiments JSON or inference-perf run folders): per-stage
+         TTFT / E2E from the GPU step-time model and the step-exact scheduler
   aggregate SWEEP_DIR    one Parquet table (aggregate.parquet) of a multirun, plus replications.parquet
   plot SWEEP_DIR         cost vs quality (Pareto, AIQ), latency CDFs, tier share over time, cost breakdown
 """
@@ -48,6 +51,7 @@ COMMANDS: dict[str, str] = {
     "eval-classifier": "eval_classifier",
     "calibrate": "calibrate",
     "export": "export",
+    "validate-gpu": "validate_gpu",
 }
 """Command name -> module of :mod:`simroute.commands` whose ``main(argv)`` runs it."""
 
