@@ -26,6 +26,7 @@ from simroute.sim.run import simulate
 VARIANTS: list[tuple[str, str, list[str]]] = [
     ("all_realtime", "all_realtime", []),
     ("all_batch", "all_batch", []),
+    ("api_only_router", "api_only_router", []),
     ("router_first", "router_first", []),
     ("router_first + caches", "router_first", ["+keep_caches=true"]),
     ("cascade", "cascade", []),
