@@ -342,3 +342,27 @@ def _world_row() -> dict[str, Any]:
         "idx": 0,
         "u_classify": 0.5,
     }
+
+
+def test_thompson_learns_from_the_verifier_in_use() -> None:
+    """The bandit's evidence is the verifier's verdicts, not the truth: with no checking every
+    completed attempt counts as a success; with the judge, rejections count as failures."""
+    cfg, inp = _inputs(600, ["policy=thompson"])
+    learned = {}
+    for name in ("none", "judge"):
+        pcfg = copy.deepcopy(cfg["policy"])
+        if name == "none":
+            pcfg["verifier"] = {"name": "none"}
+        pol = build_policies(pcfg, PolicyContext(inp.skills.names, inp.catalog, 0))
+        prior = {
+            k: (pol.router._ab(*k))
+            for k in [(s, t) for s in inp.skills.names for t in ("local", "batch", "realtime")]
+        }
+        res = simulate(inp.table, pol, cfg["tiers"], inp.catalog, inp.quality, 0, progress=False)
+        fails = sum(pol.router.beta[k] - prior[k][1] for k in pol.router.beta)
+        wins = sum(pol.router.alpha[k] - prior[k][0] for k in pol.router.alpha)
+        done = res.attempts.filter(pl.col("status") == "completed")
+        assert wins == pytest.approx(float(done["accepted"].sum()))
+        assert fails == pytest.approx(float((~done["accepted"]).sum()))
+        learned[name] = fails
+    assert learned["none"] == 0 and learned["judge"] > 0
