@@ -34,7 +34,7 @@ BASE = [
 ]
 
 
-PERFECT = {"name": "perfect"}
+PERFECT = {"name": "oracle"}  # the perfect checker: an upper bound (reads the truth)
 # a weak checker: accepts 30 % of wrong answers (code that passes tests but is wrong), 1 s per check
 WEAK = {"name": "noisy", "false_accept": 0.3, "false_reject": 0.05, "latency_s": 1.0}
 REGIMES: dict[str, tuple[dict[str, Any], float]] = {  # name -> (verifier, attempt_correlation)

@@ -11,7 +11,10 @@ Usage: ``python experiments/tier_economics.py [--requests N]``.
 from __future__ import annotations
 
 import argparse
+import json
 from collections import Counter
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +28,9 @@ from simroute.sim.run import simulate
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=50_000)
+    ap.add_argument("--out", type=Path, default=Path("paper"))
     a = ap.parse_args()
+    stored: dict[str, Any] = {"requests": a.requests, "policies": {}, "batch_price_ratio": {}}
     cfg = compose([f"workload.n_requests={a.requests}"])
     inp = setup(cfg, 0)
     skills, table, prices, quality, catalog = inp.skills, inp.table, inp.prices, inp.quality, inp.catalog
@@ -40,6 +45,7 @@ def main() -> None:
             f"{name:14s} {h['success_rate']:8.1%} {h['cost_total_usd']:10.2f} "
             f"{h['cost_per_successful_task_usd']:12.5f} {share:12.1%}"
         )
+        stored["policies"][name] = {**h, "batch_share": share}
     ratios_in, ratios_out = [], []
     for m in prices.models():
         p = prices.get(m)
@@ -53,6 +59,13 @@ def main() -> None:
             f"batch/standard {label} price ratio over {len(r)} models: min/p10/p50/p90/max = "
             f"{'/'.join(f'{x:.2f}' for x in q)}; most common {top}"
         )
+        stored["batch_price_ratio"][label] = {
+            "models": len(r),
+            "min_p10_p50_p90_max": [float(x) for x in q],
+            "most_common": [[float(k), int(v)] for k, v in Counter(r).most_common(4)],
+        }
+    a.out.mkdir(parents=True, exist_ok=True)
+    (a.out / "tier_economics.json").write_text(json.dumps(stored, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -366,3 +366,20 @@ def test_thompson_learns_from_the_verifier_in_use() -> None:
         assert fails == pytest.approx(float((~done["accepted"]).sum()))
         learned[name] = fails
     assert learned["none"] == 0 and learned["judge"] > 0
+
+
+def test_a_failed_batch_answer_of_the_strongest_model_is_retried() -> None:
+    """The cost_aware q0.9 anomaly: its batch attempts already used the strongest model, and a
+    rejected one was never retried (escalation wanted a strictly stronger model)."""
+    from simroute.policy.escalation import StrongerModel
+    from simroute.policy.types import Attempt, Label
+
+    _, inp = _inputs(50)
+    top = inp.catalog.strongest("realtime", "code_change").model
+    esc = StrongerModel(inp.catalog, max_attempts=3, retry_same=1)
+    view = RequestView.of(Request(**_world_row()))
+    label = Label("code_change", 1.0)
+    first = [Attempt("batch", top, "completed", False)]
+    nxt = esc.next_route(view, label, first)
+    assert nxt is not None and nxt.tier == "realtime" and nxt.strong
+    assert esc.next_route(view, label, [*first, Attempt("realtime", top, "completed", False)]) is None

@@ -24,8 +24,9 @@ class StrongerModel:
     A rejected (tier full) or expired (batch window missed) attempt is retried on ``tier`` with the
     normal selection; a failed attempt (a wrong answer, or an API that kept erroring) escalates to
     the tier's strongest model, provided that model is expected to do better (for the predicted
-    skill) than every model already tried; when none is, a failed attempt on the tier's strongest
-    model is retried on it up to ``retry_same`` times (what a team does with one model only).
+    skill) than every model already tried; when none is, a failed attempt of the tier's strongest
+    model (in this tier or another, e.g. its batch offer) is retried on ``tier`` up to
+    ``retry_same`` times (what a team does with one model only).
 
     Args:
         catalog: the run's model offers.
@@ -57,8 +58,8 @@ class StrongerModel:
         top = self.catalog.strongest(self.tier, label.skill)
         if top.expected_quality[label.skill] > best_tried:
             return Route(self.tier, True, "escalate after failure")
-        on_top = sum(a.tier == self.tier and a.model == top.model for a in history)
-        if last.tier == self.tier and last.model == top.model and on_top <= self.retry_same:
+        on_top = sum(a.model == top.model for a in history)  # on any tier: a failed batch answer too
+        if last.model == top.model and on_top <= self.retry_same:
             return Route(self.tier, True, "retry after failure")
         return None
 
