@@ -70,3 +70,32 @@ def test_quality_kernel_matches_reference(n: int, seed: int) -> None:
     np.testing.assert_allclose(
         p_success_kernel(ability, m, s, d), p_success_reference(ability, m, s, d), rtol=1e-12
     )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    calls=st.lists(
+        st.tuples(
+            st.lists(st.integers(0, 12), min_size=0, max_size=8),
+            st.floats(0, 50),
+            st.floats(0, 5),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_prompt_cache_kernel_matches_reference(calls: list[tuple[list[int], float, float]]) -> None:
+    """The Numba prompt-cache kernel and its plain-Python reference agree call by call."""
+    from simroute.economics.prompt_cache import PromptCache, use_reference
+
+    pc = PromptCache(ttl_s=10.0, min_tokens=0, block_tokens=1)
+    exp: dict[int, float] = {}
+    ready: dict[int, float] = {}
+    now = 0.0
+    for ids, dt, prefill in sorted(calls, key=lambda c: c[1]):
+        now = max(now, dt)
+        arr = np.array(ids, dtype=np.int64)
+        hit = use_reference(exp, ready, arr, now, now + prefill, now + 10.0)
+        cached, _ = pc.use(arr, len(ids) + 1, now, now + prefill)
+        assert cached == hit
+    assert dict(pc._expiry) == exp and dict(pc._ready) == ready
