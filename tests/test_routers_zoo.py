@@ -131,3 +131,18 @@ def test_no_router_sends_a_request_that_cannot_wait_to_batch(ctx, deadline, idx,
         make_request(deadline_s=deadline), Label(skill, 1.0), Risk(0.9 if risky else 0.0, risky), State(queue)
     )
     assert route.tier != "batch"
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    values=st.lists(st.floats(-5, 5, allow_nan=False), min_size=1, max_size=80),
+    q=st.floats(0, 1),
+)
+def test_running_quantile_equals_numpy(values: list[float], q: float) -> None:
+    """The win-rate router's O(log n) threshold is exactly np.quantile of the scores seen."""
+    from simroute.policy.running_quantile import RunningQuantile
+
+    rq = RunningQuantile(q)
+    for k, v in enumerate(values):
+        rq.add(v)
+        assert rq.value() == float(np.quantile(values[: k + 1], q))

@@ -8,13 +8,12 @@ and stronger-model escalation (see ``conf/policy/cascade.yaml``).
 
 from __future__ import annotations
 
-import numpy as np
-
 from simroute import rng as rng_mod
 from simroute.errors import ConfigError
 from simroute.outcomes import TIERS
 from simroute.policy.catalog import ModelCatalog
 from simroute.policy.protocols import StateView
+from simroute.policy.running_quantile import RunningQuantile
 from simroute.policy.types import Label, RequestView, Risk, Route
 
 
@@ -225,7 +224,7 @@ class WinRateRouter:
         self.warmup = warmup
         self.use_batch = use_batch
         self.batch_min_deadline_s = batch_min_deadline_s
-        self._seen: list[float] = []
+        self._seen = RunningQuantile(1.0 - target_strong_share if target_strong_share is not None else 0.5)
         local = catalog.by_tier["local"]
         rt = catalog.by_tier["realtime"]
         skills = list(rt[0].expected_quality) if rt else []
@@ -250,15 +249,15 @@ class WinRateRouter:
 
     def current_threshold(self) -> float:
         """Threshold in force now (calibrated once past warm-up)."""
-        if self.target is None or len(self._seen) < self.warmup:
+        if self.target is None or self._seen.n < self.warmup:
             return self.threshold
-        return float(np.quantile(self._seen, 1.0 - self.target))
+        return self._seen.value()  # = np.quantile(seen, 1 - target), O(log n) per request
 
     def route(self, request: RequestView, label: Label, risk: Risk, state: StateView) -> Route:
         """Strong real-time above the threshold, else the cheap side (local or batch)."""
         s = self.score(label, risk)
         thr = self.current_threshold()
-        self._seen.append(s)
+        self._seen.add(s)
         if s > thr or risk.escalate:
             return Route("realtime", True, "strong-win rate above threshold")
         if self.use_batch and request.deadline_s >= self.batch_min_deadline_s:
