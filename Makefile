@@ -12,10 +12,12 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-## run: set up the venv, then simulate the default synthetic agent fleet and the real Azure conv trace
+## run: set up the venv, then simulate the default synthetic agent fleet, the real Azure conv trace and
+## the recorded Claude Code sessions (all 710, closed loop) against the team's own routing (as_recorded)
 run: $(STAMP)
 	$(BIN)/simroute run hydra.run.dir=outputs/make_run/agent_fleet
 	$(BIN)/simroute run workload=azure_conv hydra.run.dir=outputs/make_run/azure_conv
+	$(BIN)/simroute run experiment=claude_code hydra.run.dir=outputs/make_run/claude_code
 	@echo "results: outputs/make_run/*/ (requests.parquet, summary.json, *.png)"
 
 ## test: lint, type-check and run the fast test suite

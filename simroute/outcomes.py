@@ -11,14 +11,18 @@ TIERS: tuple[str, ...] = ("local", "batch", "realtime")
 CACHE_TIER: Final = "cache"
 """The ``final_tier`` of a request answered by the response cache (no attempt)."""
 
-SERVED_BY: tuple[str, ...] = (*TIERS, CACHE_TIER)
-"""Where a request's final answer can come from."""
+NO_TIER: Final = "none"
+"""The ``first_tier``/``final_tier`` of a request that was never issued (``cancelled``)."""
+
+SERVED_BY: tuple[str, ...] = (*TIERS, CACHE_TIER, NO_TIER)
+"""Where a request's final answer can come from (``none``: nowhere, the request was cancelled)."""
 
 SUCCEEDED: Final = "succeeded"
 FAILED: Final = "failed"
 DROPPED: Final = "dropped"
 TIMED_OUT: Final = "timed_out"
-OUTCOMES: tuple[str, ...] = (SUCCEEDED, FAILED, DROPPED, TIMED_OUT)
+CANCELLED: Final = "cancelled"
+OUTCOMES: tuple[str, ...] = (SUCCEEDED, FAILED, DROPPED, TIMED_OUT, CANCELLED)
 """Terminal states of a request; every request ends in exactly one.
 
 * ``succeeded`` — an attempt completed, the quality draw says correct, within the deadline (and the
@@ -27,7 +31,13 @@ OUTCOMES: tuple[str, ...] = (SUCCEEDED, FAILED, DROPPED, TIMED_OUT)
 * ``failed`` — a wrong answer was accepted (an undetected failure), or the last attempt completed
   incorrectly, its batch job expired, or its API calls kept failing past the retries or deadline,
   and the escalation policy offered no further route;
-* ``dropped`` — the last attempt was rejected by its tier (queue full) with no further route.
+* ``dropped`` — the last attempt was rejected by its tier (queue full) with no further route;
+* ``cancelled`` — closed-loop sessions only: a step this request waits for (``after_ids``) ended
+  without an answer (``failed`` with no accepted answer, ``dropped``, ``timed_out`` or
+  ``cancelled``), so the session ended and this request was never issued (no attempt, no cost,
+  ``first_tier == final_tier == "none"``, ``arrival_s`` when its session ended, latencies NaN,
+  ``deadline_met`` false, ``cache_lookup`` ``off``), unless ``workload.session_retry`` lets the
+  session go on.
 """
 
 COMPLETED: Final = "completed"

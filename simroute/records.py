@@ -27,13 +27,16 @@ _DTYPES: dict[str, pl.DataType] = {
 class RequestRecord:
     """The decisions, outcome, latencies (s) and per-request costs (USD) of one request.
 
-    ``idx`` is the request's row in the request table; ``ttft_s``/``tpot_s`` are NaN when no attempt
-    completed; ``correct``: the final answer delivered is right (late or not); ``deadline_met``: the
-    request ended by its deadline; ``cache_source_id`` is the request id whose cached answer was
-    served (-1: none); ``cost_verifier_usd`` what its verifier checks cost.
+    ``idx`` is the request's row in the request table; ``arrival_s`` the simulated issue time (s; a
+    closed-loop step is issued when the steps it waits for are done, plus its think time);
+    ``first_model`` the model of the first attempt (empty without one); ``ttft_s``/``tpot_s`` are NaN
+    when no attempt completed; ``correct``: the final answer delivered is right (late or not);
+    ``deadline_met``: the request ended by its deadline; ``cache_source_id`` is the request id whose
+    cached answer was served (-1: none); ``cost_verifier_usd`` what its verifier checks cost.
     """
 
     idx: int
+    arrival_s: float
     skill_pred: str | None
     classifier_confidence: float
     risk_score: float
@@ -42,6 +45,7 @@ class RequestRecord:
     first_tier: str
     final_tier: str
     final_model: str
+    first_model: str
     attempts: int
     tier_path: str
     outcome: str

@@ -45,7 +45,7 @@ def test_runtime_decisions_equal_the_simulators(run_dir: Path, tmp_path: Path) -
     r = pl.read_parquet(run_dir / "requests.parquet")
     cache = ResponseCache(CacheConfig.from_config(doc["policy"]["response_cache"], doc["skills"]))
     lookup_s = cache.lookup_latency_s()  # what a miss waits before it is routed
-    routed = r.filter(pl.col("final_tier") != "cache")
+    routed = r.filter(~pl.col("final_tier").is_in(["cache", "none"]))  # none: cancelled, never routed
     events = []  # (time, kind, row): bindings at answer time, routing after the cache lookup
     for row in routed.iter_rows(named=True):
         t = row["arrival_s"] + (lookup_s if row["cache_lookup"] == "miss" else 0.0)

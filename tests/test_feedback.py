@@ -158,6 +158,8 @@ def test_multiday_run_is_deterministic_and_accounts_every_day() -> None:
     assert a.equals(b)
     assert a["day"].to_list() == [1, 2, 3]
     assert sa["requests"] == int(a["n_requests"].sum())
-    shares = a.select(pl.sum_horizontal("share_local", "share_batch", "share_realtime", "share_cache"))
+    shares = a.select(
+        pl.sum_horizontal("share_local", "share_batch", "share_realtime", "share_cache", "share_none")
+    )
     assert np.allclose(shares.to_series().to_numpy(), 1.0)
     assert (a["evaluator_cost_usd"] > 0).all() and (a["distillation_cost_usd"] > 0).all()

@@ -147,4 +147,21 @@ def test_every_summary_percentile_is_np_percentile_of_the_requests(tmp_path: Pat
         (inter["e2e_s"] / inter["deadline_s"]).to_numpy(),
         "p95",
     )
+    # sessions: makespan percentiles of sessions.parquet, which is recomputed here from the requests
+    sess = pl.read_parquet(tmp_path / "sessions.parquet")
+    base = pl.read_parquet(tmp_path / "baseline_sessions.parquet")
+    for stat, got in s["sessions"]["makespan_s"].items():
+        check(("sessions", "makespan_s", stat), got, sess["makespan_s"].to_numpy(), stat)
+    for stat, got in s["baseline"]["sessions"]["makespan_s"].items():
+        check(("baseline", "sessions", "makespan_s", stat), got, base["makespan_s"].to_numpy(), stat)
+    issued = r.filter(pl.col("outcome") != "cancelled")
+    end = issued.group_by("session_id").agg((pl.col("arrival_s") + pl.col("e2e_s")).max().alias("end"))
+    start = r.group_by("session_id").agg(pl.col("arrival_s").min().alias("start"))
+    want = start.join(end, on="session_id", how="left").sort("session_id")
+    np.testing.assert_allclose(
+        sess["makespan_s"].to_numpy(), (want["end"] - want["start"]).fill_null(0.0).to_numpy(), rtol=1e-12
+    )
+    ok = r.group_by("session_id").agg(pl.col("correct").all()).sort("session_id")
+    assert sess["success"].to_list() == ok["correct"].to_list()
+    assert s["sessions"]["success_rate"] == pytest.approx(float(sess["success"].mean()))
     assert _percentile_paths(s) <= checked, sorted(_percentile_paths(s) - checked)

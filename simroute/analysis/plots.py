@@ -14,8 +14,14 @@ import numpy as np
 from simroute.outcomes import TIERS
 from simroute.records import SimResult
 
-_COLORS = {"local": "#2a9d8f", "batch": "#e9c46a", "realtime": "#e76f51", "cache": "#8d99ae"}
-_SERVED = (*TIERS, "cache")  # a response-cache hit is served by no tier
+_COLORS = {
+    "local": "#2a9d8f",
+    "batch": "#e9c46a",
+    "realtime": "#e76f51",
+    "cache": "#8d99ae",
+    "none": "#d9d9d9",
+}
+_SERVED = (*TIERS, "cache", "none")  # a response-cache hit is served by no tier; none: cancelled
 _META = {"Software": None}
 
 
@@ -59,6 +65,33 @@ def latency_cdf(res: SimResult, path: Path, title: str) -> None:
     ax.set_xscale("log")
     ax.set_xlabel("end-to-end latency (s)")
     ax.set_ylabel("fraction of requests")
+    ax.set_ylim(0, 1.01)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, metadata=_META)
+    plt.close(fig)
+
+
+def session_makespan_cdf(frames: dict[str, Any], path: Path, title: str) -> None:
+    """Empirical CDF of session makespan (s, log scale), one line per arm (``frames``: arm name ->
+    its ``sessions`` table, see :func:`simroute.analysis.sessions.session_table`)."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for k, (name, s) in enumerate(frames.items()):
+        x = np.sort(s["makespan_s"].to_numpy())
+        x = x[np.isfinite(x) & (x > 0)]
+        if len(x):
+            ax.step(
+                x,
+                np.arange(1, len(x) + 1) / len(x),
+                where="post",
+                color=("#264653", "#e76f51", "#2a9d8f", "#e9c46a")[k % 4],
+                label=f"{name} (n={len(x):,} sessions)",
+            )
+    ax.set_xscale("log")
+    ax.set_xlabel("session makespan: first issue to last answer (s)")
+    ax.set_ylabel("fraction of sessions")
     ax.set_ylim(0, 1.01)
     ax.grid(alpha=0.3)
     ax.legend()

@@ -75,7 +75,7 @@ def summarize(res: SimResult, meta: Mapping[str, Any], baseline: SimResult | Non
     out["savings"] = savings(res)
     out["risk_predictor"] = _risk_predictor(r)
     out["undetected_failures"] = int(r["undetected_failure"].sum())
-    inter = r.filter(pl.col("urgency") == "interactive")
+    inter = r.filter((pl.col("urgency") == "interactive") & pl.col("e2e_s").is_not_nan())  # issued
     out["interactive_p95_deadline_ratio"] = (
         float(np.percentile((inter["e2e_s"] / inter["deadline_s"]).to_numpy(), 95)) if inter.height else None
     )

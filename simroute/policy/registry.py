@@ -21,7 +21,7 @@ from simroute.policy.classifiers import NoisyClassifier, OracleClassifier
 from simroute.policy.escalation import NoEscalation, StrongerModel
 from simroute.policy.risk import LogisticRisk, NeverEscalate
 from simroute.policy.routers import CostAwareRouter, RuleRouter, StaticRouter, ThompsonRouter, WinRateRouter
-from simroute.policy.selectors import ABSelector, StrongestSelector, ThresholdSelector
+from simroute.policy.selectors import ABSelector, RecordedSelector, StrongestSelector, ThresholdSelector
 from simroute.policy.text import EmbeddingClassifier, KeywordClassifier
 from simroute.policy.verifiers import JudgeVerifier, NoisyVerifier, NoVerifier, OracleVerifier
 
@@ -40,7 +40,12 @@ REGISTRY: dict[str, dict[str, type]] = {
         "win_rate": WinRateRouter,
         "thompson": ThompsonRouter,
     },
-    "selector": {"threshold": ThresholdSelector, "strongest": StrongestSelector, "ab": ABSelector},
+    "selector": {
+        "threshold": ThresholdSelector,
+        "strongest": StrongestSelector,
+        "ab": ABSelector,
+        "recorded": RecordedSelector,
+    },
     "verifier": {
         "judge": JudgeVerifier,
         "noisy": NoisyVerifier,

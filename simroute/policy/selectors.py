@@ -98,3 +98,39 @@ class ABSelector:
     def select(self, request: RequestView, label: Label, route: Route) -> str:
         """The model the request's arm chooses."""
         return (self.b if self.arm(request) == "b" else self.a).select(request, label, route)
+
+
+def litellm_id(recorded_model: str) -> str:
+    """The catalogue (LiteLLM) id of a model id as a trace records it: the Anthropic date suffix
+    dropped (``claude-opus-4-5-20251101`` -> ``claude-opus-4-5``); other ids unchanged."""
+    head, _, tail = recorded_model.rpartition("-")
+    return head if head and len(tail) == 8 and tail.isdigit() else recorded_model
+
+
+class RecordedSelector:
+    """The model the trace recorded for this call (``RequestView.recorded_model``, mapped by
+    :func:`litellm_id`): the team's own routing, replayed. A route marked ``strong`` (an
+    escalation) gets the tier's strongest. A recorded model the tier does not offer (or none
+    recorded) is a :class:`ConfigError` naming it (offer it under ``models.api``, e.g.
+    ``models=claude``), never a silent substitute.
+
+    Args:
+        catalog: the run's model offers.
+    """
+
+    def __init__(self, catalog: ModelCatalog) -> None:
+        self.catalog = catalog
+
+    def select(self, request: RequestView, label: Label, route: Route) -> str:
+        """The recorded model (the tier's strongest on a ``strong`` route)."""
+        if route.strong:
+            return self.catalog.strongest(route.tier, label.skill).model
+        model = litellm_id(request.recorded_model)
+        if not any(o.model == model for o in self.catalog.offers(route.tier)):
+            offered = sorted(o.model for o in self.catalog.offers(route.tier))
+            raise ConfigError(
+                f"selector recorded: request {request.request_id} recorded model "
+                f"{request.recorded_model!r} ({model!r}) is not offered in tier {route.tier!r} "
+                f"(offered: {offered}); add it under models.api (the Claude models: models=claude)"
+            )
+        return model

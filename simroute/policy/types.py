@@ -16,7 +16,9 @@ class RequestView:
     ``idx`` is the request's row (policies that label every request up front index by it); the
     five risk features are observable request features (what the change touches); ``content_id``
     and ``intent_id`` stand for what an exact / embedding cache key would match; ``prompt`` is the
-    prompt text when the workload has it. Times in seconds, tokens as counts.
+    prompt text when the workload has it; ``recorded_model`` the model a recorded trace called for
+    this request (what the team's own system chose: observable; empty when unknown). Times in
+    seconds, tokens as counts.
     """
 
     idx: int
@@ -34,6 +36,7 @@ class RequestView:
     content_id: int = -1
     intent_id: int = -1
     prompt: str = ""
+    recorded_model: str = ""
 
     @classmethod
     def of(cls, request: Request) -> RequestView:

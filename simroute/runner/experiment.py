@@ -1,9 +1,10 @@
 """One ``simroute run``: load everything, simulate the policy and its baseline, write the results.
 
 Outputs in ``out_dir``: ``requests.parquet`` (one row per request), ``baseline_requests.parquet``,
-``summary.json`` (deterministic), ``timing.json`` (wall time, simulated requests/s, peak memory —
-*not* deterministic) and the figures ``tier_share.png``, ``latency_cdf.png``,
-``cost_vs_success.png``.
+``sessions.parquet`` / ``baseline_sessions.parquet`` (one row per session), ``summary.json``
+(deterministic), ``timing.json`` (wall time, simulated requests/s, peak memory — *not*
+deterministic) and the figures ``tier_share.png``, ``latency_cdf.png``, ``cost_vs_success.png``,
+``session_makespan_cdf.png``.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ import numpy as np
 
 from simroute import __version__
 from simroute.analysis import plots
+from simroute.analysis.sessions import session_summary, session_table
 from simroute.analysis.summary import headline, summarize
 from simroute.policy.registry import PolicyContext
 from simroute.records import SimResult
 from simroute.sim.build import build_policies, setup
 from simroute.sim.lifecycle import Policies
 from simroute.sim.run import simulate
+from simroute.sim.sessions import ReplayConfig
 
 
 def policy_snapshot(
@@ -86,6 +89,27 @@ def _policy_name(cfg: Mapping[str, Any]) -> str:
     return str(cfg.get("label") or cfg["router"]["name"])
 
 
+def _figures(
+    runs: Mapping[str, SimResult],
+    sessions: Mapping[str, Any],
+    summary: Mapping[str, Any],
+    out_dir: Path,
+    title: str,
+) -> None:
+    """The run's PNG figures (tier shares, latency CDF, cost vs success, session-makespan CDF)."""
+    res, base = runs["policy"], runs.get("baseline")
+    names = {"policy": str(summary["policy"]), "baseline": str(summary["baseline_policy"])}
+    plots.tier_share(res, out_dir / "tier_share.png", title)
+    plots.latency_cdf(res, out_dir / "latency_cdf.png", title)
+    points = [{"name": names["policy"], **headline(res)}]
+    if base is not None:
+        points.append({"name": names["baseline"], **headline(base)})
+    plots.cost_vs_success(points, out_dir / "cost_vs_success.png", title)
+    plots.session_makespan_cdf(
+        {names[a]: s for a, s in sessions.items()}, out_dir / "session_makespan_cdf.png", title
+    )
+
+
 def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> dict[str, Any]:
     """Run the experiment described by the resolved config ``cfg``; return the summary."""
     t0 = time.perf_counter()
@@ -99,6 +123,7 @@ def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> 
     if cfg.get("baseline"):
         arms["baseline"] = cfg["baseline"]
     built: dict[str, Policies] = {}
+    replay = ReplayConfig.from_config(cfg["workload"])
     for arm, pcfg in arms.items():
         policies = built[arm] = build_policies(pcfg, ctx)
         runs[arm] = simulate(
@@ -110,6 +135,7 @@ def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> 
             seed,
             label=f"{_policy_name(pcfg)} ({arm})",
             progress=progress,
+            replay=replay,
         )
     t_sim = time.perf_counter()
     res = runs["policy"]
@@ -122,7 +148,9 @@ def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> 
         "workload": {
             "source": table.source,
             "n_requests": len(table),
-            "span_s": float(table.df["arrival_s"].to_numpy().max()),
+            "replay": "closed_loop" if replay.closed_loop else "open_loop",
+            "session_retry": replay.session_retry,
+            "span_s": float(res.requests["arrival_s"].to_numpy().max()),
             "block_tokens": table.block_tokens,
             "label_counts": dict(table.label_counts),
             "skill_share": {s: float(np.mean((table.df["skill"] == s).to_numpy())) for s in skills.names},
@@ -131,24 +159,23 @@ def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> 
     }
     summary = summarize(res, meta, base)
     summary.update(knowledge(built["policy"], res))
+    sessions = {arm: session_table(r.requests) for arm, r in runs.items()}
+    summary["sessions"] = session_summary(sessions["policy"])
     if base is not None:
         summary["baseline"].update(knowledge(built["baseline"], base))
+        summary["baseline"]["sessions"] = session_summary(sessions["baseline"])
     out_dir.mkdir(parents=True, exist_ok=True)
     res.requests.write_parquet(out_dir / "requests.parquet")
+    sessions["policy"].write_parquet(out_dir / "sessions.parquet")
     if base is not None:
         base.requests.write_parquet(out_dir / "baseline_requests.parquet")
+        sessions["baseline"].write_parquet(out_dir / "baseline_sessions.parquet")
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     snapshot = policy_snapshot(cfg["policy"], skills.names, catalog, built["policy"].router)
     (out_dir / "policy_snapshot.json").write_text(json.dumps(snapshot, indent=1, sort_keys=True) + "\n")
-    name = summary["policy"]
-    title = f"{name} on {Path(table.source).name} ({len(table):,} requests, seed {seed})"
+    title = f"{summary['policy']} on {Path(table.source).name} ({len(table):,} requests, seed {seed})"
     if cfg.get("figures", True):
-        plots.tier_share(res, out_dir / "tier_share.png", title)
-        plots.latency_cdf(res, out_dir / "latency_cdf.png", title)
-        points = [{"name": name, **headline(res)}]
-        if base is not None:
-            points.append({"name": summary["baseline_policy"], **headline(base)})
-        plots.cost_vs_success(points, out_dir / "cost_vs_success.png", title)
+        _figures(runs, sessions, summary, out_dir, title)
     t_end = time.perf_counter()
     n_sim = len(table) * len(runs)
     timing = {

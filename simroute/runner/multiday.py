@@ -30,6 +30,7 @@ from simroute.records import SimResult
 from simroute.sim.build import RunInputs, build_policies, setup
 from simroute.sim.lifecycle import Policies
 from simroute.sim.run import simulate, source_costs
+from simroute.sim.sessions import ReplayConfig
 from simroute.workload.schema import RequestTable
 
 DAY_S = 86_400.0
@@ -86,13 +87,22 @@ def run_multiday(cfg: Mapping[str, Any], progress: bool = False) -> tuple[pl.Dat
 
 
 def _day_table(table: RequestTable, day: int) -> RequestTable | None:
-    """The requests arriving on ``day`` (0-based), times from that midnight; None if there are none."""
+    """The requests arriving on ``day`` (0-based), times from that midnight; None if there are none.
+
+    Closed-loop sessions are gated within the day only: a step whose gate arrived on an earlier day
+    loses that gate (``after_ids`` keeps the ids present in the day's table) and is issued at its own
+    arrival time, so a session crossing midnight goes on without waiting for yesterday's steps."""
     df = table.df
     day_df = df.filter((pl.col("arrival_s") >= day * DAY_S) & (pl.col("arrival_s") < (day + 1) * DAY_S))
     if day_df.height == 0:
         return None
+    ids = day_df["request_id"].implode()
     return RequestTable(
-        day_df.with_columns(pl.col("arrival_s") - day * DAY_S),
+        day_df.with_columns(
+            pl.col("arrival_s") - day * DAY_S,
+            (pl.col("recorded_arrival_s") - day * DAY_S).clip(lower_bound=0.0),
+            pl.col("after_ids").list.eval(pl.element().filter(pl.element().is_in(ids))),
+        ),
         table.source,
         table.block_tokens,
         table.skills,
@@ -124,6 +134,7 @@ def _simulate_day(
         progress=progress,
         cache=fb.cache,
         billing_s=DAY_S,  # each day pays for its own 24 h of GPUs: windows never overlap
+        replay=ReplayConfig.from_config(cfg["workload"]),
     )
     if fb.cache is None:
         return res
@@ -138,7 +149,7 @@ def _simulate_day(
 def _day_row(res: SimResult, day: int) -> dict[str, Any]:
     """The day's row of ``daily.parquet`` (before the night's feedback columns)."""
     r = res.requests
-    inter = r["urgency"] == "interactive"
+    inter = (r["urgency"] == "interactive") & r["e2e_s"].is_not_nan()  # issued (not cancelled)
     row: dict[str, Any] = {
         "day": day + 1,
         **headline(res),

@@ -17,7 +17,7 @@ replica (bounded by load).
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -25,9 +25,11 @@ import simpy
 
 from simroute.outcomes import (
     CACHE_TIER,
+    CANCELLED,
     COMPLETED,
     FAILED,
     LOOKUP_OFF,
+    NO_TIER,
     OUTCOME_IF_LAST,
     SUCCEEDED,
     TIMED_OUT,
@@ -36,6 +38,7 @@ from simroute.policy.protocols import Classifier, Escalator, RiskPredictor, Rout
 from simroute.policy.response_cache import CacheConfig, Hit, ResponseCache
 from simroute.policy.types import Attempt, Label, RequestView, Risk, Route, TierState
 from simroute.records import AttemptRecord, RequestRecord
+from simroute.sim.sessions import ANSWERED, CANCELLED_GATE, UNANSWERED, ReplayConfig, SessionGate
 from simroute.tiers.base import AttemptResult, Tier
 from simroute.tiers.realtime import RealtimeTier
 from simroute.workload.request import Request
@@ -126,6 +129,10 @@ class Lifecycle:
         cache: the response cache (None: a fresh one from ``policies.cache``, if configured); pass
             one to keep it across simulated days.
         u_cache: per-request uniforms, shape (n, 2): semantic-hit correctness, false match.
+        replay: closed- or open-loop release of the requests (:mod:`simroute.sim.sessions`;
+            default: closed loop, no session retry).
+        route_deadline_s: per request row, the deadline a router sees (closed loop: the rest of the
+            session's shortest deadline for a request that gates later ones; None: its own).
     """
 
     def __init__(
@@ -139,6 +146,8 @@ class Lifecycle:
         u_verify: np.ndarray | None = None,
         cache: ResponseCache | None = None,
         u_cache: np.ndarray | None = None,
+        replay: ReplayConfig | None = None,
+        route_deadline_s: np.ndarray | None = None,
     ) -> None:
         self.env = env
         self.policies = policies
@@ -155,17 +164,45 @@ class Lifecycle:
         self.cache = cache
         self.u_cache = u_cache
         self._sessions: dict[int, tuple[str, str]] = {}
+        self.replay = replay or ReplayConfig()
+        self.route_deadline_s = route_deadline_s
+        self.gate: SessionGate | None = None
+        self.issued_s: dict[int, float] = {}
 
     def source(self, requests: list[Request]) -> Sim:
-        """Release each request at its arrival time (requests sorted by arrival)."""
+        """Release the requests (sorted by arrival): open loop each at its ``arrival_s``; closed loop
+        a request with ``after_ids`` when its gates are done plus its ``think_s`` (see
+        :mod:`simroute.sim.sessions`), the others at their ``arrival_s``."""
+        closed = self.replay.closed_loop
+        if closed:
+            gating = sorted({i for r in requests for i in r.after_ids})
+            self.gate = SessionGate(self.env, gating, self.replay.session_retry)
+            for req in requests:
+                if req.after_ids:
+                    self.env.process(self._gated(req))
         for req in requests:
+            if closed and req.after_ids:
+                continue
             if req.arrival_s > self.env.now:
                 yield self.env.timeout(req.arrival_s - self.env.now)
             self.env.process(self.handle(req))
 
+    def _gated(self, req: Request) -> Sim:
+        """A closed-loop step: wait for its gates, then its think time; or end it as cancelled."""
+        assert self.gate is not None
+        yield self.gate.wait(req.after_ids)
+        if not self.gate.may_go_on(req.session_id, req.after_ids):
+            self._cancel(replace(req, arrival_s=self.env.now))
+            return
+        if req.think_s > 0:
+            yield self.env.timeout(req.think_s)
+        yield from self.handle(replace(req, arrival_s=self.env.now))
+
     def handle(self, req: Request) -> Sim:
-        """One request from arrival to its terminal state."""
+        """One request from arrival (its issue, ``req.arrival_s == env.now``) to its terminal state."""
         view = RequestView.of(req)
+        if self.route_deadline_s is not None:
+            view = replace(view, deadline_s=float(self.route_deadline_s[req.idx]))
         label, risk = yield from self._classify(view)
         lookup, lookup_usd, hit = yield from self._look_up(req, view, label, risk)
         if hit is not None:
@@ -303,6 +340,7 @@ class Lifecycle:
         self.records.requests.append(
             RequestRecord(
                 idx=req.idx,
+                arrival_s=req.arrival_s,
                 skill_pred=d.label.skill,
                 classifier_confidence=d.label.confidence,
                 risk_score=d.risk.score,
@@ -311,6 +349,7 @@ class Lifecycle:
                 first_tier=d.route.tier,
                 final_tier=c.route.tier,
                 final_model=c.model,
+                first_model=c.history[0].model,
                 attempts=len(c.history),
                 tier_path="/".join(a.tier for a in c.history),
                 outcome=c.outcome,
@@ -331,8 +370,7 @@ class Lifecycle:
                 cache_source_id=-1,
             )
         )
-        if self.on_done is not None:
-            self.on_done()
+        self._finish(req, c.accepted and c.outcome != TIMED_OUT)
 
     def _served_from_cache(self, req: Request, label: Label, hit: Hit, lookup_usd: float) -> None:
         """Record a request answered by the response cache (classified, no attempt)."""
@@ -341,6 +379,7 @@ class Lifecycle:
         self.records.requests.append(
             RequestRecord(
                 idx=req.idx,
+                arrival_s=req.arrival_s,
                 skill_pred=label.skill,
                 classifier_confidence=label.confidence,
                 risk_score=0.0,
@@ -349,6 +388,7 @@ class Lifecycle:
                 first_tier=CACHE_TIER,
                 final_tier=CACHE_TIER,
                 final_model=hit.entry.model,
+                first_model="",
                 attempts=0,
                 tier_path="",
                 outcome=outcome,
@@ -367,5 +407,49 @@ class Lifecycle:
                 cache_source_id=hit.entry.source_id,
             )
         )
+        self._finish(req, True)
+
+    def _finish(self, req: Request, answered: bool) -> None:
+        """A request reached its terminal state: release the steps waiting for it, report progress."""
+        if self.gate is not None:
+            self.gate.finish(req.request_id, ANSWERED if answered else UNANSWERED)
+        if self.on_done is not None:
+            self.on_done()
+
+    def _cancel(self, req: Request) -> None:
+        """Record a closed-loop step whose session ended before it was issued (no attempt, no cost)."""
+        self.records.requests.append(
+            RequestRecord(
+                idx=req.idx,
+                arrival_s=req.arrival_s,
+                skill_pred=None,
+                classifier_confidence=0.0,
+                risk_score=0.0,
+                risk_escalated=False,
+                route_reason="session ended",
+                first_tier=NO_TIER,
+                final_tier=NO_TIER,
+                final_model="",
+                first_model="",
+                attempts=0,
+                tier_path="",
+                outcome=CANCELLED,
+                queue_s=float("nan"),
+                ttft_s=float("nan"),
+                tpot_s=float("nan"),
+                e2e_s=float("nan"),
+                correct=False,
+                deadline_met=False,
+                undetected_failure=False,
+                local_queue_at_route=0,
+                cost_classifier_usd=0.0,
+                cost_verifier_usd=0.0,
+                cache_lookup=LOOKUP_OFF,
+                cost_cache_usd=0.0,
+                cache_source_id=-1,
+            )
+        )
+        assert self.gate is not None
+        self.gate.finish(req.request_id, CANCELLED_GATE)
         if self.on_done is not None:
             self.on_done()

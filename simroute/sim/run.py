@@ -29,6 +29,7 @@ from simroute.policy.response_cache import ResponseCache
 from simroute.records import AttemptRecord, RequestRecord, SimResult, to_frame
 from simroute.sim.build import build_tiers
 from simroute.sim.lifecycle import Lifecycle, Policies
+from simroute.sim.sessions import ReplayConfig, route_deadlines
 from simroute.tiers.batch import BatchTier
 from simroute.tiers.local import LocalTier
 from simroute.workload.request import Request
@@ -43,10 +44,22 @@ REQUEST_FIELDS: tuple[str, ...] = tuple(
 def _requests(table: RequestTable, u_classify: np.ndarray) -> list[Request]:
     """The per-request views of ``table``, each built by column name."""
     cols = {c: table.df[c].to_list() for c in REQUEST_FIELDS}
+    cols["after_ids"] = [tuple(a) for a in cols["after_ids"]]
     return [
         Request(idx=i, u_classify=float(u_classify[i]), **{c: v[i] for c, v in cols.items()})
         for i in range(len(table))
     ]
+
+
+def _prepare_classifier(policies: Policies, table: RequestTable, u_cls: np.ndarray) -> None:
+    """Text classifiers label every prompt once, up front; simulated classifiers get their labels
+    drawn by the world (from the true skills and the classifier uniforms ``u_cls``)."""
+    prepare = getattr(policies.classifier, "prepare", None)
+    if prepare is not None:
+        prepare(table.df["prompt"].to_list(), table.source)
+    simulate_labels = getattr(policies.classifier, "simulate", None)
+    if simulate_labels is not None:
+        simulate_labels(table.df["skill"].to_list(), u_cls)
 
 
 def simulate(
@@ -61,6 +74,7 @@ def simulate(
     progress: bool = True,
     cache: ResponseCache | None = None,
     billing_s: float | None = None,
+    replay: ReplayConfig | None = None,
 ) -> SimResult:
     """Run every request of ``table`` through ``policies`` and the configured tiers.
 
@@ -76,7 +90,10 @@ def simulate(
     cost; NaN when the source is not in this table). ``cache`` carries a response cache across
     calls (multi-day runs); without it a fresh one is built from ``policies.cache``. Provisioned
     local GPUs are billed whenever the architecture provisions them (used or not) for ``billing_s``
-    seconds (default: until the last arrival or the last local attempt ends).
+    seconds (default: until the last issue or the last local attempt ends). ``replay`` (default:
+    closed loop) says how requests are released (:mod:`simroute.sim.sessions`): ``arrival_s`` in the
+    result is the simulated issue time (``recorded_arrival_s`` keeps the table's), ``first_model``
+    the model of the first attempt.
     """
     env = simpy.Environment()
     tiers = build_tiers(env, tiers_cfg, seed, table, catalog)
@@ -91,12 +108,7 @@ def simulate(
             raise ConfigError(f"models.local.{o.model}: no replica pool under tiers.local.pools")
     n = len(table)
     u_cls, u_q = rng_mod.request_luck(seed, n)
-    prepare = getattr(policies.classifier, "prepare", None)
-    if prepare is not None:  # text classifiers label every prompt once, up front
-        prepare(table.df["prompt"].to_list(), table.source)
-    simulate_labels = getattr(policies.classifier, "simulate", None)
-    if simulate_labels is not None:  # simulated classifiers: the world draws their labels
-        simulate_labels(table.df["skill"].to_list(), u_cls)
+    _prepare_classifier(policies, table, u_cls)
     u_q = correlate_attempts(u_q, quality.attempt_correlation, rng_mod.stream(seed, "request.luck.shared"))
     u_verify = rng_mod.stream(seed, "request.verify").random(u_q.shape)
     u_cache = rng_mod.stream(seed, "request.cache").random((n, 2))
@@ -119,6 +131,8 @@ def simulate(
         u_verify=u_verify,
         cache=cache,
         u_cache=u_cache,
+        replay=replay,
+        route_deadline_s=route_deadlines(table.df) if (replay or ReplayConfig()).closed_loop else None,
     )
     counts0 = dict(lc.cache.counts) if lc.cache is not None else {}
     env.process(lc.source(_requests(table, u_cls)))
@@ -164,7 +178,7 @@ def _tables(
         cost_output_usd=costs.output,
     )
     is_local = (att["tier"] == "local").to_numpy()
-    last_arrival = float(table.df["arrival_s"].to_numpy().max())
+    last_arrival = float(req["arrival_s"].to_numpy().max())  # the last simulated issue
     horizon = (
         billing_s
         if billing_s is not None

@@ -8,7 +8,9 @@ falling back to ``labels.default``. A rule may also require fields the trace its
 for the Claude Code sessions): a text or boolean column matches when its value is listed, a list column
 when any listed value is in the row's list. Urgency, deadline, difficulty and risk features are then drawn
 from that skill's profile (the same profiles the synthetic generator uses) with the generator
-``rng.stream(seed, "workload.labels")``. Columns the trace already has (e.g. a native Parquet
+``rng.stream(seed, "workload.labels")``; in a trace of closed-loop sessions (``after_ids``, e.g. the
+Claude Code sessions) urgency is a property of the session, drawn once from its first call's skill.
+Columns the trace already has (e.g. a native Parquet
 table) are kept as they are. ``label_counts`` records how many rows each rule labelled; it goes
 into ``summary.json`` so the assignment is never silent.
 """
@@ -26,7 +28,7 @@ from simroute import rng as rng_mod
 from simroute.errors import ConfigError
 from simroute.workload.loaders import RawTrace
 from simroute.workload.schema import SCHEMA, RequestTable
-from simroute.workload.skills import RISK_FEATURES, SkillCatalog, sample_attributes
+from simroute.workload.skills import RISK_FEATURES, SkillCatalog, draw_urgency, sample_attributes
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,25 @@ def assign_skills(
     return skill.astype(str), counts
 
 
+def _session_urgency(
+    df: pl.DataFrame, catalog: SkillCatalog, code: np.ndarray, seed: int
+) -> np.ndarray | None:
+    """For a trace of closed-loop sessions (some ``after_ids``): one urgency per session, drawn from
+    the skill mix of its first call (stream ``workload.session_urgency``), so every step of an
+    interactive session is interactive and none of them can wait for the batch tier. None (one
+    urgency per request) for other traces."""
+    if "after_ids" not in df.columns or "session_id" not in df.columns:
+        return None
+    if int(df["after_ids"].list.len().sum()) == 0:
+        return None
+    sess = df["session_id"].cast(pl.Int64).to_numpy()
+    _, first, inverse = np.unique(sess, return_index=True, return_inverse=True)
+    per_session = draw_urgency(
+        list(catalog.profiles), code[first], rng_mod.stream(seed, "workload.session_urgency")
+    )
+    return np.asarray(per_session[inverse.reshape(-1)])
+
+
 def label_trace(
     raw: RawTrace,
     catalog: SkillCatalog,
@@ -186,6 +207,7 @@ def label_trace(
             code,
             catalog.deadlines_s,
             rng_mod.stream(seed, "workload.labels"),
+            urgency=_session_urgency(df, catalog, code, seed),
         )
         for c in need:
             if c not in df.columns:

@@ -21,6 +21,11 @@ class Request:
     ``content_id``/``intent_id`` identify the prompt and what it asks (equal ids: a repeat or a
     paraphrase; -1: unknown, never matched); ``prompt`` is the prompt text when the workload has it
     (text classifiers read it; empty otherwise). Times in seconds, tokens as counts.
+
+    Closed-loop sessions: ``after_ids`` are the request ids whose completion gates this request's
+    issue and ``think_s`` the seconds between that completion and the issue (in a closed-loop run the
+    lifecycle replaces ``arrival_s`` by the simulated issue time); ``recorded_model`` is the model a
+    recorded trace called (observable: what the team's own system chose; empty when unknown).
     """
 
     idx: int
@@ -42,3 +47,6 @@ class Request:
     content_id: int = -1
     intent_id: int = -1
     prompt: str = ""
+    after_ids: tuple[int, ...] = ()
+    think_s: float = 0.0
+    recorded_model: str = ""

@@ -1,11 +1,15 @@
 """Synthetic agent-fleet workload: sessions of skills arriving by a chosen process.
 
-A *session* is one agent task: it has one skill, ``1 + Geometric`` steps (mean ``steps_mean``), and
-its steps arrive ``think_s`` (exponential mean) apart, open-loop. Step 0's prompt is the skill's
-system prompt plus a fresh prompt; later steps carry ``context_growth`` of the previous step's
-context and output as a *prefix* plus fresh tokens, so prompts grow along a session as agent
-contexts do. ``prefix_hashes`` encodes that sharing at block granularity: the skill's system-prompt
-blocks are shared by all its requests, the carried context blocks by consecutive steps of a session.
+A *session* is one agent task: it has one skill, ``1 + Geometric`` steps (mean ``steps_mean``), and each
+step after the first waits for the previous one: ``after_ids`` names the previous step and ``think_s``
+its drawn gap (exponential, mean ``think_s``), so a closed-loop run issues it that long after the
+previous step's answer is back. ``arrival_s`` is the open-loop schedule (the gaps summed from the
+session start), used by ``workload.replay=open_loop`` and kept as ``recorded_arrival_s``. Step 0's
+prompt is the skill's system prompt plus a fresh prompt; later steps carry ``context_growth`` of the
+previous step's context and output as a *prefix* plus fresh tokens, so prompts grow along a session as
+agent contexts do. ``prefix_hashes`` encodes that sharing at block granularity: the skill's system-
+prompt blocks are shared by all its requests, the carried context blocks by consecutive steps of a
+session.
 
 *Urgency* is a property of the session, not of a step: it is drawn once per session from its skill's
 ``urgency`` mix (its own seeded stream, ``workload.session_urgency``), and every step carries it and
@@ -88,6 +92,8 @@ def generate(cfg: Mapping[str, Any], catalog: SkillCatalog, seed: int) -> Reques
             "prefix_hashes": pl.Series([hashes[i] for i in order], dtype=pl.List(pl.Int64)),
             "content_id": content[order],
             "intent_id": intent[order],
+            "think_s": gaps[order],
+            "after_ids": _previous_step(order, step, total),
         }
     )
     return RequestTable(
@@ -217,6 +223,16 @@ def _session_repeats(
         src[idx[can]] = idx[pick[can]]
         exact[idx[can]] = u[idx[can]] < pe[idx[can]]
     return src, exact
+
+
+def _previous_step(order: np.ndarray, step: np.ndarray, total: int) -> pl.Series:
+    """Per kept row (``order``: generated rows in request-id order): ``[request id of the session's
+    previous step]``, empty for a first step. Rows of a session are consecutive in generation order
+    and arrive in step order, so the previous step is always kept when a later one is."""
+    pos = np.full(total, -1, dtype=np.int64)
+    pos[order] = np.arange(len(order))
+    prev = [[int(pos[i - 1])] if step[i] > 0 else [] for i in order]
+    return pl.Series("after_ids", prev, dtype=pl.List(pl.Int64))
 
 
 def _segmented_cumsum(x: np.ndarray, step: np.ndarray) -> np.ndarray:
