@@ -10,7 +10,7 @@ import pytest
 
 from simroute.config import TRACES_DIR
 from simroute.engine.replay import DEFAULT_CPU_STEP, INPUT_COLS, compare, load_inputs, main, simulate_run
-from simroute.engine.steptime import fit_run
+from simroute.engine.steptime import FEATURES, LinearStepTime, fit_run, run_features
 from simroute.errors import InputError
 
 RUNS = TRACES_DIR / "vllm_runs"
@@ -25,6 +25,23 @@ def test_step_mode_runs_are_reproduced_exactly(run: str) -> None:
     assert c["exact_finish_step"] == 1.0
     assert c["match_num_preemptions"] == 1.0
     assert c["match_num_cached_tokens"] == 1.0
+
+
+@pytest.mark.parametrize("run", STEP_RUNS)
+def test_kernel_step_features_are_the_recorded_ones(run: str) -> None:
+    """Each step feature the kernel clocks equals the one computed from the recorded schedule
+    (prefill attention pairs over prefix hits, earlier chunks and recomputes; new requests but not
+    resumes): with one feature priced at a time, the replayed clock is Σ over the recorded steps."""
+    inp = load_inputs(RUNS / run)
+    x, _ = run_features(RUNS / run)
+    scale = [1e-3, 1e-5, 1e-4, 1e-4, 1e-9, 1e-7, 1e-9, 1e-3]
+    for i, name in enumerate(FEATURES):
+        coef = [0.0] * len(FEATURES)
+        coef[i] = scale[i]
+        model = LinearStepTime(*coef)
+        sim = simulate_run(inp, model)
+        clock = float((sim["arrival_s"] + sim["e2e_s"]).max())
+        assert clock == pytest.approx(float(model.predict(x).sum()), rel=1e-9), name
 
 
 def test_kv_pressure_run_preempts_like_vllm() -> None:
