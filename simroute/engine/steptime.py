@@ -11,7 +11,8 @@ count). A model is its coefficient vector, so the kernel evaluates any of them w
 product.
 
 * :class:`LinearStepTime` — coefficients given or least-squares fitted to a recorded run's steps;
-* :func:`fit_run` — fit to ``steps.parquet`` + ``schedule.parquet`` of a recorded vLLM run;
+* :func:`fit_run` — fit to ``steps.parquet`` + ``schedule.parquet`` of a recorded vLLM run (on
+  :data:`BASE_FEATURES`, or the CPU step structure :data:`CPU_FEATURES`);
 * :mod:`simroute.engine.profiles` — from real GPU profiles (Vidur, Splitwise).
 """
 
@@ -144,13 +145,34 @@ def run_features(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
+TIED: dict[str, tuple[str, ...]] = {"scheduled_tokens": ("prefill_tokens", "decode_requests")}
+"""Fit-only features that give several kernel features one shared coefficient: ``scheduled_tokens``
+= every token the step computes, prefill or decode (a decode request computes one token)."""
+
+CPU_FEATURES: tuple[str, ...] = (
+    "const",
+    "scheduled_tokens",
+    "scheduled_requests",
+    "new_requests",
+    "prefill_attention_pairs",
+)
+"""The structure of a CPU engine step (``python -m simroute.engine.replay --calibrate-from``): a
+constant (scheduler, Python, launch), a cost per computed token (the forward pass's matrix
+products, the same for prefill and decode tokens), per scheduled request (its attention call,
+input preparation, and sampling — vLLM V1 samples every scheduled request's last position, even
+of a partial prefill, and discards those), per request scheduled for the first time (its state
+entering the persistent input batch) and per prefill (query, key) pair (attention FLOPs)."""
+
+
 def fit(x: np.ndarray, y: np.ndarray, use: tuple[str, ...] = BASE_FEATURES) -> LinearStepTime:
-    """Non-negative least squares of step times ``y`` on the chosen features of ``x``."""
-    cols = [FEATURES.index(f) for f in use]
-    a = x[:, cols]
+    """Non-negative least squares of step times ``y`` on the chosen features of ``x``
+    (:data:`FEATURES`, or a :data:`TIED` name for one coefficient shared by its members)."""
+    groups = [[FEATURES.index(m) for m in TIED.get(f, (f,))] for f in use]
+    a = np.column_stack([x[:, g].sum(axis=1) for g in groups])
     coef = _nnls(a, y)
     full = np.zeros(len(FEATURES))
-    full[cols] = coef
+    for g, c in zip(groups, coef, strict=True):
+        full[g] = c
     return LinearStepTime(*map(float, full))
 
 
