@@ -10,7 +10,13 @@ from hypothesis import strategies as st
 from simroute.config import TRACES_DIR
 from simroute.engine import kernel as K
 from simroute.engine.config import EngineConfig
-from simroute.engine.profiles import holdout_mape, kv_bytes_per_token, profile_step_time, read_vidur_mlp
+from simroute.engine.profiles import (
+    holdout_mape,
+    kv_bytes_per_token,
+    profile_step_time,
+    read_vidur_mlp,
+    tabulate,
+)
 from simroute.engine.replica import Replica
 from simroute.engine.steptime import LinearStepTime
 
@@ -125,6 +131,19 @@ def test_vidur_profile_table_and_holdout_error() -> None:
     assert holdout_mape(tok, sec) < 0.05
     tok8, sec8 = read_vidur_mlp(TRACES_DIR / "vidur_a100_llama3_8b_mlp.csv.gz", 1)
     assert holdout_mape(tok8, sec8) < 0.05
+
+
+def test_profile_table_grows_beyond_the_profiled_sizes() -> None:
+    """The Vidur H100 profile ends at 4,096 tokens with a slightly falling last pair of rows: the
+    table must keep growing with the profile's throughput (an 8,192-token step ~2x a 4,096 one),
+    not extrapolate that noise into steps that get faster with more tokens."""
+    tok, sec = read_vidur_mlp(TRACES_DIR / "vidur_h100_llama2_7b_mlp.csv.gz", 1)
+    assert sec[-1] < sec[-2]  # the noisy pair
+    t = tabulate(tok, sec, 8192)
+    assert np.all(np.diff(t[4096:]) >= 0)
+    assert t[8192] / t[4096] == pytest.approx(2.0, rel=0.1)
+    flat = tabulate(np.array([1, 2]), np.array([1.0, 0.5]), 4)  # a falling profile stays flat
+    assert flat[3:].tolist() == [0.5, 0.5]
 
 
 def test_profile_step_time_in_the_engine() -> None:

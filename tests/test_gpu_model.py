@@ -41,7 +41,8 @@ def test_llama7b_shape_and_roofline() -> None:
     assert 4e-3 < t[1] < 6e-3 and t[8] == pytest.approx(t[1])
     # prefill is compute bound: grows linearly with tokens at large batches
     assert t[2048] / t[1024] == pytest.approx(2.0, rel=0.05)
-    assert st.linear.per_prefill_token_sq_s > 0 and st.linear.per_context_token_s > 0
+    assert st.linear.per_prefill_attention_pair_s > 0 and st.linear.per_context_token_s > 0
+    assert st.linear.per_prefill_token_sq_s == 0  # attention pairs are counted per chunk, over its context
 
 
 def test_moe_experts_touched() -> None:

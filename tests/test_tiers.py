@@ -9,12 +9,17 @@ import pytest
 import simpy
 
 from conftest import make_request
-from simroute.config import TRACES_DIR
+from simroute.config import CONF_DIR, TRACES_DIR, compose
 from simroute.economics.prompt_cache import PromptCache
 from simroute.engine import kernel as K
 from simroute.engine.config import EngineConfig
+from simroute.engine.gpu_hardware import BUILTIN
+from simroute.engine.gpu_model import gpu_step_time, load_coefficients
+from simroute.engine.model_arch import load_arch
+from simroute.engine.profiles import ProfileStepTime
 from simroute.engine.replica import Replica
 from simroute.engine.steptime import LinearStepTime
+from simroute.errors import ConfigError, InputError
 from simroute.tiers.base import AttemptResult
 from simroute.tiers.batch import BatchTier
 from simroute.tiers.latency_fit import LatencySpec, fit_profiles, fit_report, ks_distance
@@ -289,3 +294,58 @@ def test_prompt_cache_hits_refreshes_and_expires() -> None:
     assert pc.use(ids[:3], 800, now=150.0) == (0, 0)  # below the 1,024-token minimum
     assert pc.use(ids, 3000, now=350.0) == (1536, 1024)  # blocks 6-9 expired at 300 s
     assert pc.use(ids, 3000, now=10_000.0)[0] == 0
+
+
+def _pools(overrides: list[str]) -> list[PoolSpec]:
+    return [PoolSpec.from_config(p) for p in compose(overrides)["tiers"]["local"]["pools"]]
+
+
+def test_default_local_pools_use_the_gpu_model() -> None:
+    """tiers/default.yaml: each pool's step time is the GPU model of its config.json on H100 with
+    TP = GPUs per replica and the fitted coefficients; tiers=profile keeps the earlier model."""
+    pools = {p.model: p for p in _pools([])}
+    coef = load_coefficients(CONF_DIR / "gpu_model.json")
+    for model, name, tp in (
+        ("local/llama-3.1-8b-instruct", "llama-3.1-8b-instruct", 1),
+        ("local/qwen2.5-32b-instruct", "qwen2.5-32b-instruct", 2),
+    ):
+        spec = pools[model]
+        assert spec.gpus_per_replica == tp
+        want = gpu_step_time(load_arch(CONF_DIR / "model_configs" / name), BUILTIN["H100"], tp, coef, 8192)
+        np.testing.assert_array_equal(spec.step_time.coefficients(), want.coefficients())
+        np.testing.assert_array_equal(spec.step_time.table(), want.table())
+    for spec in _pools(["tiers=profile"]):
+        assert isinstance(spec.step_time, ProfileStepTime)
+        assert spec.step_time.linear.per_prefill_attention_pair_s == 0.0
+
+
+def _alone_ttft(spec: PoolSpec, prompt: int) -> float:
+    rep = Replica(spec.engine, spec.step_time, mode="time", capacity=4)
+    rep.add(prompt, 1)
+    rep.run_until()
+    return float(rep.request_time(K.FIRSTT)[0])
+
+
+def test_gpu_model_prices_attention_over_the_earlier_chunks() -> None:
+    """A long prompt prefilled in 8,192-token chunks: each chunk attends to all earlier ones, so
+    TTFT grows faster than the prompt (not so with KV reads only)."""
+    gpu = {p.model: p for p in _pools([])}["local/llama-3.1-8b-instruct"]
+    prof = {p.model: p for p in _pools(["tiers=profile"])}["local/llama-3.1-8b-instruct"]
+    assert _alone_ttft(gpu, 65_536) / _alone_ttft(gpu, 16_384) > 5.5
+    assert _alone_ttft(prof, 65_536) / _alone_ttft(prof, 16_384) < 4.2
+
+
+def test_gpu_model_step_time_config_errors() -> None:
+    base = compose()["tiers"]["local"]["pools"][0]
+
+    def with_step(**step: Any) -> dict[str, Any]:
+        return {**base, "step_time": {"kind": "gpu_model", **step}}
+
+    with pytest.raises(ConfigError, match=r"llama-3.1-8b-instruct\]\.step_time.*unknown key.*'tp'"):
+        PoolSpec.from_config(with_step(model_config="llama-3.1-8b-instruct", tp=2))
+    with pytest.raises(ConfigError, match=r"step_time\.gpu: unknown GPU 'B300'"):
+        PoolSpec.from_config(with_step(model_config="llama-3.1-8b-instruct", gpu="B300"))
+    with pytest.raises(ConfigError, match=r"step_time\.model_config: missing"):
+        PoolSpec.from_config(with_step(gpu="H100"))
+    with pytest.raises(InputError, match=r"no-such-model/config.json: model config not found"):
+        PoolSpec.from_config(with_step(model_config="no-such-model"))

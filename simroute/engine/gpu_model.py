@@ -10,9 +10,10 @@ One engine step on one GPU of a tensor-parallel (TP) group of ``tp`` GPUs, ``T``
 * LM head: its weights read once per step; ``2·hidden·vocab/tp`` FLOPs per scheduled request (vLLM
   computes logits only for each request's last token);
 * attention: KV of every attended context token read once (``kv_bytes/(B·bw)`` per context token),
-  and prefill attention FLOPs ``4·L·(H/tp)·d`` per (query, key) pair — ``n²/2`` pairs for a prefill
-  chunk of ``n`` tokens (the kernel's ``prefill_tokens²`` feature; the ``n·c`` pairs of a chunk over
-  ``c`` already-computed tokens are not a kernel feature and are left out);
+  and prefill attention FLOPs ``4·L·(H/tp)·d`` per (query, key) pair — ``n·(c + n/2)`` pairs for a
+  prefill chunk of ``n`` tokens over ``c`` already-computed ones (an earlier chunk of the same prompt
+  or a prefix-cache hit), the kernel's ``prefill_attention_pairs`` feature summed over the step's
+  chunks;
 * TP all-reduce, two per layer: ``2·(tp−1)/tp · T·hidden·2 bytes`` over NVLink plus a latency of
   ``(tp − 1) ×`` a fitted constant;
 * CPU: a per-step overhead (scheduler, input preparation, sampling, output processing) and a cost per
@@ -160,7 +161,7 @@ def gpu_step_time(
         const_s=c.step_overhead_s + 2 * arch.num_layers * (tp - 1) * c.allreduce_latency_s,
         per_request_s=c.per_request_s
         + 2.0 * arch.lm_head_params / tp / gpu.flops(arch.fp8_compute) / c.compute_efficiency,
-        per_prefill_token_sq_s=4.0 * arch.num_layers * heads * arch.head_dim / 2.0 / attn_flops,
+        per_prefill_attention_pair_s=4.0 * arch.num_layers * heads * arch.head_dim / attn_flops,
         per_context_token_s=arch.kv_bytes_per_token(tp) / bw,
     )
     table.flags.writeable = False

@@ -261,10 +261,16 @@ def _cdiv(a: int, b: int) -> int:
 
 
 @numba.njit(cache=True)
-def _step_time(ttab, coef, pre, dec, nsched, ctx):
-    """Seconds of one step (the one formula both the stepping and the fast-forward paths use)."""
+def _step_time(ttab, coef, pre, dec, nsched, ctx, pattn, nfirst):
+    """Seconds of one step (the one formula both the stepping and the fast-forward paths use).
+
+    Features: ``pre`` prefill tokens, ``dec`` decode requests, ``nsched`` scheduled requests,
+    ``ctx`` context tokens, ``pattn`` prefill attention pairs (Σ over prefill chunks of
+    ``n · (c + n/2)``, ``n`` chunk tokens over ``c`` tokens computed before it), ``nfirst``
+    requests scheduled for the first time (a resume after preemption does not count)."""
     dt = ttab[min(pre + dec, ttab.shape[0] - 1)] + coef[0] + coef[1] * pre + coef[2] * dec
     dt += coef[3] * nsched + coef[4] * pre * pre + coef[5] * ctx
+    dt += coef[6] * pattn + coef[7] * nfirst
     return max(dt, 0.0)
 
 
@@ -371,7 +377,7 @@ def _time_stretch(
             break
         if t >= next_t or ((first == 0 or j > 0) and t >= limit_time):
             break
-        dt = _step_time(ttab, coef, 0, nrun, nrun, c0 + j * nrun)
+        dt = _step_time(ttab, coef, 0, nrun, nrun, c0 + j * nrun, 0.0, 0)
         if log_on and sc[S_STEP] + j < log.shape[0]:
             _log_decode_step(rq, bp, sc, run_q, nrun, cfg[C_BS], log, j, t, dt)
         t += dt
@@ -628,16 +634,20 @@ def _claim_hits(bp, sc, slots, slotfree, rq, hits, r, nhit):
 @numba.njit(cache=True)
 def _start_request(rq, rf, sc, sf, run_q, wq, r, comp):
     """Move the waiting queue's head ``r`` to the running queue with ``comp`` tokens computed
-    (its prefix hit); the first time, record its hit tokens and schedule time (s)."""
+    (its prefix hit); the first time, record its hit tokens and schedule time (s). Returns 1 the
+    first time, 0 when it resumes after a preemption."""
     sc[S_WHEAD] = (sc[S_WHEAD] + 1) % wq.shape[0]
     sc[S_WLEN] -= 1
     run_q[sc[S_NRUN]] = r
     sc[S_NRUN] += 1
     rq[r, STATUS] = ST_RUNNING
+    first = 0
     if rq[r, NCACHED] < 0:
         rq[r, NCACHED] = comp
         rf[r, SCHEDT] = sf[0]
+        first = 1
     rq[r, COMP] = comp
+    return first
 
 
 @numba.njit(cache=True)
@@ -647,8 +657,9 @@ def _schedule_waiting(
     """Admit waiting requests in queue order while ``budget`` tokens and seats remain: each starts
     from its prefix-cache hit and gets its remaining prompt (capped by ``lpt`` and the budget; whole
     or not at all without chunked prefill). The first request that does not fit ends the pass.
-    Returns the batch size (``nsched`` plus the requests admitted)."""
+    Returns ``(batch size, requests scheduled for the first time)``."""
     bs = cfg[C_BS]
+    nfirst = 0
     while budget > 0 and sc[S_WLEN] > 0 and sc[S_NRUN] < cfg[C_MAXSEQS]:
         r = wq[sc[S_WHEAD]]
         ntok = rq[r, PROMPT] + rq[r, NOUT]
@@ -666,22 +677,24 @@ def _schedule_waiting(
         _claim_hits(bp, sc, slots, slotfree, rq, hits, r, nhit)
         _new_blocks(rq, bp, sc, slots, cache, r, need)
         _cache_blocks(rq, bp, slots, keys, cache, cfg, r, min(comp + nnew, ntok))
-        _start_request(rq, rf, sc, sf, run_q, wq, r, comp)
+        nfirst += _start_request(rq, rf, sc, sf, run_q, wq, r, comp)
         nsched = _add_scheduled(rq, sched, ctxb, nsched, r, nnew)
         budget -= nnew
-    return nsched
+    return nsched, nfirst
 
 
 @numba.njit(cache=True)
 def _schedule(rq, rf, bp, sc, sf, run_q, wq, slots, slotfree, keys, cache, cfg, sched, ctxb, hits):
     """Build one step's batch (``sched[:n]`` with new tokens in ``rq[:, NEW]``): running requests
-    first, then — only if nothing was preempted — waiting ones. Returns the batch size ``n``."""
+    first, then — only if nothing was preempted — waiting ones. Returns ``(n, first)``: the batch
+    size and how many of its requests are scheduled for the first time (not resumed)."""
     lpt = cfg[C_LPT] if sc[S_NRUN] + sc[S_WLEN] > 1 else 0
     budget, nsched, preempted = _schedule_running(
         rq, bp, sc, run_q, wq, slots, slotfree, keys, cache, cfg, lpt, sched, ctxb
     )
+    nfirst = 0
     if not preempted:
-        nsched = _schedule_waiting(
+        nsched, nfirst = _schedule_waiting(
             rq,
             rf,
             bp,
@@ -701,16 +714,19 @@ def _schedule(rq, rf, bp, sc, sf, run_q, wq, slots, slotfree, keys, cache, cfg, 
             ctxb,
             hits,
         )
-    return nsched
+    return nsched, nfirst
 
 
 @numba.njit(cache=True)
 def _batch_shape(rq, sched, ctxb, nsched):
-    """Step-time features of the batch: ``(prefill tokens, decode requests, context tokens)``.
-    A decode is one new token for a request whose other tokens are all computed."""
+    """Step-time features of the batch: ``(prefill tokens, decode requests, context tokens,
+    prefill attention pairs)``. A decode is one new token for a request whose other tokens are all
+    computed; any other entry is a prefill chunk of ``n`` tokens after ``c`` computed ones, adding
+    ``n · (c + n/2)`` (query, key) pairs."""
     pre = 0
     dec = 0
     ctx = 0
+    pattn = 0.0
     for k in range(nsched):
         r = sched[k]
         n = rq[r, NEW]
@@ -718,8 +734,9 @@ def _batch_shape(rq, sched, ctxb, nsched):
             dec += 1
         else:
             pre += n
+            pattn += n * (ctxb[k] + 0.5 * n)
         ctx += ctxb[k] + n
-    return pre, dec, ctx
+    return pre, dec, ctx, pattn
 
 
 @numba.njit(cache=True)
@@ -797,16 +814,18 @@ def _execute(
     sched,
     ctxb,
     nsched,
+    nfirst,
     done_buf,
     ndone,
     log,
     log_on,
 ):
-    """Run the scheduled batch as one step: clock it with the step-time model (s), advance and
-    finish requests, log it. Returns the new count of entries in ``done_buf``."""
-    pre, dec, ctx = _batch_shape(rq, sched, ctxb, nsched)
+    """Run the scheduled batch (``nfirst`` of its ``nsched`` requests scheduled for the first
+    time) as one step: clock it with the step-time model (s), advance and finish requests, log it.
+    Returns the new count of entries in ``done_buf``."""
+    pre, dec, ctx, pattn = _batch_shape(rq, sched, ctxb, nsched)
     t0 = sf[0]
-    dt = _step_time(ttab, coef, pre, dec, nsched, ctx)
+    dt = _step_time(ttab, coef, pre, dec, nsched, ctx, pattn, nfirst)
     t1 = t0 + dt
     _attribute(rq, rf, sched, nsched, pre + dec, dt)
     sf[0] = t1
@@ -847,7 +866,8 @@ def run(
     one step) the clock reaches ``limit_time``. Returns (steps run, requests finished).
 
     Step time (s) = ``ttab[min(tokens, len(ttab) - 1)] + coef · [1, prefill_tokens,
-    decode_requests, scheduled_requests, prefill_tokens², context_tokens]``.
+    decode_requests, scheduled_requests, prefill_tokens², context_tokens,
+    prefill_attention_pairs, new_requests]`` (``coef`` has 8 entries; see ``_step_time``).
 
     ``mode`` says how pending requests (``order[sc[S_PNEXT]:sc[S_NREQ]]``) arrive: MODE_STEP by
     ``rq[:, ARRSTEP]`` (shifted forward when the engine runs empty first), MODE_TIME by
@@ -878,14 +898,14 @@ def run(
             if taken:
                 steps += taken
                 continue
-        nsched = _schedule(
+        nsched, nfirst = _schedule(
             rq, rf, bp, sc, sf, run_q, wq, slots, slotfree, keys, cache, cfg, sched, ctxb, hits
         )
         if nsched == 0:  # nothing fits (cannot happen with a sane config): avoid spinning
             break
         ndone = _execute(
-            rq, rf, bp, sc, sf, run_q, slots, slotfree, cfg, coef, ttab, sched, ctxb, nsched, done_buf,
-            ndone, log, log_on,
+            rq, rf, bp, sc, sf, run_q, slots, slotfree, cfg, coef, ttab, sched, ctxb, nsched, nfirst,
+            done_buf, ndone, log, log_on,
         )  # fmt: skip
         steps += 1
     return steps, ndone

@@ -88,11 +88,19 @@ def _read_vidur_mlp(path: str, tensor_parallel: int, num_layers: int) -> tuple[n
 
 
 def tabulate(tokens: np.ndarray, seconds: np.ndarray, max_tokens: int) -> np.ndarray:
-    """Seconds for every batch size 0..max_tokens (0 tokens -> 0 s; beyond the profile, linear)."""
+    """Seconds for every batch size 0..max_tokens (0 tokens -> 0 s; beyond the profile, linear).
+
+    Beyond the largest profiled size the table continues from its last value with the slope
+    (s/token) of a least-squares line through the profiled sizes in the upper half of the range,
+    never below 0: the last two rows alone are too noisy (in the Vidur H100 profile their slope is
+    negative, which made an 8192-token step faster than a 4096-token one)."""
     n = np.arange(max_tokens + 1, dtype=np.float64)
     t = np.interp(n, tokens, seconds)
     if max_tokens > tokens[-1]:
-        slope = (seconds[-1] - seconds[-2]) / (tokens[-1] - tokens[-2])
+        top = tokens >= tokens[-1] / 2
+        if top.sum() < 2:
+            top = np.arange(len(tokens)) >= len(tokens) - 2
+        slope = max(float(np.polyfit(tokens[top].astype(np.float64), seconds[top], 1)[0]), 0.0)
         hi = n > tokens[-1]
         t[hi] = seconds[-1] + slope * (n[hi] - tokens[-1])
     t[0] = 0.0

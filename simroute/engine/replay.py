@@ -1,12 +1,16 @@
 """Replay a recorded real vLLM run through the simulated engine and compare.
 
-    python -m simroute.engine.replay RUN_DIR [--calibrate-from OTHER_RUN_DIR] --out OUT.parquet
+    python -m simroute.engine.replay RUN_DIR [--calibrate-from OTHER_RUN_DIR [--structure cpu|base]]
+        --out OUT.parquet
 
 The simulation reads only the run's *inputs*: ``run.json`` (engine settings, arrival mode) and the
 input columns of ``requests.parquet`` (``request_id``, ``arrival_step`` / ``arrival_target_s`` /
 ``arrival_s``, ``prompt_tokens``, ``output_tokens``, ``prefix_group``, ``prefix_tokens``). Step
 times come from a model fitted to ``--calibrate-from`` (another recorded run) or, without it, the
-default CPU model of the shared runs. Recorded results, when present, are used only for the
+default CPU model of the shared runs. The fit uses the CPU step structure
+(:data:`~simroute.engine.steptime.CPU_FEATURES`: constant, per computed token, per scheduled
+request, per new request, per prefill attention pair) or, with ``--structure base``, the six
+features of the first engine release. Recorded results, when present, are used only for the
 printed comparison. Step-mode runs are scheduled exactly by arrival step; time-mode runs by
 arrival time, so their step indices depend on the predicted step times
 (``--arrivals step`` replays a time-mode run by its recorded arrival steps instead, which checks
@@ -28,7 +32,7 @@ import polars as pl
 from simroute.engine import kernel as K
 from simroute.engine.config import EngineConfig
 from simroute.engine.replica import Replica
-from simroute.engine.steptime import LinearStepTime, StepTimeModel, fit_run
+from simroute.engine.steptime import BASE_FEATURES, CPU_FEATURES, LinearStepTime, StepTimeModel, fit_run
 from simroute.errors import InputError, SimrouteError
 
 DEFAULT_CPU_STEP = LinearStepTime(const_s=0.0035, per_prefill_token_s=0.00010, per_decode_s=0.0003)
@@ -174,6 +178,13 @@ def main(argv: list[str] | None = None) -> int:
         help="recorded run whose measured step times fit the step-time model",
     )
     ap.add_argument(
+        "--structure",
+        choices=("cpu", "base"),
+        default="cpu",
+        help="step-time features the calibration fits (cpu: constant, per token, per request, per new "
+        "request, prefill attention; base: the first release's six)",
+    )
+    ap.add_argument(
         "--arrivals",
         choices=("step", "time"),
         default=None,
@@ -183,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         inp = load_inputs(args.run_dir)
-        model: StepTimeModel = fit_run(args.calibrate_from) if args.calibrate_from else DEFAULT_CPU_STEP
+        use = CPU_FEATURES if args.structure == "cpu" else BASE_FEATURES
+        model: StepTimeModel = fit_run(args.calibrate_from, use) if args.calibrate_from else DEFAULT_CPU_STEP
         sim = simulate_run(inp, model, args.arrivals)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         sim.write_parquet(args.out)

@@ -1,12 +1,18 @@
 """Step-time models: seconds per engine step from the batch composition of that step.
 
 All models are linear in the features the kernel computes per step:
-``[1, prefill_tokens, decode_requests, scheduled_requests, prefill_tokens², context_tokens]``
-(``context_tokens`` = Σ over scheduled requests of tokens attended, i.e. computed + new). A model
-is its coefficient vector, so the kernel evaluates any of them with one dot product.
+``[1, prefill_tokens, decode_requests, scheduled_requests, prefill_tokens², context_tokens,
+prefill_attention_pairs, new_requests]`` (``context_tokens`` = Σ over scheduled requests of
+tokens attended, i.e. computed + new; ``prefill_attention_pairs`` = Σ over prefill chunks of
+``n · (c + n/2)`` for a chunk of ``n`` tokens after ``c`` already-computed ones — the (query, key)
+pairs its attention computes, including those over an earlier chunk or a prefix-cache hit;
+``new_requests`` = requests scheduled for the first time; a resume after a preemption does not
+count). A model is its coefficient vector, so the kernel evaluates any of them with one dot
+product.
 
 * :class:`LinearStepTime` — coefficients given or least-squares fitted to a recorded run's steps;
-* :func:`fit_run` — fit to ``steps.parquet`` + ``schedule.parquet`` of a recorded vLLM run;
+* :func:`fit_run` — fit to ``steps.parquet`` + ``schedule.parquet`` of a recorded vLLM run (on
+  :data:`BASE_FEATURES`, or the CPU step structure :data:`CPU_FEATURES`);
 * :mod:`simroute.engine.profiles` — from real GPU profiles (Vidur, Splitwise).
 """
 
@@ -28,7 +34,14 @@ FEATURES: tuple[str, ...] = (
     "scheduled_requests",
     "prefill_tokens_sq",
     "context_tokens",
+    "prefill_attention_pairs",
+    "new_requests",
 )
+"""Every step feature, in the kernel's order."""
+
+BASE_FEATURES: tuple[str, ...] = FEATURES[:6]
+"""The features a fit uses unless told otherwise (those of the first engine release: fits, and so
+every result calibrated from a recorded run, stay as they were)."""
 
 
 class StepTimeModel:
@@ -48,7 +61,12 @@ class StepTimeModel:
 
 @dataclass(frozen=True)
 class LinearStepTime(StepTimeModel):
-    """``t = Σ coef_i · feature_i`` seconds; unspecified coefficients are 0."""
+    """``t = Σ coef_i · feature_i`` seconds; unspecified coefficients are 0.
+
+    Units: seconds per step, per prefill token, per decoding request, per scheduled request, per
+    squared prefill token, per context token, per prefill (query, key) pair, per request scheduled
+    for the first time.
+    """
 
     const_s: float = 0.0
     per_prefill_token_s: float = 0.0
@@ -56,6 +74,8 @@ class LinearStepTime(StepTimeModel):
     per_request_s: float = 0.0
     per_prefill_token_sq_s: float = 0.0
     per_context_token_s: float = 0.0
+    per_prefill_attention_pair_s: float = 0.0
+    per_new_request_s: float = 0.0
 
     def coefficients(self) -> np.ndarray:
         """See :class:`StepTimeModel`."""
@@ -67,17 +87,37 @@ class LinearStepTime(StepTimeModel):
                 self.per_request_s,
                 self.per_prefill_token_sq_s,
                 self.per_context_token_s,
+                self.per_prefill_attention_pair_s,
+                self.per_new_request_s,
             ],
             dtype=np.float64,
         )
 
     def predict(self, features: np.ndarray) -> np.ndarray:
-        """Step times (s) for a (n, 6) feature matrix."""
+        """Step times (s) for a (n, len(FEATURES)) feature matrix."""
         return np.asarray(features @ self.coefficients())
 
 
+def _schedule_features(sched: pl.DataFrame) -> pl.DataFrame:
+    """Per step of a recorded ``schedule.parquet``: ``ctx`` (context tokens), ``pattn`` (prefill
+    attention pairs) and ``new`` (requests scheduled for the first time)."""
+    reached = pl.col("num_computed_tokens") + pl.col("num_tokens")
+    n = pl.col("num_tokens").cast(pl.Float64)
+    return (
+        sched.with_columns(
+            new=(pl.col("step") == pl.col("step").min().over("request_id")).cast(pl.Int64),
+            pattn=pl.when(pl.col("is_decode"))
+            .then(0.0)
+            .otherwise(n * (pl.col("num_computed_tokens") + n / 2)),
+        )
+        .group_by("step")
+        .agg(reached.sum().alias("ctx"), pl.col("pattn").sum(), pl.col("new").sum())
+    )
+
+
 def run_features(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Per-step feature matrix and measured step time (s) of a recorded run."""
+    """Per-step feature matrix (columns as :data:`FEATURES`) and measured step time (s) of a
+    recorded run."""
     try:
         steps = pl.read_parquet(run_dir / "steps.parquet").sort("step")
         sched = pl.read_parquet(run_dir / "schedule.parquet")
@@ -85,10 +125,9 @@ def run_features(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
         raise InputError(
             str(run_dir), f"cannot read steps/schedule parquet ({type(e).__name__}: {e})"
         ) from None
-    ctx = sched.group_by("step").agg(
-        (pl.col("num_computed_tokens") + pl.col("num_tokens")).sum().alias("ctx")
+    steps = steps.join(_schedule_features(sched), on="step", how="left").with_columns(
+        pl.col("ctx", "pattn", "new").fill_null(0)
     )
-    steps = steps.join(ctx, on="step", how="left").with_columns(pl.col("ctx").fill_null(0))
     p = steps["num_prefill_tokens"].to_numpy().astype(np.float64)
     x = np.column_stack(
         [
@@ -98,19 +137,42 @@ def run_features(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
             steps["num_running"].to_numpy(),
             p * p,
             steps["ctx"].to_numpy(),
+            steps["pattn"].to_numpy(),
+            steps["new"].to_numpy(),
         ]
     ).astype(np.float64)
     y = (steps["t_end_s"] - steps["t_start_s"]).to_numpy()
     return x, y
 
 
-def fit(x: np.ndarray, y: np.ndarray, use: tuple[str, ...] = FEATURES) -> LinearStepTime:
-    """Non-negative least squares of step times ``y`` on the chosen features of ``x``."""
-    cols = [FEATURES.index(f) for f in use]
-    a = x[:, cols]
+TIED: dict[str, tuple[str, ...]] = {"scheduled_tokens": ("prefill_tokens", "decode_requests")}
+"""Fit-only features that give several kernel features one shared coefficient: ``scheduled_tokens``
+= every token the step computes, prefill or decode (a decode request computes one token)."""
+
+CPU_FEATURES: tuple[str, ...] = (
+    "const",
+    "scheduled_tokens",
+    "scheduled_requests",
+    "new_requests",
+    "prefill_attention_pairs",
+)
+"""The structure of a CPU engine step (``python -m simroute.engine.replay --calibrate-from``): a
+constant (scheduler, Python, launch), a cost per computed token (the forward pass's matrix
+products, the same for prefill and decode tokens), per scheduled request (its attention call,
+input preparation, and sampling — vLLM V1 samples every scheduled request's last position, even
+of a partial prefill, and discards those), per request scheduled for the first time (its state
+entering the persistent input batch) and per prefill (query, key) pair (attention FLOPs)."""
+
+
+def fit(x: np.ndarray, y: np.ndarray, use: tuple[str, ...] = BASE_FEATURES) -> LinearStepTime:
+    """Non-negative least squares of step times ``y`` on the chosen features of ``x``
+    (:data:`FEATURES`, or a :data:`TIED` name for one coefficient shared by its members)."""
+    groups = [[FEATURES.index(m) for m in TIED.get(f, (f,))] for f in use]
+    a = np.column_stack([x[:, g].sum(axis=1) for g in groups])
     coef = _nnls(a, y)
     full = np.zeros(len(FEATURES))
-    full[cols] = coef
+    for g, c in zip(groups, coef, strict=True):
+        full[g] = c
     return LinearStepTime(*map(float, full))
 
 
@@ -128,7 +190,7 @@ def _nnls(a: np.ndarray, y: np.ndarray) -> np.ndarray:
         active.pop(int(np.argmin(c)))
 
 
-def fit_run(run_dir: Path, use: tuple[str, ...] = FEATURES) -> LinearStepTime:
+def fit_run(run_dir: Path, use: tuple[str, ...] = BASE_FEATURES) -> LinearStepTime:
     """Fit a :class:`LinearStepTime` to a recorded vLLM run's measured steps.
 
     The median gap between consecutive busy steps (the driver's own overhead between

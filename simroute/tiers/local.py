@@ -1,11 +1,11 @@
 """Local GPU tier: replica pools of self-hosted models, each replica a vLLM V1 engine model.
 
 Every replica is an :class:`~simroute.engine.replica.Replica` (iteration-level vLLM V1 scheduling,
-KV blocks, preemption, prefix caching; step times from a profile or a recorded run). SimPy only
-schedules its wake-ups: one driver process runs every due engine up to the next event in the SimPy
-queue (``env.peek()``) — steps that start before any other event cannot be affected by it, so the
-result equals stepping the engines one step at a time — then sleeps until the earliest engine
-clock (or is woken when an idle replica receives a request).
+KV blocks, preemption, prefix caching; step times from the first-principles GPU model, a profile or a
+recorded run). SimPy only schedules its wake-ups: one driver process runs every due engine up to the
+next event in the SimPy queue (``env.peek()``) — steps that start before any other event cannot be
+affected by it, so the result equals stepping the engines one step at a time — then sleeps until
+the earliest engine clock (or is woken when an idle replica receives a request).
 A request joins the replica of its model's pool with the fewest requests; it is rejected when
 that replica already has ``max_queue`` requests beyond its free seats, or when it can never fit
 (longer than ``max_model_len`` or than the whole KV cache).
@@ -22,24 +22,61 @@ from typing import Any
 import numpy as np
 import simpy
 
-from simroute.config import TRACES_DIR
+from simroute.config import CONF_DIR, TRACES_DIR
 from simroute.engine import kernel as K
 from simroute.engine.config import EngineConfig
+from simroute.engine.gpu_hardware import gpu_by_name
+from simroute.engine.gpu_model import gpu_step_time, load_coefficients
+from simroute.engine.model_arch import load_arch
 from simroute.engine.profiles import profile_step_time
 from simroute.engine.replica import Replica
 from simroute.engine.steptime import LinearStepTime, StepTimeModel, fit_run
-from simroute.errors import ConfigError
+from simroute.errors import ConfigError, InputError
 from simroute.policy.types import TierState
 from simroute.tiers.base import AttemptResult
 from simroute.workload.request import Request
 
+GPU_MODEL_KEYS = ("model_config", "gpu", "coefficients")
+"""Keys of a ``kind: gpu_model`` step time."""
 
-def step_time_from_config(cfg: Mapping[str, Any], max_tokens: int, where: str) -> StepTimeModel:
-    """``kind: profile`` (Vidur GPU profile), ``linear`` (coefficients) or ``run`` (fit to a
-    recorded vLLM run folder)."""
+
+def gpu_model_step_time(
+    args: Mapping[str, Any], max_tokens: int, tensor_parallel: int, where: str
+) -> StepTimeModel:
+    """``kind: gpu_model``: the first-principles GPU step time (:func:`gpu_step_time`) of the model
+    whose Hugging Face ``config.json`` is in ``model_config`` (a folder; relative paths resolve
+    against ``conf/model_configs``) on ``gpu`` (``H100``, ``H200`` or ``A100``; default ``H100``)
+    with tensor parallelism ``tensor_parallel`` (the pool's GPUs per replica); coefficients from
+    ``coefficients`` (default ``conf/gpu_model.json``, the fit to real vLLM runs)."""
+    unknown = sorted(set(args) - set(GPU_MODEL_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {unknown} for kind gpu_model; valid: {list(GPU_MODEL_KEYS)}"
+        )
+    if "model_config" not in args:
+        raise ConfigError(f"{where}.model_config: missing (a folder holding a Hugging Face config.json)")
+    cfg_dir = Path(str(args["model_config"]))
+    cfg_dir = cfg_dir if cfg_dir.is_absolute() else CONF_DIR / "model_configs" / cfg_dir
+    coef_path = Path(str(args.get("coefficients", "gpu_model.json")))
+    coef_path = coef_path if coef_path.is_absolute() else CONF_DIR / coef_path
+    try:
+        gpu = gpu_by_name(str(args.get("gpu", "H100")))
+    except InputError as e:
+        raise ConfigError(f"{where}.gpu: {e.message}") from None
+    return gpu_step_time(load_arch(cfg_dir), gpu, tensor_parallel, load_coefficients(coef_path), max_tokens)
+
+
+def step_time_from_config(
+    cfg: Mapping[str, Any], max_tokens: int, where: str, tensor_parallel: int = 1
+) -> StepTimeModel:
+    """``kind: gpu_model`` (first-principles GPU model, :func:`gpu_model_step_time`), ``profile``
+    (Vidur GPU profile + KV-read attention), ``linear`` (coefficients) or ``run`` (fit to a recorded
+    vLLM run folder). ``tensor_parallel`` (GPUs per replica) is used by ``gpu_model``."""
     kind = cfg.get("kind", "profile")
     args = {k: v for k, v in cfg.items() if k != "kind"}
     try:
+        if kind == "gpu_model":
+            return gpu_model_step_time(args, max_tokens, tensor_parallel, where)
         if kind == "profile":
             prof = Path(str(args.pop("profile")))
             prof = prof if prof.is_absolute() else TRACES_DIR / prof
@@ -50,7 +87,7 @@ def step_time_from_config(cfg: Mapping[str, Any], max_tokens: int, where: str) -
             return fit_run(Path(str(args["path"])))
     except TypeError as e:
         raise ConfigError(f"{where}: {e}") from None
-    raise ConfigError(f"{where}.kind: expected profile, linear or run, got {kind!r}")
+    raise ConfigError(f"{where}.kind: expected gpu_model, profile, linear or run, got {kind!r}")
 
 
 @dataclass(frozen=True)
@@ -76,7 +113,12 @@ class PoolSpec:
                 int(cfg["gpus_per_replica"]),
                 int(cfg["max_queue"]),
                 engine,
-                step_time_from_config(cfg["step_time"], engine.max_num_batched_tokens, f"{where}.step_time"),
+                step_time_from_config(
+                    cfg["step_time"],
+                    engine.max_num_batched_tokens,
+                    f"{where}.step_time",
+                    int(cfg["gpus_per_replica"]),
+                ),
             )
         except KeyError as e:
             raise ConfigError(f"{where}: missing key {e}") from None
