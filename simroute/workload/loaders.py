@@ -79,7 +79,8 @@ def detect_format(path: Path) -> str:
     raise InputError(
         str(path),
         "cannot tell the trace format from the extension; expected .csv[.gz] (azure), "
-        ".jsonl[.gz] (mooncake) or .parquet, or set workload.format=azure|mooncake|parquet",
+        ".jsonl[.gz] (mooncake) or .parquet, or set workload.format="
+        "azure|mooncake|parquet|claude_code|burstgpt|otel",
     )
 
 
