@@ -6,18 +6,27 @@ median times ``exp(sigma · z)``, ``z`` standard normal (one factor for the whol
 slow in both phases). ``a, b, tpot`` minimise the squared *relative* error (weighted least squares,
 terms that come out negative are dropped), then are scaled so the fit is the median of the data;
 ``sigma`` is the standard deviation of the log residuals. :func:`fit_report` fits on the sessions with
-``session_id % holdout_every != 0`` and reports the error on the held-out sessions.
+``session_id % holdout_every != 0`` and reports the error on the held-out sessions;
+:func:`write_fits` stores those training fits and their held-out errors, keyed by LiteLLM id, where
+the real-time tier reads them (:mod:`token_latency`)::
+
+    python -m simroute.tiers.api_call_fit traces/claude_code_2025.parquet \
+        --out conf/tiers/claude_api_latency.json
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+from simroute.policy.selectors import litellm_id
 from simroute.workload.loaders import load_raw
 
 
@@ -130,3 +139,46 @@ def fit_report(path: str | Path, holdout_every: int = 5) -> pl.DataFrame:
             }
         )
     return pl.DataFrame(rows)
+
+
+def fits_document(path: str | Path, holdout_every: int = 5) -> dict[str, object]:
+    """The JSON document :func:`write_fits` writes: per LiteLLM id (the recorded id without its date
+    suffix) the training-session fit and its held-out errors (NaN as null)."""
+    rep = fit_report(path, holdout_every)
+    models: dict[str, dict[str, object]] = {}
+    for row in rep.iter_rows(named=True):
+        entry = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+        entry["recorded_model"] = entry.pop("model")
+        models[litellm_id(str(row["model"]))] = entry
+    return {
+        "about": "Per-model API latency of the recorded Claude Code calls (simroute/tiers/api_call_fit.py): "
+        "median TTFT = ttft_base_s + ttft_per_1k_prompt_s * prompt_tokens / 1000, median time per output "
+        "token = tpot_s, one log-normal factor exp(sigma * z) per call. Fitted on the sessions with "
+        f"session_id % {holdout_every} != 0; api_mdape, api_p10_p90_coverage, api_mean_bias and "
+        "ttft_mdape are errors on the held-out sessions (n_test calls).",
+        "source": Path(path).name,
+        "holdout_every": holdout_every,
+        "command": f"python -m simroute.tiers.api_call_fit traces/{Path(path).name} "
+        "--out conf/tiers/claude_api_latency.json",
+        "models": dict(sorted(models.items())),
+    }
+
+
+def write_fits(path: str | Path, out: str | Path, holdout_every: int = 5) -> None:
+    """Fit the trace at ``path`` and write :func:`fits_document` to ``out`` (deterministic JSON)."""
+    doc = fits_document(path, holdout_every)
+    Path(out).write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Command line: ``python -m simroute.tiers.api_call_fit TRACE --out FILE [--holdout-every K]``."""
+    ap = argparse.ArgumentParser(description="Fit per-model API latency to recorded calls.")
+    ap.add_argument("trace", help="a trace with recorded_api_s (e.g. traces/claude_code_2025.parquet)")
+    ap.add_argument("--out", required=True, help="JSON file to write (conf/tiers/claude_api_latency.json)")
+    ap.add_argument("--holdout-every", type=int, default=5, help="hold out sessions with id %% K == 0")
+    a = ap.parse_args(argv)
+    write_fits(a.trace, a.out, a.holdout_every)
+
+
+if __name__ == "__main__":
+    main()

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from simroute.config import TRACES_DIR
+from simroute.config import REPO_ROOT, TRACES_DIR
 from simroute.economics.prompt_cache import PromptCache
 from simroute.errors import ConfigError
 from simroute.tiers.base import Tier
@@ -17,8 +17,13 @@ from simroute.tiers.batch import BatchTier
 from simroute.tiers.latency_fit import LatencySpec, fit_profiles, load_llmperf
 from simroute.tiers.local import LocalTier, PoolSpec
 from simroute.tiers.realtime import LatencyModel, Outage, RateLimit, RealtimeTier, RetryPolicy
+from simroute.tiers.token_latency import TokenLatencySpec, load_token_fits
 
 _FITS: dict[str, dict[str, LatencySpec]] = {}
+_TOKEN_FITS: dict[str, dict[str, TokenLatencySpec]] = {}
+
+DEFAULT_API_FITS = "conf/tiers/claude_api_latency.json"
+"""Token-dependent API latency fits (relative to the repository root), see :mod:`token_latency`."""
 
 
 def _trace(name: str) -> Path:
@@ -26,8 +31,29 @@ def _trace(name: str) -> Path:
     return p if p.is_absolute() else TRACES_DIR / p
 
 
-def latency_model(spec: Mapping[str, Any], source: Path, where: str) -> LatencyModel:
-    """``{profile: provider/size, dist: lognormal|empirical}`` or explicit log-normal parameters."""
+def _repo_path(name: str) -> Path:
+    p = Path(name)
+    return p if p.is_absolute() else REPO_ROOT / p
+
+
+def token_latency_model(name: str, fits: Path, where: str) -> LatencyModel:
+    """The token-dependent fit ``name`` (a model key) of the fits file ``fits``."""
+    key = str(fits)
+    if key not in _TOKEN_FITS:
+        _TOKEN_FITS[key] = load_token_fits(fits)
+    if name not in _TOKEN_FITS[key]:
+        valid = ", ".join(_TOKEN_FITS[key])
+        raise ConfigError(f"{where}.api_fit: unknown {name!r} in {fits}; valid: {valid}")
+    return LatencyModel(tokens=_TOKEN_FITS[key][name])
+
+
+def latency_model(
+    spec: Mapping[str, Any], source: Path, where: str, api_fits: Path | None = None
+) -> LatencyModel:
+    """``{profile: provider/size, dist: lognormal|empirical}``, ``{api_fit: model}`` (a token-dependent
+    fit in ``api_fits``) or explicit log-normal parameters."""
+    if "api_fit" in spec:
+        return token_latency_model(str(spec["api_fit"]), api_fits or _repo_path(DEFAULT_API_FITS), where)
     if "profile" in spec:
         prof = str(spec["profile"])
         dist = str(spec.get("dist", "lognormal"))
@@ -51,7 +77,7 @@ def latency_model(spec: Mapping[str, Any], source: Path, where: str) -> LatencyM
         )
     except KeyError as e:
         raise ConfigError(
-            f"{where}: give profile: provider/size, or ttft/itl medians and sigmas ({e})"
+            f"{where}: give profile: provider/size, api_fit: model, or ttft/itl medians and sigmas ({e})"
         ) from None
     if min(s.ttft_median_s, s.itl_median_s) <= 0 or min(s.ttft_sigma, s.itl_sigma) < 0:
         raise ConfigError(f"{where}: medians must be > 0 and sigmas >= 0")
@@ -85,9 +111,10 @@ def build_tiers(
     loc, rt, bt = cfg["local"], cfg["realtime"], cfg["batch"]
     lat = rt["latency"]
     source = _trace(str(lat.get("source", "llmperf_2023_individual.csv.gz")))
-    latency = {"*": latency_model(lat["default"], source, "tiers.realtime.latency.default")}
+    fits = _repo_path(str(lat.get("api_fits") or DEFAULT_API_FITS))
+    latency = {"*": latency_model(lat["default"], source, "tiers.realtime.latency.default", fits)}
     for m, spec in (lat.get("models") or {}).items():
-        latency[str(m)] = latency_model(spec, source, f"tiers.realtime.latency.models.{m}")
+        latency[str(m)] = latency_model(spec, source, f"tiers.realtime.latency.models.{m}", fits)
     rl = rt.get("rate_limits") or {}
     limits = {"*": RateLimit(**(rl.get("default") or {}))}
     for m, spec in (rl.get("models") or {}).items():

@@ -3,7 +3,8 @@
 * **Latency**: per model, TTFT and per-request inter-token latency drawn from log-normals fitted to
   the LLMPerf leaderboard's real measurements (:mod:`latency_fit`; a model names a
   ``provider/size`` profile) or given explicitly; ``dist: empirical`` resamples the measured
-  requests instead.
+  requests instead. A model with a token-dependent fit (:mod:`token_latency`, the Claude models
+  fitted to the recorded Claude Code calls) has a median TTFT that grows with its prompt tokens.
 * **Rate limits**: a token bucket per model for requests/minute and tokens/minute (prompt +
   output); a call that does not fit gets a 429 and is retried after exponential backoff with
   jitter (``retry``), up to ``max_retries`` and never past the request's deadline.
@@ -34,6 +35,7 @@ from simroute.errors import ConfigError
 from simroute.policy.types import TierState
 from simroute.tiers.base import AttemptResult
 from simroute.tiers.latency_fit import LatencySpec
+from simroute.tiers.token_latency import TokenLatencySpec
 from simroute.workload.request import Request
 
 
@@ -93,23 +95,34 @@ class _Bucket:
 
 
 class LatencyModel:
-    """Draws (TTFT, inter-token latency) in seconds for one model."""
+    """Draws (TTFT, inter-token latency) in seconds for one model: a log-normal ``spec``, measured
+    ``samples`` (TTFT, ITL) or a token-dependent fit ``tokens``; exactly one of them."""
 
     def __init__(
-        self, spec: LatencySpec | None = None, samples: tuple[np.ndarray, np.ndarray] | None = None
+        self,
+        spec: LatencySpec | None = None,
+        samples: tuple[np.ndarray, np.ndarray] | None = None,
+        tokens: TokenLatencySpec | None = None,
     ) -> None:
-        if (spec is None) == (samples is None):
-            raise ValueError("give a log-normal spec or empirical samples")
+        if sum(x is not None for x in (spec, samples, tokens)) != 1:
+            raise ValueError("give a log-normal spec, empirical samples or a token-dependent fit")
         self.spec = spec
         self.samples = samples
+        self.tokens = tokens
 
-    def draw(self, u_ttft: float, u_itl: float) -> tuple[float, float]:
+    def draw(self, u_ttft: float, u_itl: float, prompt_tokens: int = 0) -> tuple[float, float]:
         """One call's TTFT and inter-token latency (s) from two Uniform(0, 1) numbers (the
-        empirical distribution resamples one measured request with ``u_ttft``)."""
+        empirical distribution resamples one measured request with ``u_ttft``; a token-dependent
+        fit scales both medians by one factor drawn with ``u_ttft``, its TTFT median growing with
+        ``prompt_tokens``)."""
         if self.samples is not None:
             t, i = self.samples
             k = min(int(u_ttft * len(t)), len(t) - 1)
             return float(t[k]), float(i[k])
+        if self.tokens is not None:
+            f = self.tokens
+            factor = float(np.exp(f.sigma * _STD_NORMAL.inv_cdf(u_ttft)))
+            return f.median_ttft_s(prompt_tokens) * factor, f.tpot_s * factor
         s = self.spec
         assert s is not None
         z0, z1 = _STD_NORMAL.inv_cdf(u_ttft), _STD_NORMAL.inv_cdf(u_itl)
@@ -217,7 +230,7 @@ class RealtimeTier:
             retries += 1
             yield env.timeout(wait)
         lat = self.latency.get(model, self.latency["*"])
-        ttft, itl = lat.draw(self._u(_P_TTFT, req, attempt), self._u(_P_ITL, req, attempt))
+        ttft, itl = lat.draw(self._u(_P_TTFT, req, attempt), self._u(_P_ITL, req, attempt), req.prompt_tokens)
         if self.slots is None:
             start = env.now
             cached, written = self._cache(req, model, start, ttft)
@@ -236,9 +249,13 @@ class RealtimeTier:
 
     def check_latency_s(self, model: str, req: Request, attempt: int, output_tokens: int) -> float:
         """Seconds one judge call of ``model`` takes to write ``output_tokens`` (a verifier's check
-        of attempt ``attempt``; keyed luck of its own, not rate-limited)."""
+        of attempt ``attempt``; keyed luck of its own, not rate-limited). The judge reads the prompt
+        and the answer: ``prompt_tokens + output_tokens`` of the request (for token-dependent fits)."""
         lat = self.latency.get(model, self.latency["*"])
-        ttft, itl = lat.draw(self._u(_P_JUDGE_TTFT, req, attempt), self._u(_P_JUDGE_ITL, req, attempt))
+        judge_prompt = req.prompt_tokens + req.output_tokens
+        ttft, itl = lat.draw(
+            self._u(_P_JUDGE_TTFT, req, attempt), self._u(_P_JUDGE_ITL, req, attempt), judge_prompt
+        )
         return ttft + (output_tokens - 1) * itl
 
     def _cache(self, req: Request, model: str, start: float, ttft: float) -> tuple[int, int]:

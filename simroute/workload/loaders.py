@@ -15,6 +15,12 @@ A raw table has ``arrival_s`` (seconds since the first request), ``prompt_tokens
   may come run-length encoded as ``prefix_runs`` (the bundled Claude Code table).
 * ``claude_code``: recorded Claude Code sessions, a directory of session JSON files or one file
   (:mod:`~simroute.workload.claude_code`; a directory is read in this format by default).
+* ``burstgpt``: BurstGPT CSV (``Timestamp``, ``Model``, ``Request tokens``, ``Response tokens``, ``Log
+  Type``; :mod:`~simroute.workload.burstgpt`), open loop, one session per request.
+* ``otel``: OpenTelemetry GenAI spans as OTLP JSON (:mod:`~simroute.workload.otel`): LLM spans are
+  requests, traces are closed-loop sessions.
+
+``burstgpt`` and ``otel`` are never inferred from the extension: set ``workload.format``.
 
 Any of them may be gzip-compressed (``.gz``). Problems raise :class:`InputError`.
 """
@@ -36,9 +42,12 @@ import polars as pl
 from simroute.errors import InputError
 from simroute.workload import hash_runs
 from simroute.workload.bundle_claude_code import PREFIX_RUNS
+from simroute.workload.burstgpt import COLUMN_NAMES as BURSTGPT_NAMES
+from simroute.workload.burstgpt import read_burstgpt
 from simroute.workload.claude_code import read_sessions
+from simroute.workload.otel import read_otel
 
-FORMATS: tuple[str, ...] = ("azure", "mooncake", "parquet", "claude_code")
+FORMATS: tuple[str, ...] = ("azure", "mooncake", "parquet", "claude_code", "burstgpt", "otel")
 MOONCAKE_BLOCK_TOKENS = 512
 """Tokens per ``hash_ids`` block in the Mooncake traces (FAST'25 release README)."""
 
@@ -70,7 +79,8 @@ def detect_format(path: Path) -> str:
     raise InputError(
         str(path),
         "cannot tell the trace format from the extension; expected .csv[.gz] (azure), "
-        ".jsonl[.gz] (mooncake) or .parquet, or set workload.format=azure|mooncake|parquet",
+        ".jsonl[.gz] (mooncake) or .parquet, or set workload.format="
+        "azure|mooncake|parquet|claude_code|burstgpt|otel",
     )
 
 
@@ -99,6 +109,12 @@ def load_raw(path: str | Path, fmt: str | None = None) -> RawTrace:
         return RawTrace(_read_mooncake(p, _read_text(p)), str(p), MOONCAKE_BLOCK_TOKENS, names)
     if fmt == "parquet":
         return _read_parquet(p)
+    if fmt == "burstgpt":
+        df, adjust = read_burstgpt(p, _read_text(p))
+        return RawTrace(df, str(p), MOONCAKE_BLOCK_TOKENS, BURSTGPT_NAMES, adjust)
+    if fmt == "otel":
+        df, adjust = read_otel(p, _read_text(p))
+        return RawTrace(df, str(p), MOONCAKE_BLOCK_TOKENS, {}, adjust)
     raise InputError(str(p), f"unknown format {fmt!r}; expected one of {list(FORMATS)}")
 
 
