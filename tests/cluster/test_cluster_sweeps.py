@@ -48,10 +48,13 @@ LOOPBACK_ENV = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _free_ports(n: int) -> list[int]:
+    """``n`` distinct loopback ports free right now (all held open together while picked)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
 
 
 def _sweep(out: Path, launcher: list[str], env: dict[str, str], timeout: float = 900) -> str:
@@ -104,7 +107,7 @@ def ray_cluster() -> Iterator[str]:
     ray_bin = Path(sys.executable).with_name("ray")
     if not ray_bin.exists():
         pytest.skip("Ray is not installed in this venv: run `make test-cluster` (installs simroute[ray])")
-    port, client_port = _free_port(), _free_port()
+    port, client_port = _free_ports(2)
     temp = Path(tempfile.mkdtemp(prefix="sr-ray-", dir="/tmp"))  # short: Ray puts sockets under it
     log = temp / "ray_start.log"
     cmd = [
@@ -140,11 +143,8 @@ def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """A real single-node SLURM on localhost (partition ``local``); the environment that points
     SLURM's commands at it. Stopped afterwards."""
     state = tmp_path_factory.mktemp("slurm")
-    env = {
-        **os.environ,
-        "SIMROUTE_SLURMCTLD_PORT": str(_free_port()),
-        "SIMROUTE_SLURMD_PORT": str(_free_port()),
-    }
+    ctld_port, slurmd_port = _free_ports(2)
+    env = {**os.environ, "SIMROUTE_SLURMCTLD_PORT": str(ctld_port), "SIMROUTE_SLURMD_PORT": str(slurmd_port)}
     proc = subprocess.run(
         ["bash", str(HERE / "slurm_up.sh"), str(state)], capture_output=True, text=True, env=env,
         timeout=1200, check=False,
