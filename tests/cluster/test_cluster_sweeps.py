@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -40,11 +41,15 @@ SWEEP = [
 ]
 POINTS = 8
 COMPARED = ("requests.parquet", "baseline_requests.parquet", "summary.json")
-LOOPBACK_ENV = {
-    # Ray: keep every address on loopback (otherwise it swaps 127.0.0.1 for the machine's own
+RAY_ENV = {
+    # Keep every Ray address on loopback (otherwise Ray swaps 127.0.0.1 for the machine's own
     # interface address) and send no usage statistics.
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
     "RAY_USAGE_STATS_ENABLED": "0",
+    # Token authentication with this run's own token, for the head node and the sweep's driver
+    # alike: a ~/.ray/auth_token left by any earlier `ray.init()` must not decide it.
+    "RAY_AUTH_MODE": "token",
+    "RAY_AUTH_TOKEN": secrets.token_hex(32),
 }
 
 
@@ -116,7 +121,7 @@ def ray_cluster() -> Iterator[str]:
         "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}",
     ]  # fmt: skip
     with log.open("w") as f:
-        env = {**os.environ, **LOOPBACK_ENV}
+        env = {**os.environ, **RAY_ENV}
         head = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
@@ -161,7 +166,7 @@ def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
 def test_ray_sweep_matches_joblib(joblib_sweep: Path, ray_cluster: str, tmp_path: Path) -> None:
     out = tmp_path / "sweep"
     launcher = ["hydra/launcher=ray_cluster", f"hydra.launcher.init.address={ray_cluster}"]
-    log = _sweep(out, launcher, LOOPBACK_ENV)
+    log = _sweep(out, launcher, RAY_ENV)
     assert f"Connecting to existing Ray cluster at address: {ray_cluster}" in log
     assert "Ray launcher: 8 jobs" in log
     _assert_identical(out, joblib_sweep)
