@@ -38,7 +38,7 @@ $(CLUSTER_STAMP): pyproject.toml constraints.txt
 	touch $(CLUSTER_STAMP)
 
 test-cluster: $(CLUSTER_STAMP)
-	$(CLUSTER_VENV)/bin/python -m pytest -q -m cluster
+	$(CLUSTER_VENV)/bin/python -m pytest -q -s -m cluster --durations=6
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest -q -m benchmark --benchmark-enable
