@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-slow lint typecheck bench clean
+.PHONY: run test test-slow test-cluster lint typecheck bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -22,18 +22,31 @@ run: $(STAMP)
 
 ## test: lint, type-check and run the fast test suite
 test: $(STAMP)
-	$(BIN)/ruff check simroute tests
+	$(BIN)/ruff check simroute tests hydra_plugins
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
+## test-cluster: 8-point sweeps on a real local Ray cluster and a real single-node SLURM (apt installs
+## slurm-wlm + munge if missing), byte-compared with joblib. Own venv with the `ray` extra (.venv-cluster)
+CLUSTER_VENV := .venv-cluster
+CLUSTER_STAMP := $(CLUSTER_VENV)/.installed
+$(CLUSTER_STAMP): pyproject.toml constraints.txt
+	$(PY) -m venv $(CLUSTER_VENV)
+	$(CLUSTER_VENV)/bin/python -m pip install -q --upgrade pip
+	$(CLUSTER_VENV)/bin/python -m pip install -q -c constraints.txt -e '.[dev,ray]'
+	touch $(CLUSTER_STAMP)
+
+test-cluster: $(CLUSTER_STAMP)
+	$(CLUSTER_VENV)/bin/python -m pytest -q -s -m cluster --durations=6
+
 bench: $(STAMP)
 	$(BIN)/python -m pytest -q -m benchmark --benchmark-enable
 
 clean:
-	rm -rf $(VENV) outputs multirun .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CLUSTER_VENV) outputs multirun .mypy_cache .ruff_cache
 
 ## vllm-env: optional separate venv with the CPU build of vLLM 0.32.0 (for recording real runs)
 VLLM_VENV := .venv-vllm

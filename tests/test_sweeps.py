@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import polars as pl
@@ -59,3 +60,28 @@ def test_slurm_launcher_config_composes() -> None:
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("SlurmLauncher")
     assert launcher.cpus_per_task == 2 and launcher.timeout_min == 60
+
+
+def test_ray_launcher_plugin_is_found_and_composes() -> None:
+    from hydra.core.plugins import Plugins
+    from hydra.plugins.launcher import Launcher
+
+    names = {f"{c.__module__}.{c.__name__}" for c in Plugins.instance().discover(Launcher)}
+    assert "hydra_plugins.simroute_ray_launcher.ray_launcher.SimrouteRayLauncher" in names
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(
+            config_name="config",
+            overrides=["hydra/launcher=ray_cluster", "hydra.launcher.init.address=10.0.0.1:6379"],
+            return_hydra_config=True,
+        )
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("SimrouteRayLauncher")
+    assert launcher.init.address == "10.0.0.1:6379" and launcher.remote.num_cpus == 1
+
+
+def test_ray_launcher_without_ray_says_how_to_install(tmp_path: Path) -> None:
+    if importlib.util.find_spec("ray") is not None:
+        pytest.skip("Ray is installed here")
+    proc = run_cli(["run", "-m", "hydra/launcher=ray_cluster", "seed=0,1", f"hydra.sweep.dir={tmp_path}"])
+    assert proc.returncode != 0
+    assert "pip install 'simroute[ray]'" in proc.stderr

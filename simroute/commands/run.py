@@ -77,6 +77,7 @@ def _task(cfg: Any) -> float:
     minimises."""
     from hydra.core.hydra_config import HydraConfig
 
+    register_resolvers()  # a launcher's worker process (joblib, Ray, SLURM) did not run main()
     run_cfg = _resolved(cfg)
     out = Path(HydraConfig.get().runtime.output_dir)
     try:
