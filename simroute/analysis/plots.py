@@ -52,19 +52,24 @@ def latency_cdf(res: SimResult, path: Path, title: str) -> None:
     r = res.requests
     fig, ax = plt.subplots(figsize=(6, 4))
     for t in _SERVED:
-        x = np.sort(r.filter(r["final_tier"] == t)["e2e_s"].to_numpy())
-        x = x[np.isfinite(x) & (x > 0)]
-        if len(x):
-            ax.step(
-                x,
-                np.arange(1, len(x) + 1) / len(x),
-                where="post",
-                color=_COLORS[t],
-                label=f"{t} (n={len(x):,})",
-            )
+        _ecdf(ax, r.filter(r["final_tier"] == t)["e2e_s"].to_numpy(), _COLORS[t], t, "")
+    _finish_cdf(fig, ax, "end-to-end latency (s)", "fraction of requests", title, path)
+
+
+def _ecdf(ax: Any, values: np.ndarray, color: str, name: str, unit: str) -> None:
+    """Draw the empirical CDF of the finite, positive ``values`` (a step line labelled with n)."""
+    x = np.sort(values)
+    x = x[np.isfinite(x) & (x > 0)]
+    if len(x):
+        label = f"{name} (n={len(x):,}{unit})"
+        ax.step(x, np.arange(1, len(x) + 1) / len(x), where="post", color=color, label=label)
+
+
+def _finish_cdf(fig: Any, ax: Any, xlabel: str, ylabel: str, title: str, path: Path) -> None:
+    """Log x axis, labels, grid, legend and title; save (PNG, fixed metadata) and close."""
     ax.set_xscale("log")
-    ax.set_xlabel("end-to-end latency (s)")
-    ax.set_ylabel("fraction of requests")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_ylim(0, 1.01)
     ax.grid(alpha=0.3)
     ax.legend()
@@ -79,26 +84,10 @@ def session_makespan_cdf(frames: dict[str, Any], path: Path, title: str) -> None
     its ``sessions`` table, see :func:`simroute.analysis.sessions.session_table`)."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for k, (name, s) in enumerate(frames.items()):
-        x = np.sort(s["makespan_s"].to_numpy())
-        x = x[np.isfinite(x) & (x > 0)]
-        if len(x):
-            ax.step(
-                x,
-                np.arange(1, len(x) + 1) / len(x),
-                where="post",
-                color=("#264653", "#e76f51", "#2a9d8f", "#e9c46a")[k % 4],
-                label=f"{name} (n={len(x):,} sessions)",
-            )
-    ax.set_xscale("log")
-    ax.set_xlabel("session makespan: first issue to last answer (s)")
-    ax.set_ylabel("fraction of sessions")
-    ax.set_ylim(0, 1.01)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120, metadata=_META)
-    plt.close(fig)
+        color = ("#264653", "#e76f51", "#2a9d8f", "#e9c46a")[k % 4]
+        _ecdf(ax, s["makespan_s"].to_numpy(), color, name, " sessions")
+    xlabel = "session makespan: first issue to last answer (s)"
+    _finish_cdf(fig, ax, xlabel, "fraction of sessions", title, path)
 
 
 def cost_vs_success(points: list[dict[str, Any]], path: Path, title: str) -> None:
