@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
@@ -117,7 +118,7 @@ def simulate(
         desc=f"simulating {label}",
         unit="req",
         delay=2.0,
-        disable=not progress,
+        disable=not (progress and sys.stderr.isatty()),  # only for a person watching a terminal
         leave=False,
         mininterval=0.5,
     )
