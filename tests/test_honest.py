@@ -247,6 +247,10 @@ def test_success_and_slo_follow_from_correct_and_deadline_met(tmp_path: Path) ->
     assert s["success_rate"] == pytest.approx(float(r["correct"].mean()))
     assert s["slo_attainment"] == pytest.approx(float((r["correct"] & r["deadline_met"]).mean()))
     assert s["slo_attainment"] < s["success_rate"]  # some right answers come late
+    for u, block in s["latency"]["by_urgency"].items():  # the same definition per urgency class
+        g = r.filter(pl.col("urgency") == u)
+        if g.height:
+            assert block["slo_attainment"] == pytest.approx(float((g["correct"] & g["deadline_met"]).mean()))
     late_right = r.filter(pl.col("correct") & ~pl.col("deadline_met"))
     assert late_right.height > 0 and (late_right["outcome"] == "timed_out").all()
 
@@ -383,3 +387,10 @@ def test_a_failed_batch_answer_of_the_strongest_model_is_retried() -> None:
     nxt = esc.next_route(view, label, first)
     assert nxt is not None and nxt.tier == "realtime" and nxt.strong
     assert esc.next_route(view, label, [*first, Attempt("realtime", top, "completed", False)]) is None
+
+
+def test_an_error_free_checker_is_reported_as_an_oracle() -> None:
+    from simroute.policy.verifiers import NoisyVerifier
+
+    assert NoisyVerifier(false_accept=0.0, false_reject=0.0).oracle
+    assert not NoisyVerifier(false_accept=0.1, false_reject=0.0).oracle

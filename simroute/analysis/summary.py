@@ -175,7 +175,7 @@ def _latency(r: pl.DataFrame) -> dict[str, Any]:
                 "n": int((r["urgency"] == u).sum()),
                 "e2e_s": _pcts(r.filter(pl.col("urgency") == u)["e2e_s"].to_numpy()),
                 "ttft_s": _pcts(r.filter(pl.col("urgency") == u)["ttft_s"].to_numpy()),
-                "slo_attainment": _mean(r.filter(pl.col("urgency") == u)["deadline_met"]),
+                "slo_attainment": _slo(r.filter(pl.col("urgency") == u)),
             }
             for u in URGENCIES
         },
@@ -253,6 +253,11 @@ def savings(res: SimResult) -> dict[str, Any]:
             else None,
         },
     }
+
+
+def _slo(g: pl.DataFrame) -> float | None:
+    """SLO attainment of the rows ``g``: the share answered right by their deadline."""
+    return _mean(g["correct"] & g["deadline_met"])
 
 
 def _mean(s: pl.Series) -> float | None:

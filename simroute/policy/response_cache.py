@@ -1,10 +1,10 @@
 """Exact and semantic response cache: answer a repeated request without routing it.
 
-The cache sits in front of the classifier. A request whose prompt (``content_id``) was answered
-before is an *exact* hit; one that asks the same thing in other words (same ``intent_id``) is a
-*semantic* hit. Only accepted answers are stored, entries expire ``ttl_s`` seconds after they were
-written (stale answers are never served) and the least recently used entry is evicted beyond
-``max_entries``.
+The cache sits after the classifier and the risk predictor (it never sees the true skill or risk). A
+request whose prompt (``content_id``) was answered before is an *exact* hit; one that asks the same
+thing in other words (same ``intent_id``) is a *semantic* hit. Only accepted answers are stored,
+entries expire ``ttl_s`` seconds after they were written (stale answers are never served) and the
+least recently used entry is evicted beyond ``max_entries``.
 
 A hit returns the stored answer: an exact hit is right exactly when the stored answer was; a
 semantic hit is right only if, in addition, the paraphrase really wanted the same answer

@@ -73,7 +73,6 @@ class NoisyVerifier:
     """
 
     name = "noisy"
-    oracle = False
     model: str | None = None
 
     def __init__(self, false_accept: float = 0.1, false_reject: float = 0.05, latency_s: float = 0.0) -> None:
@@ -82,6 +81,7 @@ class NoisyVerifier:
         self.false_accept = false_accept
         self.false_reject = false_reject
         self.latency_s = latency_s
+        self.oracle = false_accept == 0 and false_reject == 0  # error-free: it reads the truth
 
     def accept(self, request: RequestView, correct: bool, u: float) -> bool:
         """Accept a correct answer unless ``u < false_reject``; a wrong one if ``u < false_accept``."""
@@ -135,4 +135,7 @@ class JudgeVerifier(NoisyVerifier):
     def check_usd(self, prompt_tokens: int, answer_tokens: int) -> float:
         """USD of one check: the judge reads prompt + answer + rubric and writes its verdict, at
         the model's standard real-time rates."""
-        return self._offer.est_cost(prompt_tokens + answer_tokens + self.rubric_tokens, self.verdict_tokens)
+        o = self._offer
+        std = o.standard_rates if o.standard_rates is not None else o.rates
+        tokens_in = prompt_tokens + answer_tokens + self.rubric_tokens
+        return float(tokens_in * std[0] + self.verdict_tokens * std[3])

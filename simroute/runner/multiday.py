@@ -34,6 +34,7 @@ from simroute.sim.sessions import ReplayConfig
 from simroute.workload.schema import RequestTable
 
 DAY_S = 86_400.0
+_SOURCE_COST = ("request_id", "cost_api_usd", "cost_verifier_usd")  # what a cache hit saves
 
 
 @dataclass
@@ -140,9 +141,9 @@ def _simulate_day(
         return res
     r = res.requests
     if r["saved_response_cache_usd"].is_nan().any():  # hits on earlier days
-        past = pl.concat([*fb.past_costs, r.select("request_id", "cost_total_usd")])
+        past = pl.concat([*fb.past_costs, r.select(*_SOURCE_COST)])
         res = replace(res, requests=r.with_columns(saved_response_cache_usd=source_costs(r, past)))
-    fb.past_costs.append(res.requests.select("request_id", "cost_total_usd"))
+    fb.past_costs.append(res.requests.select(*_SOURCE_COST))
     return res
 
 

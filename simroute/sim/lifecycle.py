@@ -206,7 +206,7 @@ class Lifecycle:
         label, risk = yield from self._classify(view)
         lookup, lookup_usd, hit = yield from self._look_up(req, view, label, risk)
         if hit is not None:
-            self._served_from_cache(req, label, hit, lookup_usd)
+            self._served_from_cache(req, label, risk, hit, lookup_usd)
             return
         decision = self._decide(view, label, risk)
         chain = yield from self._attempt_chain(req, view, decision)
@@ -318,7 +318,7 @@ class Lifecycle:
         judge = getattr(v, "verdict_tokens", 0)
         rt = self.tiers.get("realtime")
         if v.model is not None and judge and isinstance(rt, RealtimeTier):
-            return rt.check_latency_s(v.model, req, attempt, int(judge))
+            return rt.check_latency_s(v.model, req, attempt, int(judge), int(getattr(v, "rubric_tokens", 0)))
         return float(v.latency_s)
 
     def _remember(self, view: RequestView, label: Label, risk: Risk, c: Chain) -> None:
@@ -372,7 +372,7 @@ class Lifecycle:
         )
         self._finish(req, c.accepted and c.outcome != TIMED_OUT)
 
-    def _served_from_cache(self, req: Request, label: Label, hit: Hit, lookup_usd: float) -> None:
+    def _served_from_cache(self, req: Request, label: Label, risk: Risk, hit: Hit, lookup_usd: float) -> None:
         """Record a request answered by the response cache (classified, no attempt)."""
         outcome = SUCCEEDED if hit.correct else FAILED
         e2e = self.env.now - req.arrival_s
@@ -382,8 +382,8 @@ class Lifecycle:
                 arrival_s=req.arrival_s,
                 skill_pred=label.skill,
                 classifier_confidence=label.confidence,
-                risk_score=0.0,
-                risk_escalated=False,
+                risk_score=risk.score,
+                risk_escalated=risk.escalate,
                 route_reason=f"cache:{hit.kind}",
                 first_tier=CACHE_TIER,
                 final_tier=CACHE_TIER,

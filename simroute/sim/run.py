@@ -245,9 +245,12 @@ def _attempt_costs(
 
 
 def source_costs(requests: pl.DataFrame, sources: pl.DataFrame) -> pl.Series:
-    """For each request served from the response cache, what its source request cost (USD): the
-    direct estimate of what the hit saved. 0 for requests not served from the cache; NaN when the
-    source is not among ``sources`` (``request_id``, ``cost_total_usd``)."""
-    cost = dict(zip(sources["request_id"].to_list(), sources["cost_total_usd"].to_list(), strict=True))
+    """For each request served from the response cache, what its source request's answer cost at
+    the margin (USD: its API calls and verifier checks — not its share of GPUs that are paid for
+    anyway, nor its classification, which the hit pays again): the direct estimate of what the hit
+    saved. 0 for requests not served from the cache; NaN when the source is not among ``sources``
+    (``request_id``, ``cost_api_usd``, ``cost_verifier_usd``)."""
+    marginal = (sources["cost_api_usd"] + sources["cost_verifier_usd"]).to_list()
+    cost = dict(zip(sources["request_id"].to_list(), marginal, strict=True))
     vals = [0.0 if s < 0 else float(cost.get(s, float("nan"))) for s in requests["cache_source_id"].to_list()]
     return pl.Series("saved_response_cache_usd", vals, dtype=pl.Float64)

@@ -247,12 +247,15 @@ class RealtimeTier:
             "completed", submit, start, start + ttft, env.now, 0.0, retries, limited, cached, written
         )
 
-    def check_latency_s(self, model: str, req: Request, attempt: int, output_tokens: int) -> float:
+    def check_latency_s(
+        self, model: str, req: Request, attempt: int, output_tokens: int, rubric_tokens: int = 0
+    ) -> float:
         """Seconds one judge call of ``model`` takes to write ``output_tokens`` (a verifier's check
-        of attempt ``attempt``; keyed luck of its own, not rate-limited). The judge reads the prompt
-        and the answer: ``prompt_tokens + output_tokens`` of the request (for token-dependent fits)."""
+        of attempt ``attempt``; keyed luck of its own; not rate-limited, never failing, outside the
+        concurrency cap). The judge reads the prompt, the answer and its rubric: ``prompt_tokens +
+        output_tokens + rubric_tokens`` (for token-dependent fits)."""
         lat = self.latency.get(model, self.latency["*"])
-        judge_prompt = req.prompt_tokens + req.output_tokens
+        judge_prompt = req.prompt_tokens + req.output_tokens + rubric_tokens
         ttft, itl = lat.draw(
             self._u(_P_JUDGE_TTFT, req, attempt), self._u(_P_JUDGE_ITL, req, attempt), judge_prompt
         )
