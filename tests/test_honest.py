@@ -394,3 +394,16 @@ def test_an_error_free_checker_is_reported_as_an_oracle() -> None:
 
     assert NoisyVerifier(false_accept=0.0, false_reject=0.0).oracle
     assert not NoisyVerifier(false_accept=0.1, false_reject=0.0).oracle
+
+
+def test_arms_in_two_processes_give_the_same_bytes(tmp_path: Path) -> None:
+    """The baseline simulated in a second process (parallel_arms) writes the same files."""
+    outs = {}
+    for parallel in (False, True):
+        cfg = compose(["workload.n_requests=600", "figures=false", f"parallel_arms={str(parallel).lower()}"])
+        d = tmp_path / str(parallel)
+        execute(cfg, d, progress=False)
+        outs[parallel] = {
+            f: (d / f).read_bytes() for f in ("requests.parquet", "baseline_requests.parquet", "summary.json")
+        }
+    assert outs[False] == outs[True]

@@ -10,9 +10,13 @@ deterministic) and the figures ``tier_share.png``, ``latency_cdf.png``, ``cost_v
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import resource
 import time
 from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +26,15 @@ from simroute import __version__
 from simroute.analysis import plots
 from simroute.analysis.sessions import session_summary, session_table
 from simroute.analysis.summary import headline, summarize
+from simroute.economics.quality import QualityModel
+from simroute.policy.catalog import ModelCatalog
 from simroute.policy.registry import PolicyContext
 from simroute.records import SimResult
 from simroute.sim.build import build_policies, setup
 from simroute.sim.lifecycle import Policies
 from simroute.sim.run import simulate
 from simroute.sim.sessions import ReplayConfig
+from simroute.workload.schema import RequestTable
 
 
 def policy_snapshot(
@@ -110,6 +117,57 @@ def _figures(
     )
 
 
+@dataclass(frozen=True)
+class ArmJob:
+    """Everything one arm's simulation needs (picklable: it may run in another process)."""
+
+    table: RequestTable
+    pcfg: Mapping[str, Any]
+    ctx: PolicyContext
+    tiers_cfg: Mapping[str, Any]
+    catalog: ModelCatalog
+    quality: QualityModel
+    seed: int
+    label: str
+    progress: bool
+    replay: ReplayConfig
+
+    def run(self, policies: Policies | None = None) -> SimResult:
+        """Simulate the arm (with ``policies``, or ones built from its config here)."""
+        pol = policies if policies is not None else build_policies(self.pcfg, self.ctx)
+        return simulate(
+            self.table,
+            pol,
+            self.tiers_cfg,
+            self.catalog,
+            self.quality,
+            self.seed,
+            label=self.label,
+            progress=self.progress,
+            replay=self.replay,
+        )
+
+
+def _run_job(job: ArmJob) -> SimResult:
+    return job.run()
+
+
+def _simulate_arms(
+    jobs: Mapping[str, ArmJob], built: Mapping[str, Policies], parallel: bool
+) -> dict[str, SimResult]:
+    """Simulate the arms; with ``parallel`` and two or more cores the baseline runs in a second
+    process (``spawn``: a fresh interpreter, no forked thread pools) while this one runs the policy —
+    unless this process is itself a worker (a sweep job), whose sweep already uses the cores.
+    The arms share nothing at run time, so the results are the same either way (tested)."""
+    in_worker = multiprocessing.parent_process() is not None  # a sweep job: the sweep is parallel already
+    if "baseline" not in jobs or not parallel or in_worker or (os.cpu_count() or 1) < 2:
+        return {arm: job.run(built[arm]) for arm, job in jobs.items()}
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        future = pool.submit(_run_job, jobs["baseline"])
+        policy = jobs["policy"].run(built["policy"])
+        return {"policy": policy, "baseline": future.result()}
+
+
 def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> dict[str, Any]:
     """Run the experiment described by the resolved config ``cfg``; return the summary."""
     t0 = time.perf_counter()
@@ -122,21 +180,24 @@ def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> 
     arms = {"policy": cfg["policy"]}
     if cfg.get("baseline"):
         arms["baseline"] = cfg["baseline"]
-    built: dict[str, Policies] = {}
+    built = {arm: build_policies(pcfg, ctx) for arm, pcfg in arms.items()}
     replay = ReplayConfig.from_config(cfg["workload"])
-    for arm, pcfg in arms.items():
-        policies = built[arm] = build_policies(pcfg, ctx)
-        runs[arm] = simulate(
+    jobs = {
+        arm: ArmJob(
             table,
-            policies,
+            pcfg,
+            ctx,
             cfg["tiers"],
             catalog,
             quality,
             seed,
-            label=f"{_policy_name(pcfg)} ({arm})",
-            progress=progress,
-            replay=replay,
+            f"{_policy_name(pcfg)} ({arm})",
+            progress,
+            replay,
         )
+        for arm, pcfg in arms.items()
+    }
+    runs.update(_simulate_arms(jobs, built, bool(cfg.get("parallel_arms", True))))
     t_sim = time.perf_counter()
     res = runs["policy"]
     base = runs.get("baseline")
