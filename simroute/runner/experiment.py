@@ -30,7 +30,7 @@ from simroute.economics.quality import QualityModel
 from simroute.policy.catalog import ModelCatalog
 from simroute.policy.registry import PolicyContext
 from simroute.records import SimResult
-from simroute.sim.build import build_policies, setup
+from simroute.sim.build import RunInputs, build_policies, setup
 from simroute.sim.lifecycle import Policies
 from simroute.sim.run import simulate
 from simroute.sim.sessions import ReplayConfig
@@ -148,6 +148,26 @@ class ArmJob:
         )
 
 
+def _job(
+    cfg: Mapping[str, Any], inp: RunInputs, ctx: PolicyContext, arm: str, progress: bool, replay: ReplayConfig
+) -> ArmJob:
+    """The simulation job of ``arm`` (``policy`` or ``baseline``) of the run ``cfg``."""
+    pcfg = cfg[arm]
+    label = f"{_policy_name(pcfg)} ({arm})"
+    return ArmJob(
+        inp.table,
+        pcfg,
+        ctx,
+        cfg["tiers"],
+        inp.catalog,
+        inp.quality,
+        int(cfg["seed"]),
+        label,
+        progress,
+        replay,
+    )
+
+
 def _run_job(job: ArmJob) -> SimResult:
     return job.run()
 
@@ -173,31 +193,16 @@ def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> 
     t0 = time.perf_counter()
     seed = int(cfg["seed"])
     inp = setup(cfg, seed)
-    skills, table, prices, quality, catalog = inp.skills, inp.table, inp.prices, inp.quality, inp.catalog
+    skills, table, prices, catalog = inp.skills, inp.table, inp.prices, inp.catalog
     ctx = PolicyContext(skills.names, catalog, seed)
     t_load = time.perf_counter()
-    runs: dict[str, SimResult] = {}
     arms = {"policy": cfg["policy"]}
     if cfg.get("baseline"):
         arms["baseline"] = cfg["baseline"]
     built = {arm: build_policies(pcfg, ctx) for arm, pcfg in arms.items()}
     replay = ReplayConfig.from_config(cfg["workload"])
-    jobs = {
-        arm: ArmJob(
-            table,
-            pcfg,
-            ctx,
-            cfg["tiers"],
-            catalog,
-            quality,
-            seed,
-            f"{_policy_name(pcfg)} ({arm})",
-            progress,
-            replay,
-        )
-        for arm, pcfg in arms.items()
-    }
-    runs.update(_simulate_arms(jobs, built, bool(cfg.get("parallel_arms", True))))
+    jobs = {arm: _job(cfg, inp, ctx, arm, progress, replay) for arm in arms}
+    runs = _simulate_arms(jobs, built, bool(cfg.get("parallel_arms", True)))
     t_sim = time.perf_counter()
     res = runs["policy"]
     base = runs.get("baseline")
