@@ -83,7 +83,12 @@ def test_without_a_verifier_wrong_answers_are_not_escalated() -> None:
     res = _sim(cfg, inp, pcfg)
     done = res.attempts.filter(pl.col("status") == "completed")
     assert done["accepted"].all() and res.requests["cost_verifier_usd"].sum() == 0
-    assert (done.filter(~pl.col("success"))["attempt"] >= 0).all()
+    # a completed answer, right or wrong, is never followed by another attempt
+    retried = res.attempts.filter(pl.col("attempt") > 0).select("request_index", "attempt")
+    before = retried.with_columns(pl.col("attempt") - 1).join(res.attempts, on=["request_index", "attempt"])
+    assert before.height == retried.height
+    assert (before["status"] != "completed").all()
+    assert (~done["success"]).any()  # wrong answers were there to escalate
     assert res.requests.filter(~pl.col("correct") & ~pl.col("final_tier").is_in(["cache", "none"]))[
         "undetected_failure"
     ].all()

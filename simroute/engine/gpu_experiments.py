@@ -31,6 +31,7 @@ from simroute.engine.gpu_hardware import GpuSpec, gpu_by_name
 from simroute.engine.gpu_memory import kv_blocks
 from simroute.engine.model_arch import ModelArch, load_arch
 from simroute.errors import InputError
+from simroute.jsonfile import read_json
 from simroute.workload.inference_perf import InferencePerfWorkload, parse_shared_prefix, parse_stages
 
 METRICS: tuple[str, ...] = (
@@ -167,12 +168,7 @@ def load_specs(path: str | Path) -> list[GpuExperiment]:
         if not runs:
             raise InputError(str(p), "neither a run folder (exp-config.yaml) nor a folder of run folders")
         return [load_run(d) for d in runs]
-    try:
-        doc = json.loads(p.read_text())
-    except FileNotFoundError:
-        raise InputError(str(p), "specs file not found") from None
-    except (OSError, ValueError) as e:
-        raise InputError(str(p), f"not readable JSON ({e})") from None
+    doc = read_json(p, "specs file not found")
     exps = doc.get("experiments") if isinstance(doc, Mapping) else None
     if not isinstance(exps, list):
         raise InputError(str(p), "expected an object with an 'experiments' list", column="experiments")

@@ -27,7 +27,6 @@ A client-side TTFT/E2E also includes a per-request front-end time (HTTP, tokeniz
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -38,6 +37,7 @@ from simroute.engine.model_arch import ModelArch
 from simroute.engine.profiles import ProfileStepTime
 from simroute.engine.steptime import LinearStepTime
 from simroute.errors import InputError
+from simroute.jsonfile import read_json
 
 
 @dataclass(frozen=True)
@@ -98,12 +98,7 @@ FITTED: tuple[str, ...] = (
 def load_coefficients(path: str | Path) -> GpuCoefficients:
     """Read ``{"coefficients": {...}}`` (as written by the fit) into :class:`GpuCoefficients`."""
     p = Path(path)
-    try:
-        d = json.loads(p.read_text())
-    except FileNotFoundError:
-        raise InputError(str(p), "GPU coefficient file not found") from None
-    except (OSError, ValueError) as e:
-        raise InputError(str(p), f"not readable JSON ({e})") from None
+    d = read_json(p, "GPU coefficient file not found")
     c = d.get("coefficients") if isinstance(d, dict) else None
     if not isinstance(c, dict):
         raise InputError(str(p), "expected an object with a 'coefficients' object", column="coefficients")

@@ -8,13 +8,13 @@ vocabulary, and the bytes per weight (2 for BF16/FP16, 1 for FP8 checkpoints). M
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from simroute.errors import InputError
+from simroute.jsonfile import read_json
 
 
 @dataclass(frozen=True)
@@ -190,12 +190,7 @@ def load_arch(config_dir: str | Path) -> ModelArch:
     """Read ``<config_dir>/config.json`` (or a ``config.json`` path) as a :class:`ModelArch`."""
     p = Path(config_dir)
     path = p if p.suffix == ".json" else p / "config.json"
-    try:
-        cfg = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(str(path), "model config not found") from None
-    except (OSError, ValueError) as e:
-        raise InputError(str(path), f"not a readable JSON model config ({e})") from None
+    cfg = read_json(path, "model config not found")
     if not isinstance(cfg, Mapping):
         raise InputError(str(path), "expected a JSON object")
     return arch_from_config(cfg, path.parent.name, str(path))

@@ -20,7 +20,6 @@ the scheduler alone).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ from simroute.engine.config import EngineConfig
 from simroute.engine.replica import Replica
 from simroute.engine.steptime import BASE_FEATURES, CPU_FEATURES, LinearStepTime, StepTimeModel, fit_run
 from simroute.errors import InputError, SimrouteError
+from simroute.jsonfile import read_json
 
 DEFAULT_CPU_STEP = LinearStepTime(const_s=0.0035, per_prefill_token_s=0.00010, per_decode_s=0.0003)
 """The shared runs' README: ~3.5 ms + 0.10 ms per prefill token + 0.3 ms per decoding request."""
@@ -56,14 +56,7 @@ def load_inputs(run_dir: str | Path) -> RunInputs:
     """Read and check ``run.json`` and the input columns of ``requests.parquet``."""
     d = Path(run_dir)
     rj = d / "run.json"
-    try:
-        run = json.loads(rj.read_text())
-    except FileNotFoundError:
-        raise InputError(
-            str(rj), "file not found (a run folder needs run.json and requests.parquet)"
-        ) from None
-    except (OSError, ValueError) as e:
-        raise InputError(str(rj), f"not readable JSON ({e})") from None
+    run = read_json(rj, "file not found (a run folder needs run.json and requests.parquet)")
     try:
         config = EngineConfig.from_run_json(run)
     except (KeyError, TypeError, ValueError) as e:

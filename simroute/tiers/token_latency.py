@@ -10,13 +10,13 @@ throughout, as in the fit). The fitted coefficients live in a JSON file
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from simroute.errors import InputError
+from simroute.jsonfile import read_json
 
 FIELDS: tuple[str, ...] = ("ttft_base_s", "ttft_per_1k_prompt_s", "tpot_s", "sigma")
 """The coefficients every model entry needs (seconds, seconds per 1,000 prompt tokens, seconds per
@@ -62,12 +62,7 @@ def _spec(path: str, model: str, entry: Any) -> TokenLatencySpec:
 def load_token_fits(path: str | Path) -> dict[str, TokenLatencySpec]:
     """The per-model fits in ``path`` (see the module docstring); problems raise :class:`InputError`."""
     p = str(path)
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(p, "API latency fits not found (python -m simroute.tiers.api_call_fit)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(p, f"invalid JSON ({e})") from None
+    doc = read_json(path, "API latency fits not found (python -m simroute.tiers.api_call_fit)")
     models = doc.get("models") if isinstance(doc, dict) else None
     if not isinstance(models, dict) or not models:
         raise InputError(p, "expected an object with a non-empty 'models' mapping", column="models")
