@@ -23,6 +23,7 @@ from simroute.tiers import factory
 from simroute.tiers.base import Tier
 from simroute.workload.labels import label_trace, rules_from_config
 from simroute.workload.loaders import load_raw
+from simroute.workload.respace import respace_sessions
 from simroute.workload.schema import RequestTable
 from simroute.workload.skills import SkillCatalog, catalog_from_config
 from simroute.workload.synthetic import generate
@@ -53,7 +54,8 @@ def load_workload(cfg: Mapping[str, Any], skills: SkillCatalog, seed: int) -> Re
                 table.skills,
                 table.label_counts,
             )
-        return table
+        spacing = cfg.get("session_spacing_s")
+        return table if spacing is None else respace_sessions(table, float(spacing))
     raise ConfigError(f"workload.kind: expected 'synthetic' or 'trace', got {kind!r}")
 
 
