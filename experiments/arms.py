@@ -17,6 +17,7 @@ means and paired differences against the reference with 95 % t-intervals over se
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -139,30 +140,51 @@ def arms_figure(table: pl.DataFrame, path: Path) -> None:
     save_figure(fig, path)
 
 
+def write_meta(out: Path, seeds: int, quick: bool) -> None:
+    """``arms_meta.json``: each workload's overrides, days, seeds and reference, and each arm's."""
+    meta: dict[str, Any] = {}
+    for w, base in WORKLOADS.items():
+        over = [*base, *(QUICK[w] if quick else [])]
+        days = int(compose(over)["multiday"]["days"])
+        meta[w] = {"overrides": over, "seeds": seeds, "reference": REFERENCE[w], "days": days}
+    meta["arms"] = dict(ARMS)
+    (out / "arms_meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+
+
+def simulate_all(seeds: int, jobs: int, quick: bool) -> pl.DataFrame:
+    """Every (workload, arm, seed) run, rows in ladder order."""
+    todo = [
+        (w, arm, s)
+        for w in WORKLOADS
+        for arm in ARMS
+        if not (w == "fleet" and arm == "as_recorded")
+        for s in range(seeds)
+    ]
+    rows = Parallel(n_jobs=jobs, backend="loky")(delayed(run_arm)(w, arm, s, quick) for w, arm, s in todo)
+    order = {arm: i for i, arm in enumerate(ARMS)}
+    return (
+        pl.DataFrame(rows)
+        .with_columns(pl.col("arm").replace_strict(order).alias("_o"))
+        .sort(["workload", "_o", "seed"])
+        .drop("_o")
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, default=Path("paper"))
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="tiny runs (tests)")
+    ap.add_argument("--from-csv", action="store_true", help="reuse OUT/arms.csv: tables and figure only")
     a = ap.parse_args()
-    jobs = [
-        (w, arm, s)
-        for w in WORKLOADS
-        for arm in ARMS
-        if not (w == "fleet" and arm == "as_recorded")
-        for s in range(a.seeds)
-    ]
-    rows = Parallel(n_jobs=a.jobs, backend="loky")(delayed(run_arm)(w, arm, s, a.quick) for w, arm, s in jobs)
-    order = {arm: i for i, arm in enumerate(ARMS)}
-    runs = (
-        pl.DataFrame(rows)
-        .with_columns(pl.col("arm").replace_strict(order).alias("_o"))
-        .sort(["workload", "_o", "seed"])
-        .drop("_o")
-    )
     (a.out / "figures").mkdir(parents=True, exist_ok=True)
-    runs.write_csv(a.out / "arms.csv", float_precision=6)
+    if a.from_csv:
+        runs = pl.read_csv(a.out / "arms.csv")
+    else:
+        runs = simulate_all(a.seeds, a.jobs, a.quick)
+        runs.write_csv(a.out / "arms.csv", float_precision=6)
+    write_meta(a.out, a.seeds, a.quick)
     table = paired(runs)
     table.write_csv(a.out / "arms_paired.csv", float_precision=6)
     arms_figure(table, a.out / "figures" / "arms.png")
