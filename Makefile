@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-slow test-cluster lint typecheck bench clean
+.PHONY: run test test-slow test-cluster lint typecheck bench clean paper paper-quick paper-timing
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -44,6 +44,19 @@ test-cluster: $(CLUSTER_STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest -q -m benchmark --benchmark-enable
+
+## paper: regenerate every stored output under paper/ and validation/ (and the fitted conf/ files),
+## then render README.md and paper/README.md from paper/templates/ (~1 h on 2 cores; deterministic)
+paper: $(STAMP)
+	$(BIN)/python experiments/paper/make_paper.py
+
+## paper-quick: every step with a quick mode, tiny, into outputs/paper_quick (what the slow test runs)
+paper-quick: $(STAMP)
+	$(BIN)/python experiments/paper/make_paper.py --quick outputs/paper_quick
+
+## paper-timing: re-measure the timing outputs the paper quotes (machine-dependent, not deterministic)
+paper-timing: $(STAMP)
+	$(BIN)/python experiments/scale_bench.py --requests 100000 1000000 --json paper/scale_bench.json
 
 clean:
 	rm -rf $(VENV) $(CLUSTER_VENV) outputs multirun .mypy_cache .ruff_cache

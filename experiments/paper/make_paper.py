@@ -8,8 +8,10 @@ clean. Timing outputs (``paper/scale_bench.json``, ``paper/engine_bench.json``) 
 a machine, not simulations: ``make paper`` renders them but does not re-measure them
 (``make paper-timing`` does).
 
-``--quick OUT``: every step that has a quick mode, tiny, writing under OUT (tests use it); the
-documents are not rendered.
+After the steps, ``experiments/paper/derive.py`` writes the tables and aggregates the documents
+quote (``paper/tables/*.md``, ``paper/derived.json``). ``--quick OUT``: every step that has a quick
+mode, tiny, writing under OUT, and the derived tables from them (tests use it); the documents are
+not rendered.
 """
 
 from __future__ import annotations
@@ -141,6 +143,9 @@ def main() -> int:
                 print(tail, file=sys.stderr)
     if failed:
         print(f"failed steps: {failed}", file=sys.stderr)
+        return 1
+    derive = _py("experiments/paper/derive.py", "--paper", str(a.quick or "paper"))
+    if subprocess.run(derive, cwd=ROOT, check=False).returncode:
         return 1
     if a.quick is None:
         return subprocess.run(_py("experiments/paper/render.py"), cwd=ROOT, check=False).returncode
