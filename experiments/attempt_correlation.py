@@ -4,9 +4,10 @@ Fits :func:`simroute.economics.calibrate.fit_attempt_correlation` (the estimator
 ``simroute calibrate --attempt-correlation``) to RouteLLM's GSM8K correctness table and to its
 MT-Bench GPT-4-judge scores binarised at a threshold, across assumed difficulty spreads; then the
 MT-Bench threshold sensitivity, a per-turn split (turn 2 of a question shares turn 1's context) and
-a pooled profile (one ``rho``, abilities per dataset). Usage::
+a pooled profile (one ``rho``, abilities per dataset). ``--json PATH`` stores the fits at ``--sd``
+and ``--threshold`` (GSM8K, MT-Bench, pooled: estimate, interval and its level). Usage::
 
-    python experiments/attempt_correlation.py [--sd 1.0] [--threshold 8]
+    python experiments/attempt_correlation.py [--sd 1.0] [--threshold 8] [--json OUT.json]
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import gzip
 import json
 from pathlib import Path
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 
@@ -42,8 +44,8 @@ def mt_bench(threshold: float, turn: int | None = None) -> tuple[np.ndarray, np.
     )
 
 
-def line(name: str, w: np.ndarray, s: np.ndarray, sd: float) -> None:
-    """Print one fit."""
+def line(name: str, w: np.ndarray, s: np.ndarray, sd: float) -> dict[str, Any]:
+    """Print one fit; its estimate, interval and item count."""
     f = fit_attempt_correlation(w, s, difficulty_sd=sd)
     r = f.conditional_rates()
     o, p = r["observed"], r["fitted"]
@@ -53,6 +55,14 @@ def line(name: str, w: np.ndarray, s: np.ndarray, sd: float) -> None:
         f"{p['strong_ok_given_weak_fails']:.3f}  P(S|W ok) {o['strong_ok_given_weak_ok']:.3f}/"
         f"{p['strong_ok_given_weak_ok']:.3f}  (observed/fitted)"
     )
+    return {
+        "difficulty_sd": sd,
+        "n_items": len(w),
+        "estimate": f.rho,
+        "interval": [f.interval[0], f.interval[1]],
+        "level": f.level,
+        "estimate_unconstrained": f.rho_unconstrained,
+    }
 
 
 def pooled(tables: list[np.ndarray], sd: float, level: float = 0.95) -> tuple[float, float, float, float]:
@@ -70,13 +80,16 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sd", type=float, default=1.0, help="difficulty spread (logits) of the main fits")
     ap.add_argument("--threshold", type=float, default=8.0, help="MT-Bench success: judge score >= this")
+    ap.add_argument("--json", type=Path, default=None, help="store the fits at --sd and --threshold here")
     a = ap.parse_args()
     y, _, _ = load_table(GSM8K, [WEAK, STRONG])
     g_w, g_s = y[0].astype(bool), y[1].astype(bool)
     m_w, m_s = mt_bench(a.threshold)
+    stored: dict[str, Any] = {"weak": WEAK, "strong": STRONG, "mt_bench_threshold": a.threshold}
     for sd in (0.5, a.sd, 1.5):
-        line("GSM8K", g_w, g_s, sd)
-        line(f"MT-Bench (score>={a.threshold:g})", m_w, m_s, sd)
+        fits = line("GSM8K", g_w, g_s, sd), line(f"MT-Bench (score>={a.threshold:g})", m_w, m_s, sd)
+        if sd == a.sd:
+            stored["gsm8k"], stored["mt_bench"] = fits
     for th in (6.0, 7.0, 8.0, 9.0, 10.0):
         line(f"MT-Bench (score>={th:g})", *mt_bench(th), a.sd)
     for t in (1, 2):
@@ -90,6 +103,9 @@ def main() -> None:
         f"{'pooled (GSM8K + MT-Bench)':28s} sd {a.sd:4.2f}  rho {est:.3f} [{lo:.3f}, {hi:.3f}]"
         f"  one-rho-for-both LR {lr:.1f} (chi2_1; 3.84 = 5 %)"
     )
+    stored["pooled"] = {"difficulty_sd": a.sd, "estimate": est, "interval": [lo, hi], "level": 0.95, "lr": lr}
+    if a.json is not None:
+        a.json.write_text(json.dumps(stored, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -2,15 +2,20 @@
 on 10,000 requests with Azure-conv token lengths arriving Poisson at 5 requests/s.
 
 Reports simulated requests per second for the engine alone (no SimPy) and inside a SimPy
-simulation (the local tier's driver), plus peak memory. Usage:
-``python experiments/engine_bench.py [--requests N] [--rate R]``.
+simulation (the local tier's driver), plus peak memory; ``--json PATH`` also stores them (a
+measurement of this machine: ``make paper`` renders ``paper/engine_bench.json`` but does not
+re-measure it). Usage:
+``python experiments/engine_bench.py [--requests N] [--rate R] [--json paper/engine_bench.json]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import resource
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -109,6 +114,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=10_000)
     ap.add_argument("--rate", type=float, default=5.0)
+    ap.add_argument("--json", type=Path, default=None, help="also store the measurement here")
     a = ap.parse_args()
     arr, prompt, out = workload(a.requests, a.rate)
     engine_alone(arr[:200], prompt[:200], out[:200])  # compile / warm the Numba cache
@@ -119,7 +125,24 @@ def main() -> None:
     )
     wall2, n = in_simulation(arr, prompt, out)
     print(f"in simulation: {n} requests in {wall2:.3f} s -> {n / wall2:,.0f} requests/s")
-    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS {rss_mib:.0f} MiB")
+    if a.json is not None:
+        stored = {
+            "command": "python experiments/engine_bench.py",
+            "requests": a.requests,
+            "rate_per_s": a.rate,
+            "cpu_count": os.cpu_count(),
+            "engine_alone": {
+                "wall_s": wall,
+                "steps": rep.steps,
+                "requests_per_s": a.requests / wall,
+                "steps_per_s": rep.steps / wall,
+            },
+            "in_simulation": {"wall_s": wall2, "requests": n, "requests_per_s": n / wall2},
+            "peak_rss_mib": rss_mib,
+        }
+        a.json.write_text(json.dumps(stored, indent=1) + "\n")
 
 
 if __name__ == "__main__":

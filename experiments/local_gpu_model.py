@@ -3,11 +3,18 @@ earlier ``kind: profile`` (tiers/profile.yaml), for each local pool.
 
 For one request alone on an idle replica: TTFT (s) by prompt length (chunked prefill at the pool's
 token budget, no prefix hit), and the decode step time (ms) at a few batch sizes and context lengths.
-Usage: ``python experiments/local_gpu_model.py``. Deterministic (no randomness).
+``--json PATH`` also stores them (``ttft_s`` by prompt tokens and ``decode_ms`` by
+``<requests>x<context tokens>``, per pool and step-time model) with, per pool, the range of the
+share of decode-step time the gpu_model saves against the profile model (``decode_faster``).
+Usage: ``python experiments/local_gpu_model.py [--json paper/local_gpu_model.json]``. Deterministic
+(no randomness).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+from pathlib import Path
 from typing import Any
 
 from simroute.config import compose
@@ -44,13 +51,28 @@ def decode_step_ms(spec: PoolSpec, batch: int, context: int) -> float:
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--json", type=Path, default=None, help="also store the numbers here")
+    a = ap.parse_args()
+    stored: dict[str, Any] = {}
     for kind in ("profile", "default"):
         for spec in pools(kind):
             label = "gpu_model" if kind == "default" else "profile"
-            ttft = " ".join(f"{p // 1000}k:{ttft_alone(spec, p):7.3f}" for p in PROMPTS)
-            dec = " ".join(f"{b}x{c // 1000}k:{decode_step_ms(spec, b, c):6.2f}" for b, c in DECODES)
-            print(f"{spec.model:28s} {label:9s} TTFT s  {ttft}")
-            print(f"{'':28s} {'':9s} decode ms {dec}")
+            ttft = {str(p): ttft_alone(spec, p) for p in PROMPTS}
+            dec = {f"{b}x{c}": decode_step_ms(spec, b, c) for b, c in DECODES}
+            stored.setdefault(spec.model, {})[label] = {"ttft_s": ttft, "decode_ms": dec}
+            print(
+                f"{spec.model:28s} {label:9s} TTFT s  "
+                + " ".join(f"{int(p) // 1000}k:{t:7.3f}" for p, t in ttft.items())
+            )
+            print(f"{'':28s} {'':9s} decode ms " + " ".join(f"{k}:{v:6.2f}" for k, v in dec.items()))
+    for pool in stored.values():
+        faster = [1 - pool["gpu_model"]["decode_ms"][k] / v for k, v in pool["profile"]["decode_ms"].items()]
+        pool["decode_faster"] = {"min": min(faster), "max": max(faster)}
+    if a.json is not None:
+        a.json.write_text(
+            json.dumps({"command": "python experiments/local_gpu_model.py", "pools": stored}, indent=1) + "\n"
+        )
 
 
 if __name__ == "__main__":

@@ -109,6 +109,18 @@ STEPS: tuple[Step, ...] = (
             "conf/tiers/claude_api_latency.json",
         ),
     ),
+    Step("engine_validation", _py("experiments/engine_validation.py", "--out", "paper")),
+    Step("bundled_data", _py("experiments/bundled_data.py", "--out", "paper")),
+    Step("local_gpu_model", _py("experiments/local_gpu_model.py", "--json", "paper/local_gpu_model.json")),
+    Step(
+        "attempt_correlation",
+        _py("experiments/attempt_correlation.py", "--json", "paper/attempt_correlation.json"),
+    ),
+    Step(
+        "classifier_mtbench",
+        _py("experiments/classifier_mtbench.py", "--out", "paper"),
+        _py("experiments/classifier_mtbench.py", "--out", "{out}"),
+    ),
 )
 """The build, longest first (so two workers finish together)."""
 

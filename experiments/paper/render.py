@@ -5,14 +5,17 @@ a stored output (CSV, JSON or YAML under the repository) and format it, and ``{{
 that pastes a stored Markdown table. Selectors:
 
 - JSON / YAML: a dotted path, list indices as numbers (``summary.baseline.cost_total_usd``,
-  ``experiments.0.id``);
-- CSV: ``COLUMN`` of the single row matching ``KEY=VALUE,KEY=VALUE`` filters, written
-  ``KEY=VALUE,KEY=VALUE : COLUMN`` (values compared as strings).
+  ``experiments.0.id``); a key that itself contains dots is matched whole
+  (``accuracy.gpt-4-1106-preview``, ``ability.mistralai/Mixtral-8x7B-Instruct-v0.1.all``);
+- CSV (or a JSON list of objects): ``COLUMN`` of the single row matching ``KEY=VALUE,KEY=VALUE``
+  filters, written ``KEY=VALUE,KEY=VALUE : COLUMN`` (values compared as strings).
 
 Formats (units in the name): ``pct0/pct1/pct2`` (fraction -> percent, e.g. ``66.1 %``),
 ``pp1/pp2`` (signed percentage points from a fraction difference), ``spct1`` (signed percent from a
 fraction), ``usd0/usd1/usd2/usd4`` (``$1,821``), ``int`` (``49,334``), ``f0``..``f4``, ``x1``
-(``12.3×``), ``s0/s1/s2`` (seconds), ``ms0/ms1``, ``gb1``, ``raw`` (as stored). Usage:
+(``12.3×``), ``s0/s1/s2`` (seconds), ``ms0/ms1``, ``gb1``, ``ms_s0`` (stored in milliseconds, shown
+in seconds), ``mib_gib1`` (stored in MiB, shown in GiB), ``raw`` (as stored). A stored null renders
+as ``—``. Usage:
 ``python experiments/paper/render.py [--check]`` renders ``paper/templates/*.md`` to their
 targets (``--check``: exit 1 if a target differs, without writing).
 """
@@ -59,12 +62,17 @@ _KINDS: dict[str, Callable[[float, int], str]] = {
     "s": lambda x, d: f"{x:,.{d}f} s",
     "ms": lambda x, d: f"{x:,.{d}f} ms",
     "gb": lambda x, d: f"{x:.{d}f} GB",
+    "ms_s": lambda x, d: f"{x / 1000:,.{d}f} s",
+    "mib_gib": lambda x, d: f"{x / 1024:,.{d}f} GiB",
 }
-FORMAT = re.compile(r"(raw|int|[a-z]+?)(\d?)$")
+FORMAT = re.compile(r"(raw|int|[a-z_]+?)(\d?)$")
 
 
 def fmt(name: str, value: Any) -> str:
-    """Format ``value`` by ``name``: ``raw``, ``int`` or a kind of :data:`_KINDS` plus a digit count."""
+    """Format ``value`` by ``name``: ``raw``, ``int`` or a kind of :data:`_KINDS` plus a digit count;
+    a stored null (``None``) is ``—`` whatever the format."""
+    if value is None:
+        return "—"
     if name == "raw":
         return str(value)
     if name == "int":
@@ -95,17 +103,25 @@ def _select(data: Any, selector: str, name: str) -> Any:
     if isinstance(data, list) and data and isinstance(data[0], dict) and ":" in selector:
         filt, col = (p.strip() for p in selector.rsplit(":", 1))
         conds = [tuple(c.strip().split("=", 1)) for c in filt.split(",") if c.strip()]
-        rows = [r for r in data if all(r.get(k) == v for k, v in conds)]
+        rows = [r for r in data if all(str(r.get(k)) == v for k, v in conds)]
         if len(rows) != 1:
             raise RenderError(f"{name}: {len(rows)} rows match {filt!r} (expected exactly 1)")
         if col not in rows[0]:
             raise RenderError(f"{name}: no column {col!r}")
         return rows[0][col]
-    for part in selector.split("."):
+    parts = selector.split(".")
+    i = 0
+    while i < len(parts):
+        if isinstance(data, dict):  # the longest run of parts that is a key (keys may hold dots)
+            j = next((j for j in range(len(parts), i, -1) if ".".join(parts[i:j]) in data), i + 1)
+            key: Any = ".".join(parts[i:j])
+        else:
+            j, key = i + 1, parts[i]
         try:
-            data = data[int(part)] if isinstance(data, list) else data[part]
+            data = data[int(key)] if isinstance(data, list) else data[key]
         except (KeyError, IndexError, ValueError, TypeError) as exc:
-            raise RenderError(f"{name}: no {part!r} in path {selector!r}") from exc
+            raise RenderError(f"{name}: no {parts[i]!r} in path {selector!r}") from exc
+        i = j
     return data
 
 
