@@ -20,10 +20,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import polars as pl
 
+from simroute.analysis.plots import save_figure
 from simroute.engine.replay import compare, load_inputs, simulate_run
 from simroute.engine.steptime import FEATURES, fit_run, run_features
-
-META = {"Software": None}
 
 
 def scatter(sim: pl.DataFrame, real: pl.DataFrame, path: Path, title: str) -> None:
@@ -42,8 +41,7 @@ def scatter(sim: pl.DataFrame, real: pl.DataFrame, path: Path, title: str) -> No
         ax.grid(alpha=0.3)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata=META)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110, svg=False)
 
 
 def step_fit_plot(cal: Path, target: Path, path: Path) -> dict[str, float]:
@@ -64,8 +62,7 @@ def step_fit_plot(cal: Path, target: Path, path: Path) -> dict[str, float]:
     ax.grid(alpha=0.3)
     ax.set_title("step-time model fitted to the calibration run", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata=META)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110, svg=False)
     return out
 
 

@@ -55,6 +55,8 @@ def plot(records: Sequence[dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from simroute.analysis.plots import save_figure
+
     rows = [r for r in records if r.get("error") and not r["overloaded"]]
     fig, axes = plt.subplots(2, 1, figsize=(max(8, 0.55 * len(rows) + 2), 7), sharex=True)
     x = np.arange(len(rows))
@@ -68,8 +70,7 @@ def plot(records: Sequence[dict[str, Any]], path: Path) -> None:
         ax.legend(loc="upper right")
     axes[1].set_xticks(x, [str(r["id"])[:28] for r in rows], rotation=60, ha="right", fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110, svg=False)
 
 
 def median_abs(records: Sequence[dict[str, Any]], key: str, field: str = "error") -> float:

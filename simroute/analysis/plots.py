@@ -22,7 +22,27 @@ _COLORS = {
     "none": "#d9d9d9",
 }
 _SERVED = (*TIERS, "cache", "none")  # a response-cache hit is served by no tier; none: cancelled
-_META = {"Software": None}
+_PNG_META = {"Software": None}  # the matplotlib version; Agg writes no date
+_SVG_META = {"Date": None, "Creator": None}  # the save time; the matplotlib version
+_SVG_SALT = "simroute"  # fixed seed of the SVG element ids (clip paths, markers, glyphs)
+
+
+def save_figure(fig: Any, path: Path, dpi: int = 120, svg: bool = True) -> None:
+    """Write ``fig`` as a PNG at ``path`` (``dpi`` dots per inch) and, if ``svg``, as an SVG beside it
+    (``path`` with the suffix ``.svg``), then close it.
+
+    Both files are byte-deterministic: the same figure drawn twice gives the same bytes. The PNG
+    carries no software version (Agg writes no timestamp); the SVG carries no date or creator, and
+    its element ids are hashed with a fixed salt (``svg.hashsalt``, set only during the save)
+    instead of a random UUID per save.
+    """
+    try:
+        fig.savefig(path, dpi=dpi, metadata=_PNG_META)
+        if svg:
+            with matplotlib.rc_context({"svg.hashsalt": _SVG_SALT}):
+                fig.savefig(path.with_suffix(".svg"), metadata=_SVG_META)
+    finally:
+        plt.close(fig)
 
 
 def tier_share(res: SimResult, path: Path, title: str) -> None:
@@ -43,8 +63,7 @@ def tier_share(res: SimResult, path: Path, title: str) -> None:
     ax.set_title(title, fontsize=10)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=4, frameon=False)
     fig.tight_layout()
-    fig.savefig(path, dpi=120, metadata=_META)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120, svg=False)
 
 
 def latency_cdf(res: SimResult, path: Path, title: str) -> None:
@@ -75,8 +94,7 @@ def _finish_cdf(fig: Any, ax: Any, xlabel: str, ylabel: str, title: str, path: P
     ax.legend()
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=120, metadata=_META)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120, svg=False)
 
 
 def session_makespan_cdf(frames: dict[str, Any], path: Path, title: str) -> None:
@@ -115,8 +133,7 @@ def cost_vs_success(points: list[dict[str, Any]], path: Path, title: str) -> Non
     ax.grid(alpha=0.3)
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=120, metadata=_META)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120, svg=False)
 
 
 def pareto_plot(names: list[str], cost: np.ndarray, quality: np.ndarray, path: Path, title: str) -> None:
@@ -139,9 +156,7 @@ def pareto_plot(names: list[str], cost: np.ndarray, quality: np.ndarray, path: P
     ax.legend(loc="lower right", fontsize=8)
     ax.set_title(f"{title}\nAIQ of the frontier {aiq(cost, quality):.3f}", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=120, metadata=_META)
-    fig.savefig(path.with_suffix(".svg"), metadata={"Date": None})
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def latency_cdf_by(frames: dict[str, Any], column: str, path: Path, title: str) -> None:
@@ -162,9 +177,7 @@ def latency_cdf_by(frames: dict[str, Any], column: str, path: Path, title: str) 
     axes[0][-1].legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata=_META)
-    fig.savefig(path.with_suffix(".svg"), metadata={"Date": None})
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def tier_share_over_time(frames: dict[str, Any], path: Path, title: str, bins: int = 24) -> None:
@@ -196,9 +209,7 @@ def tier_share_over_time(frames: dict[str, Any], path: Path, title: str, bins: i
     axes[-1, 0].set_xlabel("time (h)")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata=_META)
-    fig.savefig(path.with_suffix(".svg"), metadata={"Date": None})
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def cost_breakdown(table: Any, path: Path, title: str) -> None:
@@ -222,9 +233,7 @@ def cost_breakdown(table: Any, path: Path, title: str) -> None:
     ax.grid(alpha=0.3, axis="y")
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata=_META)
-    fig.savefig(path.with_suffix(".svg"), metadata={"Date": None})
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def daily_figure(runs: dict[str, Any], path: Path, title: str) -> None:
@@ -254,6 +263,4 @@ def daily_figure(runs: dict[str, Any], path: Path, title: str) -> None:
     axes[0].legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata=_META)
-    fig.savefig(path.with_suffix(".svg"), metadata={"Date": None})
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)

@@ -188,6 +188,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from simroute.analysis.plots import save_figure
+
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for name, r in result["routers"].items():
         c = r["curve"]
@@ -207,5 +209,4 @@ def plot(result: dict[str, Any], path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata={"Software": None})
-    plt.close(fig)
+    save_figure(fig, path, dpi=110, svg=False)
