@@ -40,3 +40,27 @@ def test_save_figure_png_only(tmp_path: Path) -> None:
     ax.plot([0, 1], [0, 1])
     save_figure(fig, tmp_path / "f.png", dpi=50, svg=False)
     assert (tmp_path / "f.png").exists() and not (tmp_path / "f.svg").exists()
+
+
+def test_place_labels_do_not_overlap() -> None:
+    """Clustered points (as in the router sweep: near-equal cost and success) get labels that
+    overlap neither each other nor any point."""
+    from simroute.analysis.labels import place_labels
+
+    x = np.array([50.6, 51.7, 51.8, 52.9, 36.4, 36.5, 34.1, 34.3, 34.8, 37.9, 37.9])
+    y = np.array([73.9, 73.9, 74.8, 75.3, 66.1, 65.8, 67.1, 69.5, 67.9, 69.1, 76.6])
+    names = [f"policy number {i}" for i in range(len(x))]
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    ax.scatter(x, y)
+    ax.margins(x=0.22, y=0.12)
+    fig.tight_layout()
+    anns = place_labels(ax, x, y, names)
+    r = fig.canvas.get_renderer()
+    boxes = [a.get_window_extent(r) for a in anns]
+    pts = ax.transData.transform(np.column_stack([x, y]))
+    frame = ax.get_window_extent(r)
+    for i, b in enumerate(boxes):
+        assert frame.x0 <= b.x0 and b.x1 <= frame.x1 and frame.y0 <= b.y0 and b.y1 <= frame.y1
+        assert not any(b.overlaps(c) for c in boxes[i + 1 :]), names[i]
+        assert not any(b.x0 - 3 < px < b.x1 + 3 and b.y0 - 3 < py < b.y1 + 3 for px, py in pts)
+    plt.close(fig)

@@ -136,26 +136,59 @@ def cost_vs_success(points: list[dict[str, Any]], path: Path, title: str) -> Non
     save_figure(fig, path, dpi=120, svg=False)
 
 
-def pareto_plot(names: list[str], cost: np.ndarray, quality: np.ndarray, path: Path, title: str) -> None:
-    """Cost vs quality of many runs with the Pareto frontier and its AIQ (PNG, and SVG beside it)."""
+_MAX_NAMED = 16  # more points than this are numbered, with a key beside the axes
+_KEY_ROWS = 36  # rows per column of that key
+
+
+def pareto_plot(
+    names: list[str],
+    cost: np.ndarray,
+    quality: np.ndarray,
+    path: Path,
+    title: str,
+    cost_err: np.ndarray | None = None,
+    quality_err: np.ndarray | None = None,
+) -> None:
+    """Cost (USD per 1,000 requests) against success rate (share 0..1, drawn in %) of many runs, with
+    the Pareto frontier and its AIQ; PNG at ``path`` and SVG beside it.
+
+    Up to 16 points are labelled with their names, placed so that no label overlaps another or a
+    point (leader lines where a label had to move); more are numbered, with a key of the numbers
+    beside the axes. ``cost_err`` and ``quality_err`` (same units as ``cost`` and ``quality``, e.g.
+    95 % CI half-widths over seeds) draw error bars; without them each point is one run (one seed)
+    and the title should say so.
+    """
+    from simroute.analysis.labels import place_labels
     from simroute.analysis.metrics import aiq, pareto_frontier
 
     f = pareto_frontier(cost, quality)
-    fig, ax = plt.subplots(figsize=(7.5, 5))
     on = np.zeros(len(cost), dtype=bool)
     on[f] = True
-    ax.scatter(cost[~on], quality[~on], s=40, color="#adb5bd", zorder=2, label="dominated")
-    ax.scatter(cost[on], quality[on], s=55, color="#e76f51", zorder=3, label="Pareto frontier")
-    ax.step(cost[f], quality[f], where="post", color="#e76f51", lw=1.2, zorder=1)
-    for i, n in enumerate(names):
-        ax.annotate(n, (cost[i], quality[i]), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    pct = quality * 100
+    numbered = len(names) > _MAX_NAMED
+    key_cols = -(-len(names) // _KEY_ROWS) if numbered else 0
+    fig, ax = plt.subplots(figsize=(8 + 3.4 * key_cols, 5.5 + 0.8 * bool(key_cols)))
+    if cost_err is not None or quality_err is not None:
+        q_err = None if quality_err is None else quality_err * 100
+        ax.errorbar(cost, pct, yerr=q_err, xerr=cost_err, fmt="none", ecolor="0.6", lw=0.8, zorder=1)
+    ax.scatter(cost[~on], pct[~on], s=36, color="#adb5bd", zorder=2, label="dominated")
+    ax.scatter(cost[on], pct[on], s=50, color="#e76f51", zorder=3, label="Pareto frontier")
+    ax.step(cost[f], pct[f], where="post", color="#e76f51", lw=1.2, zorder=1)
     ax.set_xlabel("cost (USD per 1,000 requests)")
-    ax.set_ylabel("success rate")
+    ax.set_ylabel("success rate (% of requests)")
     ax.grid(alpha=0.3)
-    ax.margins(x=0.15, y=0.1)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.margins(x=0.22, y=0.12)
+    leg = ax.legend(loc="lower right", fontsize=8)
     ax.set_title(f"{title}\nAIQ of the frontier {aiq(cost, quality):.3f}", fontsize=10)
-    fig.tight_layout()
+    right = 8 / (8 + 3.4 * key_cols)
+    fig.tight_layout(rect=(0.0, 0.0, right, 1.0))
+    labels = [str(i + 1) for i in range(len(names))] if numbered else names
+    place_labels(ax, cost, pct, labels, avoid=[leg])
+    per_col = -(-len(names) // key_cols) if key_cols else 0  # balanced columns
+    for c in range(key_cols):
+        rows = range(c * per_col, min((c + 1) * per_col, len(names)))
+        key = "\n".join(f"{i + 1:>3}  {names[i]}" for i in rows)
+        fig.text(right + c * (1 - right) / key_cols, 0.95, key, va="top", fontsize=6.5, family="monospace")
     save_figure(fig, path, dpi=120)
 
 

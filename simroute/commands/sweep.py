@@ -41,7 +41,7 @@ def main(cmd: str, argv: list[str]) -> None:
         return
     figs = d / "figures"
     figs.mkdir(exist_ok=True)
-    plots.pareto_plot(names, cost, qual, figs / "cost_vs_quality.png", f"{d.name}: {table.height} runs")
+    _cost_vs_quality(table, names, figs / "cost_vs_quality.png", d.name)
     plots.cost_breakdown(table, figs / "cost_breakdown.png", f"{d.name}: cost per 1,000 requests")
     pick = [int(i) for i in front[:6]]
     frames = {names[i]: pl.read_parquet(d / table["run"][i] / "requests.parquet") for i in pick}
@@ -55,3 +55,30 @@ def main(cmd: str, argv: list[str]) -> None:
         frames, figs / "tier_share_over_time.png", "Pareto runs: routed tier over time"
     )
     print(f"figures -> {figs} (PNG and SVG)")
+
+
+def _cost_vs_quality(table: pl.DataFrame, names: list[str], path: Path, sweep: str) -> None:
+    """Cost vs success with the Pareto frontier: one point per run, or, when configurations were
+    run with several seeds, one per configuration at the mean over its seeds with 95 % CI bars."""
+    rep = replications(table)
+    if int(rep["replications"].max() or 0) < 2:  # type: ignore[arg-type]
+        cost = table["cost_per_request_usd"].to_numpy() * 1000
+        title = f"{sweep}: {table.height} runs (one run per point, no error bars)"
+        plots.pareto_plot(names, cost, table["success_rate"].to_numpy(), path, title)
+        return
+    keys = [c for c in rep.columns if c.startswith("override.") and rep[c].n_unique() > 1]
+    labels = [
+        ", ".join(f"{c[9:]}={row[c]}" for c in keys) or str(row.get("policy"))
+        for row in rep.iter_rows(named=True)
+    ]
+    lo, hi = int(rep["replications"].min()), int(rep["replications"].max())  # type: ignore[arg-type]
+    seeds = f"{lo}" if lo == hi else f"{lo}-{hi}"
+    plots.pareto_plot(
+        labels,
+        rep["cost_per_request_usd_mean"].to_numpy() * 1000,
+        rep["success_rate_mean"].to_numpy(),
+        path,
+        f"{sweep}: {rep.height} configurations, mean of {seeds} seeds (bars: 95 % CI)",
+        cost_err=rep["cost_per_request_usd_ci95"].fill_null(0.0).fill_nan(0.0).to_numpy() * 1000,
+        quality_err=rep["success_rate_ci95"].fill_null(0.0).fill_nan(0.0).to_numpy(),
+    )
