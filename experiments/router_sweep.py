@@ -61,6 +61,7 @@ def figure(df: pl.DataFrame, out: Path, requests: int) -> None:
 
 
 def main() -> None:
+    """Simulate every router variant (or only redraw, ``--from-csv``); write the table and figure."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=50_000)
     ap.add_argument("--out", type=Path, default=Path("paper"))

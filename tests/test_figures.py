@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import polars as pl
+import pytest
 
 from simroute.analysis.plots import plt, save_figure
 
@@ -64,3 +66,60 @@ def test_place_labels_do_not_overlap() -> None:
         assert not any(b.overlaps(c) for c in boxes[i + 1 :]), names[i]
         assert not any(b.x0 - 3 < px < b.x1 + 3 and b.y0 - 3 < py < b.y1 + 3 for px, py in pts)
     plt.close(fig)
+
+
+def _daily(local: list[float], skills: list[str] | None, seed: int = 0) -> pl.DataFrame:
+    """A daily table (the columns daily_figure reads) with the given local shares."""
+    n = len(local)
+    d = pl.DataFrame(
+        {
+            "day": list(range(1, n + 1)),
+            "n_requests": [1000 + 50 * i for i in range(n)],
+            "share_local": local,
+            "success_rate": [0.7 + 0.01 * (seed + i % 2) for i in range(n)],
+            "cost_with_feedback_usd": [50.0 + seed + i for i in range(n)],
+            "examples_total": [3000.0 * (i + 1) for i in range(n)],
+            "seed": [seed] * n,
+        }
+    )
+    return d if skills is None else d.with_columns(pl.Series("local_skills", skills))
+
+
+def test_local_share_jump_is_explained_from_local_skills() -> None:
+    from simroute.analysis.plots import _local_events
+
+    d = _daily([0.3, 0.3, 0.4, 0.41], ["a;b", "a;b", "a;b;code", "a;b;code"])
+    c = _daily([0.3, 0.3, 0.31, 0.3], ["a;b"] * 4)
+    events = _local_events({"d + distillation": d, "c + evaluator": c})
+    assert len(events) == 1
+    day, share, rise, text = events[0]
+    assert day == 3 and share == 0.4 and rise
+    assert text.startswith("day 3, d: code sent local\n")  # never local before: not "again"
+    assert "6,000 distilled examples" in text and "30% → 40%" in text
+    back = _daily([0.3, 0.2, 0.4], ["a;code", "a", "a;code"])
+    assert [t.split("\n")[0] for _, _, _, t in _local_events({"d": back})] == [
+        "day 2, d: code no longer sent local",
+        "day 3, d: code sent local again",
+    ]
+    # without local_skills (tables written before the column) only the change of the share is told
+    ((_, _, _, bare),) = _local_events({"d": d.drop("local_skills")})
+    assert bare == "day 3, d: local share 30% → 40%"
+
+
+def test_daily_figure_draws_ci_bands_for_several_seeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from simroute.analysis import plots
+
+    bands: list[int] = []
+    real = plots.plt.Axes.fill_between
+    monkeypatch.setattr(
+        plots.plt.Axes, "fill_between", lambda self, *a, **k: bands.append(1) or real(self, *a, **k)
+    )
+    one = {"b": _daily([0.3] * 5, None)}
+    plots.daily_figure(one, tmp_path / "one.png", "one seed")
+    assert bands == []
+    three = {"b": pl.concat([_daily([0.3 + 0.01 * s] * 5, None, s) for s in range(3)])}
+    plots.daily_figure(three, tmp_path / "three.png", "three seeds")
+    assert len(bands) == 3  # one band per panel
+    assert (tmp_path / "three.svg").exists()

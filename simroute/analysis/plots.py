@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -269,31 +270,164 @@ def cost_breakdown(table: Any, path: Path, title: str) -> None:
     save_figure(fig, path, dpi=110)
 
 
-def daily_figure(runs: dict[str, Any], path: Path, title: str) -> None:
-    """Per day: local share, cost vs tokens, success rate — one line per run (variant)."""
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-    for name, d in runs.items():
-        day = d["day"].to_numpy()
-        axes[0].plot(day, d["share_local"].to_numpy() * 100, marker=".", label=name)
-        axes[1].plot(day, d["cost_with_feedback_usd"].to_numpy(), marker=".", label=f"{name}: cost")
-        axes[2].plot(day, d["success_rate"].to_numpy() * 100, marker=".", label=name)
-    tokens = next(iter(runs.values()))
-    ax2 = axes[1].twinx()
-    ax2.plot(
-        tokens["day"].to_numpy(),
-        (tokens["prompt_tokens"] + tokens["output_tokens"]).to_numpy() / 1e6,
-        color="grey",
-        ls="--",
-        label="tokens (M)",
+_RUN_COLORS = ("#264653", "#e76f51", "#2a9d8f", "#e9c46a", "#8d99ae", "#6a4c93")
+_DAILY_PANELS: tuple[tuple[str, str], ...] = (
+    ("share_local", "served locally (% of requests)"),
+    ("usd_per_1k", "cost (USD per 1,000 requests,\nincl. evaluator and distillation)"),
+    ("success_rate", "success rate (% of requests)"),
+)
+_JUMP = 0.05  # a day-over-day change of the local share (share) this large is annotated
+
+
+def _daily_values(d: Any, metric: str) -> Any:
+    """The panel's value per row of a daily table: % for shares, USD per 1,000 requests for cost."""
+    import polars as pl
+
+    if metric == "usd_per_1k":
+        return d.select(pl.col("cost_with_feedback_usd") / pl.col("n_requests") * 1000).to_series()
+    return d[metric] * 100
+
+
+def _per_day(d: Any, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(days, mean, 95 % CI half-width or None) of a panel's metric over the seeds of a daily table
+    (rows of several seeds when it has a ``seed`` column with more than one value)."""
+    import polars as pl
+
+    from simroute.analysis.sweep import t975
+
+    g = (
+        d.with_columns(_daily_values(d, metric).alias("v"))
+        .group_by("day")
+        .agg(pl.col("v").mean().alias("m"), pl.col("v").std().alias("sd"), pl.len().alias("n"))
+        .sort("day")
     )
-    ax2.set_ylabel("tokens per day (millions, dashed)")
-    axes[0].set_ylabel("served locally (% of requests)")
-    axes[1].set_ylabel("cost per day (USD, incl. evaluator and distillation)")
-    axes[2].set_ylabel("success rate (%)")
-    for ax in axes:
-        ax.set_xlabel("day")
+    n = int(g["n"].max() or 1)
+    if n < 2:
+        return g["day"].to_numpy(), g["m"].to_numpy(), None
+    half = np.array([t975(int(k)) for k in g["n"]]) * g["sd"].to_numpy() / np.sqrt(g["n"].to_numpy())
+    return g["day"].to_numpy(), g["m"].to_numpy(), half
+
+
+def _local_change(prev: dict[str, Any], cur: dict[str, Any], before: set[str]) -> str:
+    """What the router changed between two days of a daily table: the skills it added to the local
+    tier ("again" if in ``before``, the skills sent local on an earlier day; with the distilled
+    examples so far) or removed from it (``local_skills``); "" when the table does not say (no
+    ``local_skills``) or the skills did not change. ``local_skills`` changes only when the nightly
+    evaluator moves an estimate across the router's ``local_min_quality``."""
+    if prev.get("local_skills") is None or cur.get("local_skills") is None:
+        return ""
+    was, now = set(prev["local_skills"].split(";")), set(cur["local_skills"].split(";"))
+    parts = []
+    if now - was:
+        again = " again" if now - was <= before else ""
+        ex = prev.get("examples_total")
+        after = f"\n after {ex:,.0f} distilled examples)" if ex else ")"
+        parts.append(
+            f"{', '.join(sorted(now - was))} sent local{again}\n"
+            f"(evaluator's estimate ≥ router's local_min_quality{after}"
+        )
+    if was - now:
+        parts.append(
+            f"{', '.join(sorted(was - now))} no longer sent local\n"
+            "(evaluator's estimate < router's local_min_quality)"
+        )
+    return "\n".join(parts)
+
+
+def _pct_range(v: list[float]) -> str:
+    """'18%' or '18–19%' (shares 0..1 as whole percent)."""
+    lo, hi = f"{min(v):.0%}", f"{max(v):.0%}"
+    return hi if lo == hi else f"{lo[:-1]}–{hi}"
+
+
+def _local_events(runs: dict[str, Any]) -> list[tuple[int, float, bool, str]]:
+    """Days on which a run's local share moved by at least ``_JUMP`` (single-seed runs only):
+    (day, highest local share after, whether it rose, text). Runs with the same change on the same
+    day share one text, e.g. "day 2, c and d: ..." (variant names up to their first space); the text
+    says what the router changed (:func:`_local_change`) and the local share before and after."""
+    found: dict[tuple[int, bool, str], list[tuple[str, float, float]]] = {}
+    for name, d in runs.items():
+        if "seed" in d.columns and d["seed"].n_unique() > 1:
+            continue
+        before: set[str] = set()  # skills sent local on some earlier day
+        for prev, cur in pairwise(d.sort("day").to_dicts()):
+            before |= set((prev.get("local_skills") or "").split(";"))
+            p0, p1 = prev["share_local"], cur["share_local"]
+            if abs(p1 - p0) >= _JUMP:
+                key = (int(cur["day"]), p1 > p0, _local_change(prev, cur, before))
+                found.setdefault(key, []).append((name.split(" ")[0], p0, p1))
+    out = []
+    for (day, rise, change), v in found.items():
+        names = " and ".join(n for n, _, _ in v)
+        share = f"local share {_pct_range([x for _, x, _ in v])} → {_pct_range([y for _, _, y in v])}"
+        text = f"day {day}, {names}: " + (f"{change}\n{share}" if change else share)
+        out.append((day, max(y for _, _, y in v), rise, text))
+    return out
+
+
+def daily_figure(runs: dict[str, Any], path: Path, title: str) -> None:
+    """Per day, one line per run (variant): local share (%), cost (USD per 1,000 requests, incl. the
+    evaluator and distillation) and success rate (%); PNG at ``path`` and SVG beside it.
+
+    ``runs``: variant name -> its daily table (``daily.parquet`` rows; several seeds when it has a
+    ``seed`` column with more than one value: then the line is the mean and the band its 95 % CI;
+    with one seed there is no band and the title should say so). Days on which the local share
+    jumps are marked on every panel and explained on the first (from ``local_skills``).
+    """
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.8))
+    for k, (name, d) in enumerate(runs.items()):
+        color = _RUN_COLORS[k % len(_RUN_COLORS)]
+        for ax, (metric, _) in zip(axes, _DAILY_PANELS, strict=True):
+            day, mean, half = _per_day(d, metric)
+            ax.plot(day, mean, marker=".", color=color, label=name)
+            if half is not None:
+                ax.fill_between(day, mean - half, mean + half, color=color, alpha=0.2, lw=0)
+    days = sorted({int(x) for d in runs.values() for x in d["day"].to_list()})
+    for ax, (_, ylabel) in zip(axes, _DAILY_PANELS, strict=True):
+        ax.set_ylabel(ylabel)
+        ax.set_xlabel("day of the run")
+        ax.set_xticks(days)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
+    events = _local_events(runs)
+    for ax, loc in zip(axes, ("lower right", "upper right", "lower right"), strict=True):
+        _legend_room(ax, loc)
+    if events:  # room above the lines for the texts; the share axis keeps ticks in 0..100 % only
+        lo, hi = axes[0].get_ylim()
+        axes[0].set_ylim(lo, hi + 0.42 * len(events) * (hi - lo))
+        axes[0].set_yticks([t for t in axes[0].get_yticks() if 0 <= t <= 100])
+    _mark_events(axes, events)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     save_figure(fig, path, dpi=110)
+
+
+def _legend_room(ax: Any, loc: str, room: float = 0.6) -> None:
+    """Widen the y range by ``room`` of itself on the legend's side (``loc`` "upper ..." or
+    "lower ...") and put the legend there, clear of the lines."""
+    lo, hi = ax.get_ylim()
+    if loc.startswith("upper"):
+        ax.set_ylim(lo, hi + room * (hi - lo))
+    else:
+        ax.set_ylim(lo - room * (hi - lo), hi)
+    ax.legend(fontsize=7.5, loc=loc)
+
+
+def _mark_events(axes: Any, events: list[tuple[int, float, bool, str]]) -> None:
+    """A dotted line on every panel the night before each event; on the first panel its text, stacked
+    top right in the room above the lines, with an arrow to the new local share."""
+    for k, (day, share, _, text) in enumerate(sorted(events)):
+        for ax in axes:
+            ax.axvline(day - 0.5, color="0.4", ls=":", lw=1, zorder=0)
+        ann = axes[0].annotate(
+            text,
+            (day, share * 100),
+            xytext=(0.985, 0.975 - 0.16 * k),
+            textcoords="axes fraction",
+            va="top",
+            ha="right",
+            fontsize=7,
+            bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": "0.7", "lw": 0.6},
+            arrowprops={"arrowstyle": "->", "color": "0.3", "lw": 0.8, "shrinkB": 3},
+            zorder=5,
+        )
+        ann.set_in_layout(False)  # inside the axes: tight_layout must not shrink them for it

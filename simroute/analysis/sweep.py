@@ -107,6 +107,12 @@ def aggregate(sweep_dir: str | Path) -> pl.DataFrame:
     return pl.DataFrame(rows, infer_schema_length=None)
 
 
+def t975(n: int) -> float:
+    """Two-sided 95 % Student-t quantile for the mean of ``n`` samples (``n - 1`` degrees of freedom;
+    the normal 1.96 beyond 31 samples; NaN below 2)."""
+    return (_T975[n - 2] if n <= 31 else 1.96) if n > 1 else float("nan")
+
+
 def replications(table: pl.DataFrame) -> pl.DataFrame:
     """Mean, sd and 95 % t-interval of each metric over runs that differ only in the seed."""
     keys = [c for c in table.columns if c.startswith("override.") and c != "override.seed"] or ["policy"]
@@ -114,12 +120,7 @@ def replications(table: pl.DataFrame) -> pl.DataFrame:
     for m in METRICS:
         aggs += [pl.col(m).mean().alias(f"{m}_mean"), pl.col(m).std().alias(f"{m}_sd")]
     g = table.group_by(keys, maintain_order=True).agg(aggs)
-    t = pl.Series(
-        [
-            (_T975[n - 2] if 2 <= n <= 31 else 1.96) if n > 1 else float("nan")
-            for n in g["replications"].to_list()
-        ]
-    )
+    t = pl.Series([t975(n) for n in g["replications"].to_list()])
     for m in METRICS:
         half = t * g[f"{m}_sd"] / g["replications"].cast(pl.Float64).sqrt()
         g = g.with_columns(half.alias(f"{m}_ci95"))
