@@ -47,7 +47,8 @@ def save_figure(fig: Any, path: Path, dpi: int = 120, svg: bool = True) -> None:
 
 
 def tier_share(res: SimResult, path: Path, title: str) -> None:
-    """Stacked bars: share of requests routed to (first attempt) and served by (last) each tier."""
+    """Stacked bars: share of requests (0..1) routed to (first attempt) and served by (last) each
+    tier. One run (one seed): no error bars."""
     r = res.requests
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for j, col in enumerate(("first_tier", "final_tier")):
@@ -68,7 +69,8 @@ def tier_share(res: SimResult, path: Path, title: str) -> None:
 
 
 def latency_cdf(res: SimResult, path: Path, title: str) -> None:
-    """Empirical CDF of end-to-end latency (s, log scale) per final tier."""
+    """Empirical CDF of end-to-end latency (s, log scale) per final tier. One run (one seed): the
+    CDF of its requests, no band."""
     r = res.requests
     fig, ax = plt.subplots(figsize=(6, 4))
     for t in _SERVED:
@@ -100,7 +102,8 @@ def _finish_cdf(fig: Any, ax: Any, xlabel: str, ylabel: str, title: str, path: P
 
 def session_makespan_cdf(frames: dict[str, Any], path: Path, title: str) -> None:
     """Empirical CDF of session makespan (s, log scale), one line per arm (``frames``: arm name ->
-    its ``sessions`` table, see :func:`simroute.analysis.sessions.session_table`)."""
+    its ``sessions`` table, see :func:`simroute.analysis.sessions.session_table`). One run per arm
+    (one seed): no band."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for k, (name, s) in enumerate(frames.items()):
         color = ("#264653", "#e76f51", "#2a9d8f", "#e9c46a")[k % 4]
@@ -110,7 +113,9 @@ def session_makespan_cdf(frames: dict[str, Any], path: Path, title: str) -> None
 
 
 def cost_vs_success(points: list[dict[str, Any]], path: Path, title: str) -> None:
-    """Cost per request (USD) against success rate, one labelled point per architecture."""
+    """Cost (USD per 1,000 requests) against success rate (share 0..1), one labelled point per
+    architecture (``points``: ``name``, ``cost_per_request_usd``, ``success_rate``). One run per
+    architecture (one seed): no error bars."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for k, p in enumerate(points):
         ax.scatter(
@@ -129,7 +134,7 @@ def cost_vs_success(points: list[dict[str, Any]], path: Path, title: str) -> Non
         )
     ax.set_xlabel("cost (USD per 1,000 requests)")
     ax.margins(x=0.25, y=0.25)
-    ax.set_ylabel("success rate")
+    ax.set_ylabel("success rate (share of requests)")
     ax.set_xlim(left=0)
     ax.grid(alpha=0.3)
     ax.set_title(title, fontsize=10)
@@ -194,7 +199,8 @@ def pareto_plot(
 
 
 def latency_cdf_by(frames: dict[str, Any], column: str, path: Path, title: str) -> None:
-    """End-to-end latency CDFs (s, log scale) of several runs, one panel per value of ``column``."""
+    """End-to-end latency CDFs (s, log scale) of several runs, one panel per value of ``column``.
+    Each line is one run (one seed): no band."""
     values = sorted({v for r in frames.values() for v in r[column].unique().to_list()})
     fig, axes = plt.subplots(1, len(values), figsize=(4.2 * len(values), 3.8), squeeze=False, sharey=True)
     for ax, v in zip(axes[0], values, strict=True):
@@ -215,7 +221,8 @@ def latency_cdf_by(frames: dict[str, Any], column: str, path: Path, title: str) 
 
 
 def tier_share_over_time(frames: dict[str, Any], path: Path, title: str, bins: int = 24) -> None:
-    """Share of requests routed to each tier per time bin (first attempt), one panel per run."""
+    """Share of requests (0..1) routed to each tier per time bin of ``bins`` over the run (first
+    attempt; x in hours), one panel per run. Each panel is one run (one seed): no band."""
     span = max(float(r["arrival_s"].max() or 0.0) for r in frames.values())
     bin_s = max(span / bins, 1.0)
     fig, axes = plt.subplots(len(frames), 1, figsize=(7, 1.9 * len(frames) + 0.6), squeeze=False, sharex=True)
@@ -237,7 +244,7 @@ def tier_share_over_time(frames: dict[str, Any], path: Path, title: str, bins: i
             )
             bottom += share
         ax.set_title(name, fontsize=8, loc="left")
-        ax.set_ylabel("share")
+        ax.set_ylabel("share of requests")
         ax.set_ylim(0, 1)
     axes[0, 0].legend(ncol=3, fontsize=8, loc="upper right")
     axes[-1, 0].set_xlabel("time (h)")
@@ -246,8 +253,12 @@ def tier_share_over_time(frames: dict[str, Any], path: Path, title: str, bins: i
     save_figure(fig, path, dpi=110)
 
 
-def cost_breakdown(table: Any, path: Path, title: str) -> None:
-    """Stacked cost per 1,000 requests of each run: input, cached input, output, local GPUs."""
+def cost_breakdown(table: Any, path: Path, title: str, total_err: np.ndarray | None = None) -> None:
+    """Stacked cost (USD per 1,000 requests) of each row of ``table`` (columns ``name``, the four
+    parts in USD and ``n_requests``): input, cached input, output, local GPUs; PNG and SVG.
+
+    ``total_err`` (USD per 1,000 requests, per row, e.g. the 95 % CI half-width of the total over
+    seeds) draws an error bar on each stack; without it each bar is one run (one seed)."""
     parts = [
         ("cost_input_usd", "input (incl. cache writes)", "#e76f51"),
         ("cost_cached_input_usd", "cached input", "#f4a261"),
@@ -261,8 +272,10 @@ def cost_breakdown(table: Any, path: Path, title: str) -> None:
         v = table[col].to_numpy() * 1000 / table["n_requests"].to_numpy()
         ax.bar(np.arange(len(names)), v, bottom=bottom, label=label, color=color)
         bottom += v
+    if total_err is not None:
+        ax.errorbar(np.arange(len(names)), bottom, yerr=total_err, fmt="none", ecolor="k", capsize=3, lw=1)
     ax.set_xticks(np.arange(len(names)), names, rotation=40, ha="right", fontsize=8)
-    ax.set_ylabel("USD per 1,000 requests")
+    ax.set_ylabel("cost (USD per 1,000 requests)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, axis="y")
     ax.set_title(title, fontsize=10)
