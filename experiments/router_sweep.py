@@ -3,8 +3,9 @@
 Every policy sees the same requests and the same luck (seed 0), with the response cache and session
 stickiness off so that only the routers differ (``router_first + caches`` is the default
 architecture with both on, for reference). Writes ``paper/router_sweep.csv``
-and ``paper/figures/router_sweep.png`` (+ ``.svg``). Usage:
-``python experiments/router_sweep.py [--requests N] [--out paper]``.
+and ``paper/figures/router_sweep.png`` (+ ``.svg``). One seed: each point is one run, without error
+bars. Usage: ``python experiments/router_sweep.py [--requests N] [--out paper]``;
+``--from-csv paper/router_sweep.csv`` redraws the figure from a stored table without simulating.
 """
 
 from __future__ import annotations
@@ -46,11 +47,31 @@ VARIANTS: list[tuple[str, str, list[str]]] = [
 ]
 
 
+def figure(df: pl.DataFrame, out: Path, requests: int) -> None:
+    """Draw ``out/figures/router_sweep.png`` (+ ``.svg``) from the sweep table (columns ``name``,
+    ``usd_per_1k_requests``, ``success_rate``)."""
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    pareto_plot(
+        df["name"].to_list(),
+        df["usd_per_1k_requests"].to_numpy(),
+        df["success_rate"].to_numpy(),
+        out / "figures" / "router_sweep.png",
+        f"Router zoo on the default agent fleet ({requests:,} requests; one run per policy, seed 0)",
+    )
+
+
 def main() -> None:
+    """Simulate every router variant (or only redraw, ``--from-csv``); write the table and figure."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=50_000)
     ap.add_argument("--out", type=Path, default=Path("paper"))
+    ap.add_argument("--from-csv", type=Path, help="redraw the figure from this table; no simulation")
     a = ap.parse_args()
+    if a.from_csv is not None:
+        df = pl.read_csv(a.from_csv)
+        n = round(1000 * df["cost_total_usd"][0] / df["usd_per_1k_requests"][0])  # requests per run
+        figure(df, a.out, n)
+        return
     cfg = compose([f"workload.n_requests={a.requests}"])
     inp = setup(cfg, 0)
     skills, table, quality, catalog = inp.skills, inp.table, inp.quality, inp.catalog
@@ -96,15 +117,9 @@ def main() -> None:
     cost, qual = df["usd_per_1k_requests"].to_numpy(), df["success_rate"].to_numpy()
     front = pareto_frontier(cost, qual)
     df = df.with_columns(pl.Series("pareto", np.isin(np.arange(df.height), front)))
-    (a.out / "figures").mkdir(parents=True, exist_ok=True)
+    a.out.mkdir(parents=True, exist_ok=True)
     df.write_csv(a.out / "router_sweep.csv", float_precision=5)
-    pareto_plot(
-        df["name"].to_list(),
-        cost,
-        qual,
-        a.out / "figures" / "router_sweep.png",
-        f"Router zoo on the default agent fleet ({a.requests:,} requests, seed 0)",
-    )
+    figure(df, a.out, a.requests)
     print(f"Pareto frontier: {', '.join(df['name'][int(i)] for i in front)}; AIQ {aiq(cost, qual):.4f}")
 
 

@@ -163,3 +163,17 @@ def test_multiday_run_is_deterministic_and_accounts_every_day() -> None:
     )
     assert np.allclose(shares.to_series().to_numpy(), 1.0)
     assert (a["evaluator_cost_usd"] > 0).all() and (a["distillation_cost_usd"] > 0).all()
+
+
+def test_daily_local_skills_says_what_the_router_sends_local() -> None:
+    """``local_skills`` is a String column for every router (None without the local rule), so the
+    daily tables of different architectures concatenate (fleet_14d.py writes them into one CSV)."""
+    small = ["multiday.days=2", "workload.arrival.rate_per_s=0.005", "workload.n_requests=3000"]
+    base = ["experiment=fleet_14d", *small, "multiday.distillation.enabled=false"]
+    rt, _ = run_multiday(compose_cfg([*base, "policy=all_realtime", "multiday.evaluator.enabled=false"]))
+    rf, _ = run_multiday(compose_cfg(base))
+    assert rt.schema["local_skills"] == rf.schema["local_skills"] == pl.String
+    assert rt["local_skills"].is_null().all()
+    day1 = set(rf["local_skills"][0].split(";"))
+    assert day1 and day1 <= set(setup(compose_cfg(base), 0).skills.names)
+    assert pl.concat([rt, rf], how="diagonal").height == 4

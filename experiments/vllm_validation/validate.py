@@ -20,34 +20,35 @@ import matplotlib.pyplot as plt
 import numpy as np
 import polars as pl
 
+from simroute.analysis.plots import save_figure
 from simroute.engine.replay import compare, load_inputs, simulate_run
 from simroute.engine.steptime import FEATURES, fit_run, run_features
 
-META = {"Software": None}
-
 
 def scatter(sim: pl.DataFrame, real: pl.DataFrame, path: Path, title: str) -> None:
-    """Simulated against recorded TTFT and e2e per request (log-log, with the identity line)."""
+    """Simulated against recorded TTFT and e2e latency per request (s, log-log, with the identity
+    line). One replay of one recorded run: no error bars."""
     m = sim.join(real, on="request_id", suffix="_real")
     fig, axes = plt.subplots(1, 2, figsize=(9, 4))
-    for ax, col in zip(axes, ("ttft_s", "e2e_s"), strict=True):
+    for ax, col, what in zip(axes, ("ttft_s", "e2e_s"), ("TTFT", "end-to-end latency"), strict=True):
         x, y = m[f"{col}_real"].to_numpy(), m[col].to_numpy()
-        ax.scatter(x, y, s=12, alpha=0.7)
+        ax.scatter(x, y, s=12, alpha=0.7, label=f"requests (n={m.height})")
         lo, hi = min(x.min(), y.min()) * 0.8, max(x.max(), y.max()) * 1.2
-        ax.plot([lo, hi], [lo, hi], color="grey", lw=1)
+        ax.plot([lo, hi], [lo, hi], color="grey", lw=1, label="simulated = real")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel(f"real vLLM {col[:-2]} (s)")
-        ax.set_ylabel(f"simulated {col[:-2]} (s)")
+        ax.set_xlabel(f"real vLLM {what} (s)")
+        ax.set_ylabel(f"simulated {what} (s)")
         ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="upper left")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata=META)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110, svg=False)
 
 
 def step_fit_plot(cal: Path, target: Path, path: Path) -> dict[str, float]:
-    """Measured against predicted step times for the calibration (in-sample) and target runs."""
+    """Measured against predicted step times (ms) for the calibration (in-sample) and target runs;
+    returns the step-time MAPE (share) of each."""
     model = fit_run(cal)
     fig, ax = plt.subplots(figsize=(5, 4.5))
     out = {}
@@ -57,15 +58,14 @@ def step_fit_plot(cal: Path, target: Path, path: Path) -> dict[str, float]:
         out[name] = float(np.mean(np.abs(p - y) / y))
         ax.scatter(y * 1e3, p * 1e3, s=6, alpha=0.4, label=f"{name} (step MAPE {out[name]:.1%})")
     hi = ax.get_xlim()[1]
-    ax.plot([0, hi], [0, hi], color="grey", lw=1)
+    ax.plot([0, hi], [0, hi], color="grey", lw=1, label="model = measured")
     ax.set_xlabel("measured step time (ms)")
     ax.set_ylabel("model step time (ms)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     ax.set_title("step-time model fitted to the calibration run", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata=META)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110, svg=False)
     return out
 
 

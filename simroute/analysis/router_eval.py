@@ -182,11 +182,15 @@ def evaluate(out: Outcomes, seed: int = 0, train_fraction: float = 0.5) -> dict[
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
-    """RouteLLM-style quality vs strong-call share plot."""
+    """RouteLLM-style plot: quality (share of held-out prompts answered correctly, 0..1) against the
+    share of calls sent to the strong model (%), one curve per router, with the weak and the strong
+    model alone as reference lines. One train/eval split (``result["seed"]``): no error bands."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from simroute.analysis.plots import save_figure
 
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for name, r in result["routers"].items():
@@ -197,15 +201,16 @@ def plot(result: dict[str, Any], path: Path) -> None:
             label=f"{name} (APGR {r['apgr']:.3f})",
             ls="--" if name in ("random", "oracle") else "-",
         )
-    ax.axhline(result["weak_quality"], color="grey", lw=0.8)
-    ax.axhline(result["strong_quality"], color="grey", lw=0.8)
-    ax.set_xlabel("calls to the strong model (%)")
-    ax.set_ylabel("quality (share correct)")
+    ax.axhline(result["weak_quality"], color="grey", lw=0.8, ls=":", label="weak model alone")
+    ax.axhline(result["strong_quality"], color="grey", lw=0.8, label="strong model alone")
+    ax.set_xlabel("calls to the strong model (% of prompts)")
+    ax.set_ylabel("quality (share of prompts answered correctly)")
     ax.set_title(
-        f"{Path(result['source']).name}: routers on {result['split']['eval']} held-out prompts", fontsize=10
+        f"{Path(result['source']).name}: routers on {result['split']['eval']} held-out prompts\n"
+        f"(one train/eval split, seed {result.get('seed', 0)}: no error bands)",
+        fontsize=10,
     )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata={"Software": None})
-    plt.close(fig)
+    save_figure(fig, path, dpi=110, svg=False)

@@ -76,15 +76,25 @@ def run_multiday(cfg: Mapping[str, Any], progress: bool = False) -> tuple[pl.Dat
         table = _day_table(inp.table, day)
         if table is None:
             continue
+        local_skills = _local_skills(fb.policies.router)  # before the day: what last night decided
         res = _simulate_day(cfg, inp, fb, table, day, seed, progress)
         row = _day_row(res, day)
+        row["local_skills"] = local_skills
         row.update(_night(res, inp, fb, day, seed))
         row["cost_with_feedback_usd"] = (
             row["cost_total_usd"] + row["evaluator_cost_usd"] + row["distillation_cost_usd"]
         )
         rows.append(row)
-    daily = pl.DataFrame(rows)
+    daily = pl.DataFrame(rows, schema_overrides={"local_skills": pl.String})  # all None: not Null
     return daily, _summary(daily, cfg, seed)
+
+
+def _local_skills(router: Any) -> str | None:
+    """The predicted skills a router-first router sends to the local tier (``;``-joined, sorted):
+    those whose best local model's expected success reaches its ``local_min_quality``. Changes only
+    when the nightly evaluator moves an estimate across that bar. None for routers without the rule."""
+    ok = getattr(router, "local_ok", None)
+    return None if ok is None else ";".join(sorted(s for s, v in ok.items() if v))
 
 
 def _day_table(table: RequestTable, day: int) -> RequestTable | None:
