@@ -113,6 +113,29 @@ def realtime_table(fits: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def fleet_summary(daily: pl.DataFrame) -> dict[str, Any]:
+    """Per variant of the 14-day fleet: total cost (USD, incl. evaluator and distillation), success
+    over all days (request-weighted), first/last day's cost and local share."""
+    out: dict[str, Any] = {}
+    for (variant,), g in daily.group_by(["variant"], maintain_order=True):
+        g = g.sort("day")
+        w = g["n_requests"].to_numpy().astype(float)
+        out[str(variant)] = {
+            "total_cost_usd": float(g["cost_with_feedback_usd"].sum()),
+            "success_rate": float(np.average(g["success_rate"].to_numpy(), weights=w)),
+            "requests": int(w.sum()),
+            "first_day_cost_usd": float(g["cost_with_feedback_usd"][0]),
+            "last_day_cost_usd": float(g["cost_with_feedback_usd"][-1]),
+            "last_day_share_local": float(g["share_local"][-1]),
+            "last_day_success_rate": float(g["success_rate"][-1]),
+        }
+    ref = out.get("a all-real-time")
+    for v in out.values():
+        v["cost_change_vs_a"] = v["total_cost_usd"] / ref["total_cost_usd"] - 1.0 if ref else None
+        v["success_diff_vs_a"] = v["success_rate"] - ref["success_rate"] if ref else None
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--paper", type=Path, default=Path("paper"))
@@ -128,6 +151,9 @@ def main() -> None:
     (tables / "realtime_validation.md").write_text(realtime_table(fits))
     gpu = json.loads((a.validation / "gpu_report.json").read_text())
     derived["gpu_validation"] = gpu_summary(gpu)
+    if (a.paper / "fleet_14d.csv").is_file():
+        daily = pl.read_csv(a.paper / "fleet_14d.csv", infer_schema_length=None)
+        derived["fleet_14d"] = fleet_summary(daily)
     (a.paper / "derived.json").write_text(json.dumps(derived, indent=1, sort_keys=True) + "\n")
 
 
