@@ -50,6 +50,51 @@ def test_moe_experts_touched() -> None:
     assert experts_touched(np.array([10_000]), 8, 2)[0] == pytest.approx(8.0)
 
 
+FP8_MOE = {
+    "text_config": {
+        **LLAMA7B,
+        "num_local_experts": 16,
+        "num_experts_per_tok": 1,
+        "intermediate_size": 8192,
+        "intermediate_size_mlp": 16384,
+    },
+    "quantization_config": {
+        "quant_method": "compressed-tensors",
+        "config_groups": {"g": {"weights": {"type": "float", "num_bits": 8}}},
+        "ignore": [f"language_model.model.layers.{i}.self_attn.{p}_proj" for i in range(32) for p in "qkvo"]
+        + ["vision_model.model.layers.0.self_attn.q_proj", "language_model.lm_head"],
+    },
+}
+
+
+def test_fp8_checkpoint_keeps_ignored_attention_in_bf16() -> None:
+    a = arch_from_config(FP8_MOE, "fp8", "<t>")
+    assert a.fp8_compute and a.weight_bytes == 1 and not a.attn_quantized and a.attn_weight_bytes == 2
+    quantized = arch_from_config({**FP8_MOE, "quantization_config": {"quant_method": "fp8"}}, "q", "<t>")
+    assert quantized.attn_quantized and quantized.attn_weight_bytes == 1
+    regex = {**FP8_MOE, "quantization_config": {"quant_method": "fp8", "ignore": ["re:.*self_attn.*"]}}
+    assert not arch_from_config(regex, "r", "<t>").attn_quantized
+    attn = a.num_layers * a.attn_params_per_layer
+    assert a.weight_bytes_total() == pytest.approx(quantized.weight_bytes_total() + attn)
+    assert arch_from_config(LLAMA7B, "7b", "<t>").attn_quantized  # BF16 models: one format for all
+    gpu, c = BUILTIN["H100"], GpuCoefficients()
+    slow, fast = gpu_step_time(a, gpu, 2, c, 64).table(), gpu_step_time(quantized, gpu, 2, c, 64).table()
+    # decode: the extra BF16 attention bytes at the fitted bandwidth
+    extra = attn / 2 / (gpu.hbm_bytes_per_s * c.bandwidth_efficiency)
+    assert slow[1] - fast[1] == pytest.approx(extra, rel=1e-9)
+
+
+def test_fp8_moe_layer_time_only_for_fp8_moe() -> None:
+    gpu, tau = BUILTIN["H100"], 5e-5
+    c0, c1 = GpuCoefficients(), GpuCoefficients(fp8_moe_layer_s=tau)
+    fp8 = arch_from_config(FP8_MOE, "fp8", "<t>")
+    bf16 = arch_from_config({**FP8_MOE, "quantization_config": None}, "bf16", "<t>")
+    d = gpu_step_time(fp8, gpu, 2, c1, 8).linear.const_s - gpu_step_time(fp8, gpu, 2, c0, 8).linear.const_s
+    assert d == pytest.approx(tau * fp8.moe_layers) and fp8.moe_layers == 32
+    for a in (bf16, arch_from_config(LLAMA7B, "7b", "<t>")):
+        assert gpu_step_time(a, gpu, 2, c1, 8).linear == gpu_step_time(a, gpu, 2, c0, 8).linear
+
+
 def test_workload_arrivals_and_prompts() -> None:
     wl = InferencePerfWorkload(SharedPrefix(10, 10, 100, 400, 50), (LoadStage(5.0, 60.0),))
     g = np.random.default_rng(0)
