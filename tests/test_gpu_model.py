@@ -3,6 +3,7 @@ inference-perf workload, the validate-gpu command end to end on two experiments,
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,10 +12,12 @@ import pytest
 
 from simroute.cli import main as cli_main
 from simroute.engine.gpu_experiments import load_specs
+from simroute.engine.gpu_fit import fit_fp8_moe, shortened
 from simroute.engine.gpu_hardware import BUILTIN
 from simroute.engine.gpu_memory import kv_blocks
 from simroute.engine.gpu_model import GpuCoefficients, experts_touched, gpu_step_time
 from simroute.engine.model_arch import arch_from_config, load_arch
+from simroute.engine.validate_gpu import simulate, stage_stats
 from simroute.errors import InputError
 from simroute.workload.inference_perf import InferencePerfWorkload, LoadStage, SharedPrefix
 
@@ -136,6 +139,17 @@ def test_validate_gpu_two_experiments_end_to_end(tmp_path: Path) -> None:
             got, want = r["predicted"]["-1"][k], e["measured"]["-1"][k]
             assert abs(got / want - 1) < 0.25, (r["id"], k, got, want)
         assert r["predicted"]["-1"]["ttft_mean_ms"] <= r["predicted"]["-1"]["e2e_mean_ms"]
+
+
+@needs_data
+def test_fp8_moe_fit_recovers_a_known_layer_time() -> None:
+    (x,) = [s for s in load_specs(DATA / "experiments.json") if s.id == "21"]
+    assert x.arch.is_moe and x.arch.fp8_compute and not x.arch.attn_quantized
+    x = shortened(x, 60 / 1200)
+    true = GpuCoefficients(fp8_moe_layer_s=5e-5)
+    x = dataclasses.replace(x, measured=stage_stats(simulate(x, true)))
+    r = fit_fp8_moe([x], GpuCoefficients(), iters=16)
+    assert r.coefficients.fp8_moe_layer_s == pytest.approx(5e-5, rel=0.02) and r.objective < 1e-4
 
 
 @needs_data

@@ -49,7 +49,8 @@ def validate(exps: Sequence[GpuExperiment], coef: GpuCoefficients, seed: int = 0
 
 
 def plot(records: Sequence[dict[str, Any]], path: Path) -> None:
-    """Bar chart: per measured experiment, E2E-mean and TTFT-mean error of simroute and of BLIS."""
+    """Bar chart: per measured experiment, E2E-mean and TTFT-mean error of simroute and of BLIS
+    (experiments whose ``role`` starts with "fit" are labelled ``[fit]``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -66,7 +67,9 @@ def plot(records: Sequence[dict[str, Any]], path: Path) -> None:
         ax.axhline(0, color="k", lw=0.8)
         ax.set_ylabel(f"{title}: predicted / measured − 1 (%)")
         ax.legend(loc="upper right")
-    axes[1].set_xticks(x, [str(r["id"])[:28] for r in rows], rotation=60, ha="right", fontsize=7)
+    fit = [str(r.get("role", "")).startswith("fit") for r in rows]
+    labels = [str(r["id"])[:28] + (" [fit]" if f else "") for r, f in zip(rows, fit, strict=True)]
+    axes[1].set_xticks(x, labels, rotation=60, ha="right", fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
