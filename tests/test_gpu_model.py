@@ -3,6 +3,7 @@ inference-perf workload, the validate-gpu command end to end on two experiments,
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,10 +12,12 @@ import pytest
 
 from simroute.cli import main as cli_main
 from simroute.engine.gpu_experiments import load_specs
+from simroute.engine.gpu_fit import fit_fp8_moe, shortened
 from simroute.engine.gpu_hardware import BUILTIN
 from simroute.engine.gpu_memory import kv_blocks
 from simroute.engine.gpu_model import GpuCoefficients, experts_touched, gpu_step_time
 from simroute.engine.model_arch import arch_from_config, load_arch
+from simroute.engine.validate_gpu import simulate, stage_stats
 from simroute.errors import InputError
 from simroute.workload.inference_perf import InferencePerfWorkload, LoadStage, SharedPrefix
 
@@ -48,6 +51,51 @@ def test_llama7b_shape_and_roofline() -> None:
 def test_moe_experts_touched() -> None:
     assert experts_touched(np.array([1]), 8, 2)[0] == pytest.approx(2.0)
     assert experts_touched(np.array([10_000]), 8, 2)[0] == pytest.approx(8.0)
+
+
+FP8_MOE = {
+    "text_config": {
+        **LLAMA7B,
+        "num_local_experts": 16,
+        "num_experts_per_tok": 1,
+        "intermediate_size": 8192,
+        "intermediate_size_mlp": 16384,
+    },
+    "quantization_config": {
+        "quant_method": "compressed-tensors",
+        "config_groups": {"g": {"weights": {"type": "float", "num_bits": 8}}},
+        "ignore": [f"language_model.model.layers.{i}.self_attn.{p}_proj" for i in range(32) for p in "qkvo"]
+        + ["vision_model.model.layers.0.self_attn.q_proj", "language_model.lm_head"],
+    },
+}
+
+
+def test_fp8_checkpoint_keeps_ignored_attention_in_bf16() -> None:
+    a = arch_from_config(FP8_MOE, "fp8", "<t>")
+    assert a.fp8_compute and a.weight_bytes == 1 and not a.attn_quantized and a.attn_weight_bytes == 2
+    quantized = arch_from_config({**FP8_MOE, "quantization_config": {"quant_method": "fp8"}}, "q", "<t>")
+    assert quantized.attn_quantized and quantized.attn_weight_bytes == 1
+    regex = {**FP8_MOE, "quantization_config": {"quant_method": "fp8", "ignore": ["re:.*self_attn.*"]}}
+    assert not arch_from_config(regex, "r", "<t>").attn_quantized
+    attn = a.num_layers * a.attn_params_per_layer
+    assert a.weight_bytes_total() == pytest.approx(quantized.weight_bytes_total() + attn)
+    assert arch_from_config(LLAMA7B, "7b", "<t>").attn_quantized  # BF16 models: one format for all
+    gpu, c = BUILTIN["H100"], GpuCoefficients()
+    slow, fast = gpu_step_time(a, gpu, 2, c, 64).table(), gpu_step_time(quantized, gpu, 2, c, 64).table()
+    # decode: the extra BF16 attention bytes at the fitted bandwidth
+    extra = attn / 2 / (gpu.hbm_bytes_per_s * c.bandwidth_efficiency)
+    assert slow[1] - fast[1] == pytest.approx(extra, rel=1e-9)
+
+
+def test_fp8_moe_layer_time_only_for_fp8_moe() -> None:
+    gpu, tau = BUILTIN["H100"], 5e-5
+    c0, c1 = GpuCoefficients(), GpuCoefficients(fp8_moe_layer_s=tau)
+    fp8 = arch_from_config(FP8_MOE, "fp8", "<t>")
+    bf16 = arch_from_config({**FP8_MOE, "quantization_config": None}, "bf16", "<t>")
+    d = gpu_step_time(fp8, gpu, 2, c1, 8).linear.const_s - gpu_step_time(fp8, gpu, 2, c0, 8).linear.const_s
+    assert d == pytest.approx(tau * fp8.moe_layers) and fp8.moe_layers == 32
+    for a in (bf16, arch_from_config(LLAMA7B, "7b", "<t>")):
+        assert gpu_step_time(a, gpu, 2, c1, 8).linear == gpu_step_time(a, gpu, 2, c0, 8).linear
 
 
 def test_workload_arrivals_and_prompts() -> None:
@@ -91,6 +139,17 @@ def test_validate_gpu_two_experiments_end_to_end(tmp_path: Path) -> None:
             got, want = r["predicted"]["-1"][k], e["measured"]["-1"][k]
             assert abs(got / want - 1) < 0.25, (r["id"], k, got, want)
         assert r["predicted"]["-1"]["ttft_mean_ms"] <= r["predicted"]["-1"]["e2e_mean_ms"]
+
+
+@needs_data
+def test_fp8_moe_fit_recovers_a_known_layer_time() -> None:
+    (x,) = [s for s in load_specs(DATA / "experiments.json") if s.id == "21"]
+    assert x.arch.is_moe and x.arch.fp8_compute and not x.arch.attn_quantized
+    x = shortened(x, 60 / 1200)
+    true = GpuCoefficients(fp8_moe_layer_s=5e-5)
+    x = dataclasses.replace(x, measured=stage_stats(simulate(x, true)))
+    r = fit_fp8_moe([x], GpuCoefficients(), iters=16)
+    assert r.coefficients.fp8_moe_layer_s == pytest.approx(5e-5, rel=0.02) and r.objective < 1e-4
 
 
 @needs_data

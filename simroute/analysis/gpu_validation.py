@@ -50,8 +50,9 @@ def validate(exps: Sequence[GpuExperiment], coef: GpuCoefficients, seed: int = 0
 
 def plot(records: Sequence[dict[str, Any]], path: Path) -> None:
     """Bar chart: per measured experiment, E2E-mean and TTFT-mean error (predicted / measured − 1,
-    in %) of simroute and of BLIS-evolved (no bar: no published BLIS prediction). One deterministic
-    prediction per experiment: no error bars."""
+    in %) of simroute and of BLIS-evolved (no bar: no published BLIS prediction; experiments whose
+    ``role`` starts with "fit" are labelled ``[fit]``). One deterministic prediction per experiment:
+    no error bars."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -72,7 +73,9 @@ def plot(records: Sequence[dict[str, Any]], path: Path) -> None:
         ax.set_ylabel("predicted / measured − 1 (%)")
         ax.grid(alpha=0.3, axis="y")
         ax.legend(loc="lower left", fontsize=8)
-    axes[1].set_xticks(x, [str(r["id"])[:28] for r in rows], rotation=60, ha="right", fontsize=7)
+    fit = [str(r.get("role", "")).startswith("fit") for r in rows]
+    labels = [str(r["id"])[:28] + (" [fit]" if f else "") for r, f in zip(rows, fit, strict=True)]
+    axes[1].set_xticks(x, labels, rotation=60, ha="right", fontsize=7)
     axes[1].set_xlabel("experiment (recorded run)")
     fig.tight_layout()
     save_figure(fig, path, dpi=110, svg=False)

@@ -7,6 +7,10 @@ simulated results (no re-simulation); the other four (per-step overhead, compute
 efficiency, all-reduce latency) by Nelder–Mead in log space. For speed the fit simulates every
 stage for ``duration_scale`` of its duration (same rates; steady state is reached within seconds).
 Deterministic: fixed seed, fixed start, fixed iteration budget.
+
+:func:`fit_fp8_moe` fits the one FP8-MoE coefficient (``fp8_moe_layer_s``) on the FP8 MoE
+experiment(s) it is given, every other coefficient held at its value (same objective, front-end
+time included and fixed; golden-section search in log space; full stage durations by default).
 """
 
 from __future__ import annotations
@@ -146,3 +150,41 @@ def fit(
     coef = coef_at(best)
     _, fe, obj = evaluate(coef, short, seed)
     return FitResult(dataclasses.replace(coef, front_end_s=fe / 1e3), obj, calls[0] + 1)
+
+
+def fit_fp8_moe(
+    exps: Sequence[GpuExperiment],
+    base: GpuCoefficients,
+    *,
+    lo_s: float = 1e-6,
+    hi_s: float = 1e-3,
+    iters: int = 24,
+    duration_scale: float = 1.0,
+    seed: int = 0,
+) -> FitResult:
+    """Fit ``fp8_moe_layer_s`` (s per MoE layer per step, searched in [``lo_s``, ``hi_s``]) to
+    ``exps`` with every other coefficient of ``base`` fixed (its front-end time included)."""
+    short = [shortened(x, duration_scale) for x in exps] if duration_scale != 1.0 else list(exps)
+    calls = [0]
+
+    def f(log_tau: float) -> float:
+        calls[0] += 1
+        coef = dataclasses.replace(base, fp8_moe_layer_s=float(np.exp(log_tau)))
+        errs = [e for x in short for e in _log_errors(stage_stats(simulate(x, coef, seed)), x, 0.0)]
+        return float(np.mean(np.square(errs))) if errs else 0.0
+
+    g = (np.sqrt(5.0) - 1.0) / 2.0  # golden-section search, one new evaluation per iteration
+    lo, hi = float(np.log(lo_s)), float(np.log(hi_s))
+    a, b = hi - g * (hi - lo), lo + g * (hi - lo)
+    fa, fb = f(a), f(b)
+    for _ in range(iters):
+        if fa <= fb:
+            hi, b, fb = b, a, fa
+            a = hi - g * (hi - lo)
+            fa = f(a)
+        else:
+            lo, a, fa = a, b, fb
+            b = lo + g * (hi - lo)
+            fb = f(b)
+    x = a if fa <= fb else b
+    return FitResult(dataclasses.replace(base, fp8_moe_layer_s=float(np.exp(x))), min(fa, fb), calls[0])

@@ -4,11 +4,14 @@ plus a few coefficients fitted to real vLLM runs (:class:`GpuCoefficients`).
 One engine step on one GPU of a tensor-parallel (TP) group of ``tp`` GPUs, ``T`` batched tokens:
 
 * linear layers (attention projections, dense MLPs, shared experts, routers):
-  ``max(2·T·P_on/tp / (F·mfu), P_on·w/tp / (B·bw))`` — compute- or weight-read-bound;
+  ``max(2·T·P_on/tp / (F·mfu), P_on·w/tp / (B·bw))`` — compute- or weight-read-bound; in an FP8
+  checkpoint that keeps the attention projections in BF16 (:attr:`ModelArch.attn_quantized`), those
+  are a second such term at 2 bytes per weight and the BF16 peak;
 * routed experts (MoE): ``2·T·k·P_exp·L_moe/tp`` FLOPs, and the weights of the *distinct* experts the
   batch touches, ``E·(1 − (1 − k/E)^T)`` per MoE layer (uniform routing), read once;
-* LM head: its weights read once per step; ``2·hidden·vocab/tp`` FLOPs per scheduled request (vLLM
-  computes logits only for each request's last token);
+* LM head: its weights read once per step; ``2·hidden·vocab/tp`` FLOPs at the BF16 peak per
+  scheduled request (vLLM computes logits only for each request's last token; FP8 checkpoints keep
+  the LM head in BF16);
 * attention: KV of every attended context token read once (``kv_bytes/(B·bw)`` per context token),
   and prefill attention FLOPs ``4·L·(H/tp)·d`` per (query, key) pair — ``n·(c + n/2)`` pairs for a
   prefill chunk of ``n`` tokens over ``c`` already-computed ones (an earlier chunk of the same prompt
@@ -17,7 +20,17 @@ One engine step on one GPU of a tensor-parallel (TP) group of ``tp`` GPUs, ``T``
 * TP all-reduce, two per layer: ``2·(tp−1)/tp · T·hidden·2 bytes`` over NVLink plus a latency of
   ``(tp − 1) ×`` a fitted constant;
 * CPU: a per-step overhead (scheduler, input preparation, sampling, output processing) and a cost per
-  scheduled request.
+  scheduled request;
+* FP8 MoE (FP8 checkpoints with routed experts only): a fixed time per MoE layer per step,
+  ``fp8_moe_layer_s``. vLLM 0.15 runs per-channel FP8 experts with per-token dynamic activation
+  scales through its CUTLASS grouped-GEMM path on Hopper (``CutlassExpertsFp8``), a chain of about
+  a dozen kernels per MoE layer besides the two grouped GEMMs — router GEMM, top-k and sigmoid,
+  per-token FP8 quantisation of the input, expert problem sizes / offsets / permutation (one of them
+  a single-thread loop over the experts), row shuffles, SiLU-and-multiply with re-quantisation,
+  un-permute and weighted sum — and the shared expert's two CUTLASS scaled-mm GEMMs each behind a
+  per-token quantisation. At decode batch sizes these are latency-bound, not bandwidth-bound, so
+  the roofline above misses them. The BF16 fused-MoE path of the fit set (Mixtral) is covered by
+  the shared coefficients and gets no such term.
 
 Every term is a function of ``T`` alone (a table the kernel looks up) or linear in the kernel's step
 features (:mod:`simroute.engine.steptime`), so the step-exact vLLM scheduler kernel runs unchanged.
@@ -59,6 +72,9 @@ class GpuCoefficients:
             scheduling (the next step is scheduled while the current one runs). Assumed; the
             validation applies it after the simulation as that many of the request's own mean
             decode steps added to its TTFT and E2E.
+        fp8_moe_layer_s: fixed time per MoE layer per engine step of vLLM's FP8 MoE kernel path
+            (s); applies only to FP8 checkpoints with routed experts. Fitted separately, with the
+            other coefficients held fixed (:func:`simroute.engine.gpu_fit.fit_fp8_moe`); 0 = none.
     """
 
     step_overhead_s: float = 0.002
@@ -69,6 +85,7 @@ class GpuCoefficients:
     allreduce_latency_s: float = 8e-6
     link_efficiency: float = 0.7
     admission_lag_steps: float = 1.0
+    fp8_moe_layer_s: float = 0.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -92,7 +109,12 @@ FITTED: tuple[str, ...] = (
     "bandwidth_efficiency",
     "allreduce_latency_s",
 )
-"""The coefficients :mod:`simroute.engine.gpu_fit` fits; the others are assumptions."""
+"""The coefficients :func:`simroute.engine.gpu_fit.fit` fits on the BF16 fit set; the others are
+assumptions, except :data:`FITTED_FP8_MOE`."""
+
+FITTED_FP8_MOE: tuple[str, ...] = ("fp8_moe_layer_s",)
+"""Fitted by :func:`simroute.engine.gpu_fit.fit_fp8_moe` on one FP8 MoE experiment, the others held
+fixed."""
 
 
 def load_coefficients(path: str | Path) -> GpuCoefficients:
@@ -126,7 +148,13 @@ def linear_seconds(
     flops = gpu.flops(arch.fp8_compute) * c.compute_efficiency
     bw = gpu.hbm_bytes_per_s * c.bandwidth_efficiency
     on = arch.always_on_params / tp
-    sec = np.maximum(2.0 * t * on / flops, on * arch.weight_bytes / bw)
+    if arch.attn_quantized:
+        sec = np.maximum(2.0 * t * on / flops, on * arch.weight_bytes / bw)
+    else:  # BF16 attention projections in an FP8 checkpoint: their own roofline term
+        attn = arch.num_layers * arch.attn_params_per_layer / tp
+        bf16 = gpu.bf16_flops * c.compute_efficiency
+        sec = np.maximum(2.0 * t * attn / bf16, attn * arch.attn_weight_bytes / bw)
+        sec = sec + np.maximum(2.0 * t * (on - attn) / flops, (on - attn) * arch.weight_bytes / bw)
     sec = sec + arch.lm_head_params * arch.act_bytes / tp / bw
     if arch.is_moe:
         per_layer = arch.expert_params / tp
@@ -152,10 +180,13 @@ def gpu_step_time(
     attn_flops = gpu.bf16_flops * c.compute_efficiency
     bw = gpu.hbm_bytes_per_s * c.bandwidth_efficiency
     heads = arch.num_heads / tp
+    const_s = c.step_overhead_s + 2 * arch.num_layers * (tp - 1) * c.allreduce_latency_s
+    if arch.is_moe and arch.fp8_compute:
+        const_s += c.fp8_moe_layer_s * arch.moe_layers
     linear = LinearStepTime(
-        const_s=c.step_overhead_s + 2 * arch.num_layers * (tp - 1) * c.allreduce_latency_s,
+        const_s=const_s,
         per_request_s=c.per_request_s
-        + 2.0 * arch.lm_head_params / tp / gpu.flops(arch.fp8_compute) / c.compute_efficiency,
+        + 2.0 * arch.lm_head_params / tp / gpu.bf16_flops / c.compute_efficiency,  # LM head: BF16
         per_prefill_attention_pair_s=4.0 * arch.num_layers * heads * arch.head_dim / attn_flops,
         per_context_token_s=arch.kv_bytes_per_token(tp) / bw,
     )

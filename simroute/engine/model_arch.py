@@ -2,12 +2,16 @@
 
 Only what a step-time model needs: layers, hidden size, attention heads and KV heads (GQA), head
 size, MLP width, mixture-of-experts layout (experts, experts per token, shared expert, which layers),
-vocabulary, and the bytes per weight (2 for BF16/FP16, 1 for FP8 checkpoints). Multimodal configs
+vocabulary, and the bytes per weight (2 for BF16/FP16, 1 for FP8 checkpoints). FP8 checkpoints may
+leave modules unquantized (``quantization_config.ignore`` / ``modules_to_not_convert``): when that
+list names the language model's attention projections (as RedHatAI's Llama-4-Scout FP8-dynamic
+does for all 48 layers), those stay BF16 — 2 bytes per weight, BF16 tensor cores. Multimodal configs
 (``text_config``) are read for their language model.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +43,8 @@ class ModelArch:
         weight_bytes: bytes per weight of the linear layers (1 = FP8).
         act_bytes: bytes per activation / KV value (2 = BF16).
         fp8_compute: linear layers run on FP8 tensor cores.
+        attn_quantized: the attention projections (Q, K, V, O) share the linear layers' format
+            (``weight_bytes``, ``fp8_compute``); False = an FP8 checkpoint that keeps them in BF16.
     """
 
     name: str
@@ -57,6 +63,12 @@ class ModelArch:
     weight_bytes: int = 2
     act_bytes: int = 2
     fp8_compute: bool = False
+    attn_quantized: bool = True
+
+    @property
+    def attn_weight_bytes(self) -> int:
+        """Bytes per attention-projection weight (``weight_bytes``, or ``act_bytes`` if unquantized)."""
+        return self.weight_bytes if self.attn_quantized else self.act_bytes
 
     @property
     def is_moe(self) -> bool:
@@ -104,10 +116,14 @@ class ModelArch:
         return self.always_on_params + experts + 2 * self.lm_head_params
 
     def weight_bytes_total(self) -> float:
-        """Bytes of all weights (linear layers at ``weight_bytes``; embedding and LM head at
-        ``act_bytes``, as FP8 checkpoints keep them in BF16)."""
+        """Bytes of all weights (linear layers at ``weight_bytes``, unquantized attention projections
+        at ``act_bytes``; embedding and LM head at ``act_bytes``, as FP8 checkpoints keep them in
+        BF16)."""
         linear = self.total_params - 2 * self.lm_head_params
-        return float(linear * self.weight_bytes + 2 * self.lm_head_params * self.act_bytes)
+        if self.attn_quantized:
+            return float(linear * self.weight_bytes + 2 * self.lm_head_params * self.act_bytes)
+        attn = self.num_layers * self.attn_params_per_layer
+        return float((linear - attn) * self.weight_bytes + (attn + 2 * self.lm_head_params) * self.act_bytes)
 
     def kv_bytes_per_token(self, tensor_parallel: int = 1) -> float:
         """Bytes of K and V cache per token on one GPU of a TP group (KV heads split across GPUs,
@@ -169,6 +185,7 @@ def arch_from_config(cfg: Mapping[str, Any], name: str, where: str) -> ModelArch
         moe_layers=moe_layers,
         weight_bytes=1 if fp8 else 2,
         fp8_compute=fp8,
+        attn_quantized=not (fp8 and _attention_unquantized(quant, layers)),
     )
 
 
@@ -184,6 +201,30 @@ def _is_fp8(quant: object) -> bool:
         if isinstance(w, Mapping) and w.get("type") == "float" and w.get("num_bits") == 8:
             return True
     return False
+
+
+_ATTN_PROJ = ("q_proj", "k_proj", "v_proj", "o_proj")
+
+
+def _attention_unquantized(quant: object, num_layers: int) -> bool:
+    """Whether a quantization config leaves the language model's attention projections unquantized:
+    its ``ignore`` (compressed-tensors) or ``modules_to_not_convert`` list names ``self_attn``
+    Q/K/V/O of every layer, or holds a ``re:`` pattern matching them (vision-tower entries are not
+    counted). A list covering only some layers counts as quantized."""
+    if not isinstance(quant, Mapping):
+        return False
+    names = quant.get("ignore") or quant.get("modules_to_not_convert") or []
+    if not isinstance(names, list):
+        return False
+    probe = [f"{pre}model.layers.0.self_attn.{p}" for pre in ("", "language_model.") for p in _ATTN_PROJ]
+    plain = 0
+    for n in (str(x) for x in names):
+        if n.startswith("re:"):
+            if any(re.match(n[3:], q) for q in probe):
+                return True
+        elif "vision" not in n and ".self_attn." in n and n.rsplit(".", 1)[-1] in _ATTN_PROJ:
+            plain += 1
+    return plain >= len(_ATTN_PROJ) * num_layers
 
 
 def load_arch(config_dir: str | Path) -> ModelArch:
