@@ -65,6 +65,11 @@ def gpu_summary(report: dict[str, Any]) -> dict[str, Any]:
     exps = report["experiments"]
     held = [e for e in exps if e.get("role") == "held out" and e.get("error") and not e.get("overloaded")]
     fit = [e for e in exps if e.get("loo_error")]
+    fp8 = [
+        abs(e["fp8_moe_loo_error"]["e2e_mean"])
+        for e in exps
+        if (e.get("fp8_moe_loo_error") or {}).get("e2e_mean") is not None
+    ]
     blis = [e for e in exps if (e.get("reference_error") or {}).get("e2e_mean") is not None]
 
     def med(rows: list[dict[str, Any]], key: str, metric: str) -> float | None:
@@ -92,6 +97,7 @@ def gpu_summary(report: dict[str, Any]) -> dict[str, Any]:
             "ttft_mean": med(blis, "error", "ttft_mean"),
         },
         "overloaded_flagged": sum(bool(e.get("overloaded")) for e in exps),
+        "fp8_loo_e2e_abs": {"min": min(fp8, default=None), "max": max(fp8, default=None), "n": len(fp8)},
     }
 
 
