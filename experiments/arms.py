@@ -60,10 +60,15 @@ REFERENCE = {"claude_code": "as_recorded", "fleet": "all_realtime"}
 METRICS = ("cost_usd", "success_rate", "slo_attainment", "share_local", "share_batch", "share_cache")
 
 
-def run_arm(workload: str, arm: str, seed: int, quick: bool) -> dict[str, Any]:
+def run_arm(workload: str, arm: str, seed: int, quick: bool, cache: Path | None = None) -> dict[str, Any]:
     """Simulate one arm of one workload at one seed; its totals over all days (shares weighted by
-    requests; cost in USD including the nightly evaluator and distillation)."""
+    requests; cost in USD including the nightly evaluator and distillation). With ``cache``, a row
+    stored there by an earlier call with the same arguments is returned instead (resuming a build
+    that was interrupted: only valid for the same code and data — the default build uses none)."""
     over = [*WORKLOADS[workload], *(QUICK[workload] if quick else []), *ARMS[arm], f"seed={seed}"]
+    hit = cache / f"{workload}.{arm}.{seed}.{'quick' if quick else 'full'}.json" if cache else None
+    if hit is not None and hit.is_file():
+        return dict(json.loads(hit.read_text()))
     t0 = time.perf_counter()
     daily, _ = run_multiday(compose(over))
     w = daily["n_requests"].to_numpy().astype(float)
@@ -75,6 +80,9 @@ def run_arm(workload: str, arm: str, seed: int, quick: bool) -> dict[str, Any]:
     row["distillation_usd"] = float(daily["distillation_cost_usd"].sum())
     row["local_fixed_usd"] = float(daily["local_fixed_usd"].sum())
     print(f"{workload:12s} {arm:22s} seed {seed}: {time.perf_counter() - t0:5.1f} s", flush=True)
+    if hit is not None:
+        hit.parent.mkdir(parents=True, exist_ok=True)
+        hit.write_text(json.dumps(row))
     return row
 
 
@@ -151,7 +159,7 @@ def write_meta(out: Path, seeds: int, quick: bool) -> None:
     (out / "arms_meta.json").write_text(json.dumps(meta, indent=1) + "\n")
 
 
-def simulate_all(seeds: int, jobs: int, quick: bool) -> pl.DataFrame:
+def simulate_all(seeds: int, jobs: int, quick: bool, cache: Path | None) -> pl.DataFrame:
     """Every (workload, arm, seed) run, rows in ladder order."""
     todo = [
         (w, arm, s)
@@ -160,7 +168,9 @@ def simulate_all(seeds: int, jobs: int, quick: bool) -> pl.DataFrame:
         if not (w == "fleet" and arm == "as_recorded")
         for s in range(seeds)
     ]
-    rows = Parallel(n_jobs=jobs, backend="loky")(delayed(run_arm)(w, arm, s, quick) for w, arm, s in todo)
+    rows = Parallel(n_jobs=jobs, backend="loky")(
+        delayed(run_arm)(w, arm, s, quick, cache) for w, arm, s in todo
+    )
     order = {arm: i for i, arm in enumerate(ARMS)}
     return (
         pl.DataFrame(rows)
@@ -176,13 +186,14 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="tiny runs (tests)")
+    ap.add_argument("--cache", type=Path, default=None, help="resume: per-run rows kept in this folder")
     ap.add_argument("--from-csv", action="store_true", help="reuse OUT/arms.csv: tables and figure only")
     a = ap.parse_args()
     (a.out / "figures").mkdir(parents=True, exist_ok=True)
     if a.from_csv:
         runs = pl.read_csv(a.out / "arms.csv")
     else:
-        runs = simulate_all(a.seeds, a.jobs, a.quick)
+        runs = simulate_all(a.seeds, a.jobs, a.quick, a.cache)
         runs.write_csv(a.out / "arms.csv", float_precision=6)
     write_meta(a.out, a.seeds, a.quick)
     table = paired(runs)
