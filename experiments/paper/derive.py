@@ -123,8 +123,8 @@ def fleet_summary(daily: pl.DataFrame) -> dict[str, Any]:
     """Per variant of the 14-day fleet: total cost (USD, incl. evaluator and distillation), success
     over all days (request-weighted), first/last day's cost and local share."""
     out: dict[str, Any] = {}
-    for (variant,), g in daily.group_by(["variant"], maintain_order=True):
-        g = g.sort("day")
+    for (variant,), group in daily.group_by(["variant"], maintain_order=True):
+        g = group.sort("day")
         w = g["n_requests"].to_numpy().astype(float)
         out[str(variant)] = {
             "total_cost_usd": float(g["cost_with_feedback_usd"].sum()),
