@@ -277,7 +277,7 @@ def _last_arrival_day(sc: Scenario, job: Job) -> float:
 
 def run_all(sc: Scenario, jobs: Iterable[Job], n_jobs: int, stage: str) -> dict[Job, dict[str, Any]]:
     """Run every distinct job on ``n_jobs`` worker processes (results do not depend on it)."""
-    todo = sorted(set(jobs), key=lambda j: (j.seed, j.arm, j.overrides))
+    todo = sorted(set(jobs), key=lambda j: (j.arm != RF, j.seed, j.arm, j.overrides))  # long ones first
     t0 = time.perf_counter()
     out = Parallel(n_jobs=n_jobs)(delayed(_run_job)(sc, j) for j in todo)
     sc.timings[stage] = time.perf_counter() - t0
@@ -333,15 +333,25 @@ def pair_outcomes(rf: Mapping[str, Any], ref: Mapping[str, Any]) -> dict[str, An
     }
 
 
+def _row_order(factor: str, level: str, value: float) -> tuple[int, int, float]:
+    """Sort key of a table row: the base, the factors in FACTORS order, the GPU curve, the corners."""
+    order = {f: i for i, f in enumerate(("base", *FACTORS, "gpu_curve", "favourable_corner"))}
+    levels = {"base": 0, "low": 1, "high": 2, **{k: 3 + i for i, k in enumerate(CLAIMS)}}
+    return order[factor], levels.get(level, 9), -1.0 if math.isnan(value) else value
+
+
 def raw_table(rows: Sequence[Row], res: Mapping[Job, Any]) -> pl.DataFrame:
     """sensitivity.csv: one row per (factor, level, seed, arm) with the arm's raw metrics and the
-    overrides it ran with (a reference row shared with the base says so by its overrides)."""
-    out = []
-    for f, lv, value, seed, rf, ref in rows:
-        for arm, job in ((RF, rf), (RT, ref)):
-            out.append({"factor": f, "level": lv, "value": value, "seed": seed, "arm": arm,
-                        "overrides": " ".join(job.overrides), **res[job]})  # fmt: skip
-    return pl.DataFrame(out, infer_schema_length=None)
+    overrides it ran with beyond the scenario's and the arm's (a reference shared with the base
+    has none)."""
+    out: dict[tuple[str, str, int, str], dict[str, Any]] = {}
+    for f, lv, value, seed, *jobs in rows:
+        for job in jobs:
+            out.setdefault((f, lv, seed, job.arm), {
+                "factor": f, "level": lv, "value": value, "seed": seed, "arm": job.arm,
+                "overrides": " ".join(job.overrides), **res[job]})  # fmt: skip
+    keys = sorted(out, key=lambda k: (*_row_order(k[0], k[1], out[k]["value"]), k[2], ALL.index(k[3])))
+    return pl.DataFrame([out[k] for k in keys], infer_schema_length=None)
 
 
 def _mean(xs: Sequence[float | None]) -> float | None:
@@ -379,9 +389,7 @@ def summary_table(rows: Sequence[Row], res: Mapping[Job, Any]) -> pl.DataFrame:
             row[f"{o}_min"], row[f"{o}_max"] = (min(vals), max(vals)) if vals else (None, None)
             row[f"base_{o}"] = base[o]
         out.append(row)
-    order = {f: i for i, f in enumerate(("base", *FACTORS, "gpu_curve"))}
-    lv_order = {"base": 0, "low": 1, "high": 2}
-    out.sort(key=lambda r: (order[r["factor"]], lv_order.get(r["level"], 3), r["value"]))
+    out.sort(key=lambda r: _row_order(r["factor"], r["level"], r["value"]))
     return pl.DataFrame(out, infer_schema_length=None)
 
 
@@ -707,7 +715,9 @@ def run(sc: Scenario, out: Path, n_jobs: int) -> dict[str, Any]:
         "claims": claims,
     }  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
-    _write(out, "sensitivity.csv", raw_table(rows, res).filter(pl.col("factor") != "gpu_curve"))
+    extra = [("base", "base", math.nan, s, *batch_base.jobs(s)) for s in sc.seeds]
+    extra += [("favourable_corner", k, math.nan, s, *c.jobs(s)) for k, c in corners.items() for s in sc.seeds]
+    _write(out, "sensitivity.csv", raw_table([*rows, *extra], res))
     _write(out, "sensitivity_summary.csv", summary)
     _write(out, "gpu_count.csv", gpu)
     (out / "claims.json").write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n")

@@ -46,7 +46,9 @@ def test_sensitivity_quick_writes_its_files_deterministically(tmp_path: Path) ->
     raw = pl.read_csv(a / "sensitivity.csv")
     assert {"factor", "level", "value", "seed", "arm", "overrides", "total_cost_usd", "success_rate",
             "share_local", "local_gpu_s", "local_busy_gpu_s", "gpu_util"} <= set(raw.columns)  # fmt: skip
-    assert set(raw["arm"]) == {"router_first", "all_realtime"}
+    assert set(raw["arm"]) == {"router_first", "all_realtime", "all_batch"}
+    assert {"base", "gpu_curve", "favourable_corner"} <= set(raw["factor"])
+    assert raw.select("factor", "level", "seed", "arm").is_unique().all()
     summary = pl.read_csv(a / "sensitivity_summary.csv")
     outcomes = ("cost_cut", "success_change_pp", "local_share", "gpu_util")
     assert {"factor", "level", "value", "label", "unit", "base_value", *outcomes,
