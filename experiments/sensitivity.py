@@ -23,7 +23,8 @@ Writes under ``--out`` (default ``paper``): ``sensitivity.csv`` (raw metrics per
 and arm), ``sensitivity_summary.csv`` (means over seeds per factor and level), ``gpu_count.csv``,
 ``claims.json``, ``figures/tornado.png|svg`` and ``figures/gpu_count.png|svg``. Same config and seeds
 ⇒ byte-identical files, whatever ``--jobs``. Usage:
-``python experiments/sensitivity.py [--out paper] [--jobs 2] [--quick]``.
+``python experiments/sensitivity.py [--out paper] [--jobs 2] [--quick]``; ``--replot`` only redraws the
+figures from the stored files.
 """
 
 from __future__ import annotations
@@ -52,7 +53,9 @@ from simroute.sim.build import load_workload
 from simroute.workload.skills import catalog_from_config
 
 # --- the scenario -------------------------------------------------------------------------------
-DAYS, SEEDS = 3, (0, 1)  # full mode: ~11 min on 2 cores with 2 workers (see the module docstring)
+# Full mode: 88 runs, 792 CPU-s in all (measured) -> ~7-8 min wall on 2 idle cores with 2 workers; the
+# one measured run took 23 min wall because other jobs kept the 2 cores busy (load average 5-8).
+DAYS, SEEDS = 3, (0, 1)
 REQUESTS_PER_DAY = 17_000  # requests drawn per simulated day (>= the busiest mix's; checked)
 QUICK_DAYS, QUICK_SEEDS = 2, (0,)
 QUICK_OVERRIDES = ("workload.arrival.rate_per_s=0.002",)  # ~400 requests/day instead of ~12k
@@ -640,19 +643,19 @@ def _tornado_panel(ax: Any, summary: pl.DataFrame, panel: tuple[str, float, str,
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
 
 
-def tornado_figure(summary: pl.DataFrame, sc: Scenario, path: Path) -> None:
+def tornado_figure(summary: pl.DataFrame, days: int, n_seeds: int, path: Path) -> None:
     """figures/tornado.png: one panel per outcome (cost cut, success change, local share)."""
-    n = sum(1 for f in FACTORS if f in sc.factors)
+    n = sum(1 for f in FACTORS if f in set(summary["factor"]))
     fig, axes = plt.subplots(len(PANELS), 1, figsize=(12.0, len(PANELS) * (0.34 * n + 1.3)),
                              layout="constrained")  # fmt: skip
     for ax, panel in zip(np.atleast_1d(axes), PANELS, strict=True):
         _tornado_panel(ax, summary, panel)
-    fig.suptitle(f"Sensitivity, one factor at a time: {sc.days}-day growing fleet, mean of "
-                 f"{len(sc.seeds)} seed(s), router-first vs all-real-time", fontsize=10)  # fmt: skip
+    fig.suptitle(f"Sensitivity, one factor at a time: {days}-day growing fleet, mean of "
+                 f"{n_seeds} seed(s), router-first vs all-real-time", fontsize=10)  # fmt: skip
     _save(fig, path)
 
 
-def gpu_figure(gpu: pl.DataFrame, sc: Scenario, path: Path) -> None:
+def gpu_figure(gpu: pl.DataFrame, days: int, n_seeds: int, path: Path) -> None:
     """figures/gpu_count.png: local share and GPU utilisation (%), and total cost (USD) against the
     local GPU count, bands = min-max over seeds; the all-real-time cost as a reference line."""
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10.5, 4.0), layout="constrained")
@@ -672,16 +675,17 @@ def gpu_figure(gpu: pl.DataFrame, sc: Scenario, path: Path) -> None:
     ref = gpu.row(0, named=True)  # the same all-real-time runs (no GPUs) on every row
     a2.axhline(ref["cost_all_realtime_usd"], color="black", ls="--", lw=1.2, label="all-real-time reference")
     a2.axhspan(ref["cost_all_realtime_usd_min"], ref["cost_all_realtime_usd_max"], color="black", alpha=0.1)
-    a2.set_ylabel(f"total cost over {sc.days} days (USD)")
+    a2.set_ylabel(f"total cost over {days} days (USD)")
     for ax in (a1, a2):
         ax.set_xscale("symlog", base=2, linthresh=1.0)
         ax.set_xticks(x, [str(int(v)) for v in x])
+        ax.set_xlim(-0.5, 1.2 * float(x.max()))
         ax.set_xlabel("local GPUs (H100)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="best")
     a1.set_ylim(bottom=0)
-    fig.suptitle(f"Local GPU count: mean and min-max over {len(sc.seeds)} seed(s), "
-                 f"{sc.days}-day growing fleet", fontsize=10)  # fmt: skip
+    fig.suptitle(f"Local GPU count: mean and min-max over {n_seeds} seed(s), "
+                 f"{days}-day growing fleet", fontsize=10)  # fmt: skip
     _save(fig, path)
 
 
@@ -721,9 +725,18 @@ def run(sc: Scenario, out: Path, n_jobs: int) -> dict[str, Any]:
     _write(out, "sensitivity_summary.csv", summary)
     _write(out, "gpu_count.csv", gpu)
     (out / "claims.json").write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n")
-    tornado_figure(summary, sc, out / "figures" / "tornado.png")
-    gpu_figure(gpu, sc, out / "figures" / "gpu_count.png")
+    figures(out)
     return doc
+
+
+def figures(out: Path) -> None:
+    """Draw both figures from the stored files under ``out`` (the CSVs' rounded values, so a
+    ``--replot`` gives the same bytes as the run that wrote them)."""
+    sc = json.loads((out / "claims.json").read_text())["scenario"]
+    days, n_seeds = int(sc["days"]), len(sc["seeds"])
+    fig_dir = out / "figures"
+    tornado_figure(pl.read_csv(out / "sensitivity_summary.csv"), days, n_seeds, fig_dir / "tornado.png")
+    gpu_figure(pl.read_csv(out / "gpu_count.csv"), days, n_seeds, fig_dir / "gpu_count.png")
 
 
 def main() -> None:
@@ -731,7 +744,11 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("paper"))
     ap.add_argument("--jobs", type=int, default=2, help="worker processes (outputs do not depend on it)")
     ap.add_argument("--quick", action="store_true", help="tiny version for tests (2 days, 1 seed)")
+    ap.add_argument("--replot", action="store_true", help="only redraw the figures from --out's files")
     a = ap.parse_args()
+    if a.replot:
+        figures(a.out)
+        return
     t0 = time.perf_counter()
     sc = scenario(a.quick)
     doc = run(sc, a.out, a.jobs)
