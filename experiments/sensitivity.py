@@ -46,6 +46,7 @@ import numpy as np
 import polars as pl
 from joblib import Parallel, delayed
 
+from simroute.analysis.plots import save_figure
 from simroute.config import compose
 from simroute.economics.prices import batch_price_ratios, load_litellm
 from simroute.runner.multiday import DAY_S, run_multiday
@@ -598,12 +599,9 @@ PANELS = (  # outcome, scale to the axis unit, unit, axis label, claim line (axi
 
 
 def _save(fig: Any, path: Path) -> None:
-    """Write ``path`` (PNG) and its ``.svg`` twin without dates or version stamps (byte-stable)."""
+    """Write ``path`` (PNG) and its ``.svg`` twin, byte-deterministic (:func:`save_figure`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with plt.rc_context({"svg.hashsalt": "simroute"}):
-        fig.savefig(path, dpi=120, metadata={"Software": None})
-        fig.savefig(path.with_suffix(".svg"), metadata={"Date": None})
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _factor_label(name: str) -> str:
