@@ -322,6 +322,7 @@ def test_multiday_days_are_billed_24_hours_each() -> None:
     assert daily["local_gpu_util"].to_numpy() == pytest.approx(busy / (4 * DAY_S))
     none, _ = run_multiday(compose([*over, "policy=all_realtime"]))  # provisions nothing
     assert none["local_gpus"].to_list() == [0, 0] and none["local_gpu_util"].to_list() == [None, None]
+    assert none.schema["local_gpu_util"] == daily.schema["local_gpu_util"] == pl.Float64  # tables concatenate
 
 
 def test_in_flight_prompt_cache_writes_are_not_read() -> None:

@@ -85,7 +85,8 @@ def run_multiday(cfg: Mapping[str, Any], progress: bool = False) -> tuple[pl.Dat
             row["cost_total_usd"] + row["evaluator_cost_usd"] + row["distillation_cost_usd"]
         )
         rows.append(row)
-    daily = pl.DataFrame(rows, schema_overrides={"local_skills": pl.String})  # all None: not Null
+    # all None (no local rule / no GPUs): still String / Float64, so architectures' tables concatenate
+    daily = pl.DataFrame(rows, schema_overrides={"local_skills": pl.String, "local_gpu_util": pl.Float64})
     return daily, _summary(daily, cfg, seed)
 
 
