@@ -20,6 +20,7 @@ import numpy as np
 
 from simroute.analysis.summary import headline
 from simroute.config import compose
+from simroute.economics.prices import batch_price_ratios
 from simroute.policy.registry import PolicyContext
 from simroute.sim.build import build_policies, setup
 from simroute.sim.run import simulate
@@ -46,13 +47,7 @@ def main() -> None:
             f"{h['cost_per_successful_task_usd']:12.5f} {share:12.1%}"
         )
         stored["policies"][name] = {**h, "batch_share": share}
-    ratios_in, ratios_out = [], []
-    for m in prices.models():
-        p = prices.get(m)
-        if p.has_batch and p.standard.input > 0 and p.standard.output > 0:
-            ratios_in.append(round(p.batch.input / p.standard.input, 3))
-            ratios_out.append(round(p.batch.output / p.standard.output, 3))
-    for label, r in (("input", ratios_in), ("output", ratios_out)):
+    for label, r in batch_price_ratios(prices).items():
         q = np.percentile(r, [0, 10, 50, 90, 100])
         top = ", ".join(f"{k}: {v}" for k, v in Counter(r).most_common(4))
         print(

@@ -314,6 +314,15 @@ def test_multiday_days_are_billed_24_hours_each() -> None:
     daily, _ = run_multiday(compose(over))
     per_day = 4 * 2.50 * DAY_S / 3600.0  # 4 GPUs at $2.50/h for exactly one day each
     assert daily["local_fixed_usd"].to_list() == pytest.approx([per_day, per_day])
+    # GPU use: 4 GPUs x 24 h provisioned each day; busy GPU-seconds <= that; utilisation = their ratio
+    assert daily["local_gpus"].to_list() == [4, 4]
+    assert daily["local_gpu_s"].to_list() == pytest.approx([4 * DAY_S, 4 * DAY_S])
+    busy = daily["local_busy_gpu_s"].to_numpy()
+    assert np.all(busy > 0) and np.all(busy <= 4 * DAY_S)
+    assert daily["local_gpu_util"].to_numpy() == pytest.approx(busy / (4 * DAY_S))
+    none, _ = run_multiday(compose([*over, "policy=all_realtime"]))  # provisions nothing
+    assert none["local_gpus"].to_list() == [0, 0] and none["local_gpu_util"].to_list() == [None, None]
+    assert none.schema["local_gpu_util"] == daily.schema["local_gpu_util"] == pl.Float64  # tables concatenate
 
 
 def test_in_flight_prompt_cache_writes_are_not_read() -> None:

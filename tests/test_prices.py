@@ -8,7 +8,7 @@ import pytest
 
 from conftest import run_cli
 from simroute.economics.costs import request_cost
-from simroute.economics.prices import PriceTable, load_litellm
+from simroute.economics.prices import PriceTable, batch_price_ratios, load_litellm
 from simroute.errors import ConfigError
 
 
@@ -67,3 +67,23 @@ def test_cost_command_prints_json() -> None:
     assert out["standard_total_usd"] == pytest.approx(0.15 + 0.60)
     bad = run_cli(["cost", "gpt-4.1-turbo-x", "--input-tokens", "1", "--output-tokens", "1"])
     assert bad.returncode == 2 and "did you mean" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_batch_price_scale_scales_published_batch_rates_only(prices: PriceTable) -> None:
+    half = prices.with_batch_scale(0.5)
+    p, q = prices.get("gpt-4.1"), half.get("gpt-4.1")
+    assert q.standard == p.standard and q.priority == p.priority
+    assert (q.batch.input, q.batch.output, q.batch.cached_input) == pytest.approx(
+        (0.5 * p.batch.input, 0.5 * p.batch.output, 0.5 * p.batch.cached_input)
+    )
+    d = half.get("deepseek/deepseek-chat")  # no published batch prices: no discount invented
+    assert d.batch == d.standard
+    assert prices.with_batch_scale(1.0) is prices
+    with pytest.raises(ConfigError, match="batch_price_scale"):
+        prices.with_batch_scale(0.0)
+
+
+def test_batch_price_ratios_over_the_table(prices: PriceTable) -> None:
+    r = batch_price_ratios(prices)
+    assert len(r["input"]) == len(r["output"]) > 100
+    assert sorted(r["input"])[len(r["input"]) // 2] == 0.5  # the median batch discount is 50 %

@@ -20,7 +20,7 @@ import difflib
 import gzip
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +138,36 @@ class PriceTable:
         close = difflib.get_close_matches(model, list(self._entries), n=5, cutoff=0.6)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise ConfigError(f"model {model!r} is not in the price table {Path(self.source).name}{hint}")
+
+    def with_batch_scale(self, scale: float) -> PriceTable:
+        """A copy whose published batch rates (every field of :class:`Rates`, USD per token) are
+        multiplied by ``scale`` (> 0; 1.0 returns this table). Models without published batch prices
+        keep ``batch == standard``: no discount is invented. For sensitivity analyses only."""
+        if not scale > 0:
+            raise ConfigError(f"models.batch_price_scale must be > 0, got {scale}")
+        if scale == 1.0:
+            return self
+
+        def scaled(r: Rates) -> Rates:
+            return Rates(**{f.name: getattr(r, f.name) * scale for f in fields(Rates)})
+
+        entries = {
+            k: replace(p, batch=scaled(p.batch)) if p.has_batch else p for k, p in self._entries.items()
+        }
+        return PriceTable(entries, self.source, self.aliases)
+
+
+def batch_price_ratios(table: PriceTable) -> dict[str, list[float]]:
+    """Batch/standard price ratios (dimensionless, rounded to 3 digits) of every model in ``table``
+    that publishes batch prices and has positive standard rates: ``{"input": [...], "output": [...]}``
+    in table order."""
+    out: dict[str, list[float]] = {"input": [], "output": []}
+    for m in table.models():
+        p = table.get(m)
+        if p.has_batch and p.standard.input > 0 and p.standard.output > 0:
+            out["input"].append(round(p.batch.input / p.standard.input, 3))
+            out["output"].append(round(p.batch.output / p.standard.output, 3))
+    return out
 
 
 def _price(v: Any) -> float | None:

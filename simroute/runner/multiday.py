@@ -78,14 +78,15 @@ def run_multiday(cfg: Mapping[str, Any], progress: bool = False) -> tuple[pl.Dat
             continue
         local_skills = _local_skills(fb.policies.router)  # before the day: what last night decided
         res = _simulate_day(cfg, inp, fb, table, day, seed, progress)
-        row = _day_row(res, day)
+        row = _day_row(res, day, fb.policies.provision_local)
         row["local_skills"] = local_skills
         row.update(_night(res, inp, fb, day, seed))
         row["cost_with_feedback_usd"] = (
             row["cost_total_usd"] + row["evaluator_cost_usd"] + row["distillation_cost_usd"]
         )
         rows.append(row)
-    daily = pl.DataFrame(rows, schema_overrides={"local_skills": pl.String})  # all None: not Null
+    # all None (no local rule / no GPUs): still String / Float64, so architectures' tables concatenate
+    daily = pl.DataFrame(rows, schema_overrides={"local_skills": pl.String, "local_gpu_util": pl.Float64})
     return daily, _summary(daily, cfg, seed)
 
 
@@ -157,8 +158,9 @@ def _simulate_day(
     return res
 
 
-def _day_row(res: SimResult, day: int) -> dict[str, Any]:
-    """The day's row of ``daily.parquet`` (before the night's feedback columns)."""
+def _day_row(res: SimResult, day: int, provisioned: bool) -> dict[str, Any]:
+    """The day's row of ``daily.parquet`` (before the night's feedback columns); ``provisioned``:
+    the architecture provisions (and pays) the local GPUs."""
     r = res.requests
     inter = (r["urgency"] == "interactive") & r["e2e_s"].is_not_nan()  # issued (not cancelled)
     row: dict[str, Any] = {
@@ -175,6 +177,7 @@ def _day_row(res: SimResult, day: int) -> dict[str, Any]:
         else None,
         "risk_escalated_share": float(np.mean(r["risk_escalated"].to_numpy())),
         "local_fixed_usd": res.local_fixed_usd,
+        **_gpu_use(res, provisioned),
         **_daily_savings(res),
     }
     for t in SERVED_BY:
@@ -238,6 +241,22 @@ def _summary(daily: pl.DataFrame, cfg: Mapping[str, Any], seed: int) -> dict[str
         ),
         "first_day": {k: first[k] for k in keys},
         "last_day": {k: last[k] for k in keys},
+    }
+
+
+def _gpu_use(res: SimResult, provisioned: bool) -> dict[str, Any]:
+    """The day's local GPUs: ``local_gpus`` provisioned (0 when none are), ``local_gpu_s`` provisioned
+    GPU-seconds (GPUs x the 24 h billed), ``local_busy_gpu_s`` GPU-seconds of engine work done for
+    local attempts (``busy_s``, already x GPUs per replica) and ``local_gpu_util`` = busy /
+    provisioned (None without GPUs)."""
+    gpus = res.local_gpus if provisioned else 0
+    busy = float(res.attempts.filter(pl.col("tier") == "local")["busy_s"].sum())
+    gpu_s = gpus * res.horizon_s
+    return {
+        "local_gpus": gpus,
+        "local_gpu_s": gpu_s,
+        "local_busy_gpu_s": busy,
+        "local_gpu_util": busy / gpu_s if gpu_s > 0 else None,
     }
 
 

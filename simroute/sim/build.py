@@ -199,7 +199,9 @@ def setup(cfg: Mapping[str, Any], seed: int) -> RunInputs:
     """Build the run inputs from a resolved config (the workload drawn with ``seed``)."""
     skills = catalog_from_config(cfg["skills"])
     table = load_workload(cfg["workload"], skills, seed)
-    prices = load_litellm(cfg["prices"], dict(cfg["models"].get("price_aliases") or {}))
+    prices = load_litellm(cfg["prices"], dict(cfg["models"].get("price_aliases") or {})).with_batch_scale(
+        float(cfg["models"].get("batch_price_scale", 1.0))
+    )
     quality = build_quality(cfg["models"], skills)
     catalog = build_catalog(cfg["models"], prices, quality, skills, seed, local_capacity(cfg["tiers"]))
     return RunInputs(skills, table, prices, quality, catalog)
