@@ -50,7 +50,7 @@ def test_every_experiment_composes(experiment: str) -> None:
     if experiment in OPTIONAL_PLUGINS:
         pytest.importorskip(OPTIONAL_PLUGINS[experiment])
     cfg = compose_cfg([f"experiment={experiment}"])
-    assert cfg["workload"]["kind"] == ("trace" if experiment == "claude_code" else "synthetic")
+    assert cfg["workload"]["kind"] == ("trace" if experiment.startswith("claude_code") else "synthetic")
 
 
 @pytest.mark.slow
