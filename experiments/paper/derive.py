@@ -142,6 +142,57 @@ def fleet_summary(daily: pl.DataFrame) -> dict[str, Any]:
     return out
 
 
+def _pct(x: float | None, digits: int = 1, signed: bool = False) -> str:
+    if x is None or not np.isfinite(x):
+        return "—"
+    v = f"{100 * x:+.{digits}f}" if signed else f"{100 * x:.{digits}f}"
+    return v.replace("-", "−") + " %"
+
+
+def sensitivity_table(summary: pl.DataFrame) -> str:
+    """One row per factor: the low and high level, and the three outcomes (mean over seeds) at each;
+    the base point first."""
+    base = summary.filter(pl.col("factor") == "base").row(0, named=True)
+    lines = [
+        "| factor (base) | level | cost cut | success change | local share | GPU utilisation |",
+        "|---|---|---|---|---|---|",
+        f"| base point | — | {_pct(base['cost_cut'], signed=True)} | {base['success_change_pp']:+.1f} pp "
+        f"| {_pct(base['local_share'])} | {_pct(base['gpu_util'])} |".replace("+-", "−"),
+    ]
+    rows = summary.filter(~pl.col("factor").is_in(["base", "gpu_curve"]))
+    for r in rows.iter_rows(named=True):
+        unit = f" {r['unit']}" if r["unit"] else ""
+        name = f"{r['label']} ({r['base_value']:g}{unit})" if r["level"] == "low" else ""
+        level = r["value_text"] or f"{r['value']}{unit}"
+        cells = [
+            name,
+            f"{r['level']}: {level}",
+            _pct(r["cost_cut"], signed=True),
+            f"{r['success_change_pp']:+.1f} pp".replace("-", "−"),
+            _pct(r["local_share"]),
+            _pct(r["gpu_util"]),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def gpu_count_table(curve: pl.DataFrame) -> str:
+    """Local share, costs, success and GPU utilisation against the number of local GPUs."""
+    lines = [
+        "| local GPUs | local share | router-first cost | all-real-time cost | cost cut "
+        "| success, router-first / all-real-time | GPU utilisation |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in curve.iter_rows(named=True):
+        lines.append(
+            f"| {r['gpus']} | {_pct(r['local_share'])} | ${r['cost_router_first_usd']:,.0f} "
+            f"| ${r['cost_all_realtime_usd']:,.0f} | {_pct(r['cost_cut'], signed=True)} "
+            f"| {_pct(r['success_router_first'])} / {_pct(r['success_all_realtime'])} "
+            f"| {_pct(r['gpu_util'])} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--paper", type=Path, default=Path("paper"))
@@ -157,6 +208,11 @@ def main() -> None:
     (tables / "realtime_validation.md").write_text(realtime_table(fits))
     gpu = json.loads((a.validation / "gpu_report.json").read_text())
     derived["gpu_validation"] = gpu_summary(gpu)
+    if (a.paper / "sensitivity_summary.csv").is_file():
+        summary = pl.read_csv(a.paper / "sensitivity_summary.csv", infer_schema_length=None)
+        (tables / "sensitivity.md").write_text(sensitivity_table(summary))
+        curve = pl.read_csv(a.paper / "gpu_count.csv", infer_schema_length=None)
+        (tables / "gpu_count.md").write_text(gpu_count_table(curve))
     if (a.paper / "fleet_14d.csv").is_file():
         daily = pl.read_csv(a.paper / "fleet_14d.csv", infer_schema_length=None)
         derived["fleet_14d"] = fleet_summary(daily)
