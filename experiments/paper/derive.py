@@ -193,6 +193,41 @@ def gpu_count_table(curve: pl.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def claims_table(claims: dict[str, Any]) -> str:
+    """The seed's three claims: what the base simulation says, the best value anywhere in the
+    sensitivity runs (and where), the favourable corner, and whether any run reaches the claim."""
+    c = claims["claims"]
+    ls, cc, b = c["local_share"], c["cost_cut"], c["batch"]
+    lines = [
+        "| claim | base simulation | best one factor at a time | best on the GPU curve "
+        "| favourable corner | best single run | reached anywhere? |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for claim, signed in ((ls, False), (cc, True)):
+        one, gpu = claim["best_one_at_a_time"], claim["best_gpu_count"]
+        corner = claim["favourable_corner"]["mean"][claim["outcome"]]
+        cells = [
+            claim["claim"],
+            _pct(claim["base"], signed=signed),
+            f"{_pct(one['value'], signed=signed)} ({one['factor']} {one['level']}: {one['factor_value']:g})",
+            f"{_pct(gpu['value'], signed=signed)} ({gpu['gpus']} GPUs)",
+            _pct(corner, signed=signed),
+            _pct(claim["best_single_run"], signed=signed),
+            "yes" if any(claim["reached"].values()) else "no",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    sim = b["simulated_base"]["times_cheaper"]
+    lines.append(
+        f"| {b['claim']} | {sim:.2f}× cheaper per successful task (all-batch vs all-real-time) "
+        f"| {b['factor_levels']['low']['times_cheaper']:.1f}× (batch price ratio "
+        f"{b['factor_levels']['low']['price_ratio']:g}) | — | {b['favourable_corner']['times_cheaper']:.2f}× "
+        f"per successful task | price table: at most {b['price_table']['input']['max_times_cheaper']:.2f}× "
+        f"(input), {b['price_table']['output']['max_times_cheaper']:.2f}× (output) over "
+        f"{b['price_table']['input']['models']} models | {'yes' if any(b['reached'].values()) else 'no'} |"
+    )
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--paper", type=Path, default=Path("paper"))
@@ -213,6 +248,8 @@ def main() -> None:
         (tables / "sensitivity.md").write_text(sensitivity_table(summary))
         curve = pl.read_csv(a.paper / "gpu_count.csv", infer_schema_length=None)
         (tables / "gpu_count.md").write_text(gpu_count_table(curve))
+    if (a.paper / "claims.json").is_file():
+        (tables / "claims.md").write_text(claims_table(json.loads((a.paper / "claims.json").read_text())))
     if (a.paper / "fleet_14d.csv").is_file():
         daily = pl.read_csv(a.paper / "fleet_14d.csv", infer_schema_length=None)
         derived["fleet_14d"] = fleet_summary(daily)
