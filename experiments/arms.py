@@ -100,6 +100,7 @@ def paired(runs: pl.DataFrame) -> pl.DataFrame:
             "arm": arm,
             "reference": REFERENCE[str(workload)],
             "seeds": n,
+            "requests": int(g["requests"].max()),  # type: ignore[arg-type]
         }
         diffs = {"cost_change": (j["cost_usd"] / j["cost_usd_ref"] - 1.0).to_numpy()}
         for m in METRICS[1:]:

@@ -85,6 +85,7 @@ def test_paired_differences_are_t_intervals_over_seeds() -> None:
                     "arm": arm,
                     "seed": s,
                     "cost_usd": cost[s],
+                    "requests": 100,
                     "success_rate": succ[s],
                     **dict.fromkeys(arms.METRICS[2:], 0.1),
                 }
