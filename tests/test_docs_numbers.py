@@ -39,7 +39,7 @@ ALLOWED: dict[str, str] = {
     "10–90 %": "the band the coverage is measured on (the fit's 10th to 90th percentile: a definition)",
     "≈2 GB": "download size of torch, a third-party package",
     "with 429s": "HTTP status 429 (rate limited), not seconds",
-    "(70–80 % local, about 90 % cheaper, batch about 100× cheaper)": "the seed's claims, quoted (tested in the paper)",
+    "(70–80 % local, about 90 % cheaper, batch about 100× cheaper)": "the seed's claims, quoted",
 }
 """Literal text a result-like pattern may match, with the reason it is not a result."""
 
