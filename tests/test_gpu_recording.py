@@ -62,7 +62,10 @@ def test_lock_fits_the_planned_calls() -> None:
     calls = math.ceil(total / part)
     assert calls == 6  # README's transfer plan
     tree = pack.tree_bytes()
-    assert tree + part + 64 * 1024 < pack.CALL_LIMIT_MIB * pack.MIB, f"working tree {tree / pack.MIB:.1f} MiB"
+    assert tree + part + 64 * 1024 < pack.CALL_LIMIT_MIB * pack.MIB, (
+        f"the working tree ({tree / pack.MIB:.1f} MiB) no longer leaves room for a 54 MiB part: "
+        "repack with a smaller --part-mib and update experiments/gpu_recording/README.md's plan"
+    )
 
 
 # ---- split and reassemble ------------------------------------------------------------------------
