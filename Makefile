@@ -92,3 +92,12 @@ test-vllm: $(STAMP) $(VLLM_STAMP)
 .PHONY: optuna
 optuna: $(STAMP)
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,optuna]'
+
+## gpu-record-prep: download the CUDA vllm 0.26.0 wheel set of experiments/gpu_recording/wheels.lock
+## into .wheels/ (git-ignored, sha256-checked), split it into device-call parts (.wheels/parts) and
+## print the transfer plan; what to run on the GPU machine: experiments/gpu_recording/README.md
+.PHONY: gpu-record-prep
+gpu-record-prep:
+	bash experiments/gpu_recording/fetch_wheels.sh
+	$(PY) experiments/gpu_recording/pack.py pack
+	$(PY) experiments/gpu_recording/import_check.py .wheels/whl

@@ -2,19 +2,21 @@
 
     python -m simroute.engine.replay RUN_DIR [--calibrate-from OTHER_RUN_DIR [--structure cpu|base]]
         --out OUT.parquet
+    python -m simroute.engine.replay RUN_DIR --gpu H200 --out OUT.parquet
 
 The simulation reads only the run's *inputs*: ``run.json`` (engine settings, arrival mode) and the
 input columns of ``requests.parquet`` (``request_id``, ``arrival_step`` / ``arrival_target_s`` /
 ``arrival_s``, ``prompt_tokens``, ``output_tokens``, ``prefix_group``, ``prefix_tokens``). Step
 times come from a model fitted to ``--calibrate-from`` (another recorded run) or, without it, the
-default CPU model of the shared runs. The fit uses the CPU step structure
-(:data:`~simroute.engine.steptime.CPU_FEATURES`: constant, per computed token, per scheduled
-request, per new request, per prefill attention pair) or, with ``--structure base``, the six
-features of the first engine release. Recorded results, when present, are used only for the
-printed comparison. Step-mode runs are scheduled exactly by arrival step; time-mode runs by
-arrival time, so their step indices depend on the predicted step times
-(``--arrivals step`` replays a time-mode run by its recorded arrival steps instead, which checks
-the scheduler alone).
+default CPU model of the shared runs, or with ``--gpu NAME`` from the first-principles GPU model
+(:mod:`simroute.engine.gpu_model`, ``conf/gpu_model.json``) of the run's ``model`` on that GPU,
+tensor parallelism 1 (no client front-end time: a recording times the engine alone). The fit uses
+the CPU step structure (:data:`~simroute.engine.steptime.CPU_FEATURES`: constant, per computed
+token, per scheduled request, per new request, per prefill attention pair) or, with ``--structure
+base``, the six features of the first engine release. Recorded results, when present, are used only
+for the printed comparison. Step-mode runs are scheduled exactly by arrival step; time-mode runs by
+arrival time, so their step indices depend on the predicted step times (``--arrivals step`` replays
+a time-mode run by its recorded arrival steps instead, which checks the scheduler alone).
 """
 
 from __future__ import annotations
@@ -28,8 +30,12 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from simroute.config import CONF_DIR
 from simroute.engine import kernel as K
 from simroute.engine.config import EngineConfig
+from simroute.engine.gpu_hardware import gpu_by_name
+from simroute.engine.gpu_model import gpu_step_time, load_coefficients
+from simroute.engine.model_arch import arch_from_config
 from simroute.engine.replica import Replica
 from simroute.engine.steptime import BASE_FEATURES, CPU_FEATURES, LinearStepTime, StepTimeModel, fit_run
 from simroute.errors import InputError, SimrouteError
@@ -84,6 +90,16 @@ def load_inputs(run_dir: str | Path) -> RunInputs:
             i = int(bad.arg_true()[0])
             raise InputError(str(rp), f"expected an integer >= 1, got {req[c][i]!r}", row=i + 1, column=c)
     return RunInputs(d, run, config, req)
+
+
+def gpu_model_for(inp: RunInputs, gpu: str) -> StepTimeModel:
+    """The first-principles GPU step time of the run's model (``run.json`` ``model``) on ``gpu``."""
+    model = inp.run.get("model")
+    if not isinstance(model, dict):
+        raise InputError(str(inp.path / "run.json"), "no model architecture (key 'model')", column="model")
+    arch = arch_from_config(model, str(inp.run.get("case", inp.path.name)), str(inp.path / "run.json"))
+    coef = load_coefficients(CONF_DIR / "gpu_model.json")
+    return gpu_step_time(arch, gpu_by_name(gpu), 1, coef, inp.config.max_num_batched_tokens)
 
 
 def simulate_run(inp: RunInputs, step_time: StepTimeModel, arrivals: str | None = None) -> pl.DataFrame:
@@ -164,7 +180,13 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m simroute.engine.replay", description=__doc__.split("\n\n")[0]
     )
     ap.add_argument("run_dir", type=Path)
-    ap.add_argument(
+    how = ap.add_mutually_exclusive_group()
+    how.add_argument(
+        "--gpu",
+        default=None,
+        help="step times from the first-principles GPU model on this GPU (H100, H200, A100)",
+    )
+    how.add_argument(
         "--calibrate-from",
         type=Path,
         default=None,
@@ -188,7 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         inp = load_inputs(args.run_dir)
         use = CPU_FEATURES if args.structure == "cpu" else BASE_FEATURES
-        model: StepTimeModel = fit_run(args.calibrate_from, use) if args.calibrate_from else DEFAULT_CPU_STEP
+        model: StepTimeModel = DEFAULT_CPU_STEP
+        if args.calibrate_from:
+            model = fit_run(args.calibrate_from, use)
+        elif args.gpu:
+            model = gpu_model_for(inp, args.gpu)
         sim = simulate_run(inp, model, args.arrivals)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         sim.write_parquet(args.out)
