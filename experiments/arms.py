@@ -194,8 +194,8 @@ def main() -> None:
     if a.from_csv:
         runs = pl.read_csv(a.out / "arms.csv")
     else:
-        runs = simulate_all(a.seeds, a.jobs, a.quick, a.cache)
-        runs.write_csv(a.out / "arms.csv", float_precision=6)
+        simulate_all(a.seeds, a.jobs, a.quick, a.cache).write_csv(a.out / "arms.csv", float_precision=6)
+        runs = pl.read_csv(a.out / "arms.csv")  # tables and figure from the stored values, as --from-csv
     write_meta(a.out, a.seeds, a.quick)
     table = paired(runs)
     table.write_csv(a.out / "arms_paired.csv", float_precision=6)

@@ -78,9 +78,7 @@ def main() -> None:
     rows = []
     for name, policy, overrides in VARIANTS:
         keep = "+keep_caches=true" in overrides
-        pcfg = compose([f"policy={policy}", *(o for o in overrides if o != "+keep_caches=true")])[
-            "policy"
-        ]
+        pcfg = compose([f"policy={policy}", *(o for o in overrides if o != "+keep_caches=true")])["policy"]
         if not keep:  # compare routers with everything else equal: no response cache, no stickiness
             pcfg["response_cache"] = {"enabled": False}
             pcfg["sticky_sessions"] = False

@@ -11,8 +11,9 @@ that pastes a stored Markdown table. Selectors:
   filters, written ``KEY=VALUE,KEY=VALUE : COLUMN`` (values compared as strings).
 
 Formats (units in the name): ``pct0/pct1/pct2`` (fraction -> percent, e.g. ``66.1 %``),
-``pp1/pp2`` (signed percentage points from a fraction difference), ``spct1`` (signed percent from a
-fraction), ``usd0/usd1/usd2/usd4`` (``$1,821``), ``int`` (``49,334``), ``f0``..``f4``, ``x1``
+``pp1/pp2`` (signed percentage points from a fraction difference), ``ppa1`` (unsigned),
+``spct1`` (signed percent from a fraction), ``usd0/usd1/usd2/usd4`` (``$1,821``), ``int``
+(``49,334``), ``f0``..``f4``, ``x1``
 (``12.3×``), ``s0/s1/s2`` (seconds), ``ms0/ms1``, ``gb1``, ``ms_s0`` (stored in milliseconds, shown
 in seconds), ``mib_gib1`` (stored in MiB, shown in GiB), ``raw`` (as stored). A stored null renders
 as ``—``. Usage:
@@ -56,6 +57,7 @@ _KINDS: dict[str, Callable[[float, int], str]] = {
     "f": lambda x, d: f"{x:,.{d}f}",
     "pct": lambda x, d: f"{100 * x:.{d}f} %",
     "pp": lambda x, d: _signed(100 * x, d, "pp"),
+    "ppa": lambda x, d: f"{100 * x:.{d}f} pp",
     "spct": lambda x, d: _signed(100 * x, d, "%"),
     "usd": _usd,
     "x": lambda x, d: f"{x:,.{d}f}×",
