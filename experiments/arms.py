@@ -132,7 +132,7 @@ def arms_figure(table: pl.DataFrame, path: Path) -> None:
     fig, axes = plt.subplots(len(workloads), 3, figsize=(14, 3.2 * len(workloads) + 0.6), squeeze=False)
     for i, w in enumerate(workloads):
         t = table.filter(pl.col("workload") == w)
-        y = np.arange(t.height)[::-1]
+        y = np.arange(t.height)[::-1] + 2.4  # the bottom rows stay empty for the legend
         for j, (col, scale, label) in enumerate(PANELS):
             ax = axes[i][j]
             mean = t[f"{col}_mean"].to_numpy() * scale
@@ -144,6 +144,7 @@ def arms_figure(table: pl.DataFrame, path: Path) -> None:
             ax.set_title(f"{w} (n = {int(t['seeds'][0])} seeds; ref. {t['reference'][0]})", fontsize=9)
             if ci is not None:
                 ax.plot([], [], color="black", label="95 % interval (paired)")
+            ax.set_ylim(0.0, t.height + 2.0)
             ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     save_figure(fig, path)
