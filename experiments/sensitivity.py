@@ -151,6 +151,11 @@ FACTORS: dict[str, Factor] = {
         Level(0.5, ("policy.selector.threshold=0.5",)),
         Level(0.9, ("policy.selector.threshold=0.9",)),
     ),
+    "local_bar": Factor(  # the rule router's bar for sending a predicted skill to the local tier
+        "router's local quality bar", "", 0.7, (RF,),
+        Level(0.5, ("policy.router.local_min_quality=0.5",)),
+        Level(0.9, ("policy.router.local_min_quality=0.9",)),
+    ),
     "skill_mix": Factor(  # value: share of code_change + diligence_memo + db_migration sessions
         "hard-skill session share", "", 0.40, ALL,
         Level(0.10, _mix(draft_reply=0.40, summarize_repo=0.20, db_migration=0.0,
