@@ -44,41 +44,26 @@ def _py(*args: str) -> tuple[str, ...]:
     return (PY, *args)
 
 
+def _exp(name: str, *quick: str, quick_mode: bool = True) -> Step:
+    """The step that runs ``experiments/NAME.py --out paper``; its quick variant writes to ``{out}``
+    with the extra arguments ``quick`` (``quick_mode=False``: no quick variant)."""
+    script = f"experiments/{name}.py"
+    fast = _py(script, "--out", "{out}", *quick) if quick_mode else None
+    return Step(name, _py(script, "--out", "paper"), fast)
+
+
 SIMROUTE = (PY, "-m", "simroute.cli")
+MTBENCH_CSV = "outputs/mtbench_outcomes.csv"
 STEPS: tuple[Step, ...] = (
-    Step(
-        "arms",
-        _py("experiments/arms.py", "--out", "paper"),
-        _py("experiments/arms.py", "--out", "{out}", "--seeds", "2", "--quick"),
-    ),
-    Step(
-        "sensitivity",
-        _py("experiments/sensitivity.py", "--out", "paper"),
-        _py("experiments/sensitivity.py", "--out", "{out}", "--quick"),
-    ),
-    Step("risk_vs_evaluator", _py("experiments/risk_vs_evaluator.py", "--out", "paper")),
-    Step(
-        "router_sweep",
-        _py("experiments/router_sweep.py", "--out", "paper"),
-        _py("experiments/router_sweep.py", "--out", "{out}", "--requests", "2000"),
-    ),
-    Step("fleet_14d", _py("experiments/fleet_14d.py", "--out", "paper")),
+    _exp("arms", "--seeds", "2", "--quick"),
+    _exp("sensitivity", "--quick"),
+    _exp("risk_vs_evaluator", quick_mode=False),
+    _exp("router_sweep", "--requests", "2000"),
+    _exp("fleet_14d", quick_mode=False),
     Step("gpu_fit_report", _py("experiments/gpu_validation/fit_report.py")),
-    Step(
-        "honest_headline",
-        _py("experiments/honest_headline.py", "--out", "paper"),
-        _py("experiments/honest_headline.py", "--out", "{out}", "--requests", "2000"),
-    ),
-    Step(
-        "savings",
-        _py("experiments/savings.py", "--out", "paper"),
-        _py("experiments/savings.py", "--out", "{out}", "--n", "2000"),
-    ),
-    Step(
-        "tier_economics",
-        _py("experiments/tier_economics.py", "--out", "paper"),
-        _py("experiments/tier_economics.py", "--out", "{out}", "--requests", "2000"),
-    ),
+    _exp("honest_headline", "--requests", "2000"),
+    _exp("savings", "--n", "2000"),
+    _exp("tier_economics", "--requests", "2000"),
     Step(
         "gsm8k_routers",
         (
@@ -100,6 +85,16 @@ STEPS: tuple[Step, ...] = (
         (*SIMROUTE, "calibrate", GSM8K, "--models", MIXTRAL, GPT4, "--json", "paper/gsm8k_calibration.json"),
     ),
     Step(
+        "mtbench_calibration",
+        (
+            "sh",
+            "-c",
+            f"{PY} experiments/mtbench_outcomes.py --out {MTBENCH_CSV} && {PY} -m simroute.cli calibrate "
+            f"{MTBENCH_CSV} --models {MIXTRAL} {GPT4} --skill-column category "
+            "--json paper/mtbench_calibration.json",
+        ),
+    ),
+    Step(
         "claude_api_latency",
         _py(
             "-m",
@@ -109,18 +104,14 @@ STEPS: tuple[Step, ...] = (
             "conf/tiers/claude_api_latency.json",
         ),
     ),
-    Step("engine_validation", _py("experiments/engine_validation.py", "--out", "paper")),
-    Step("bundled_data", _py("experiments/bundled_data.py", "--out", "paper")),
+    _exp("engine_validation", quick_mode=False),
+    _exp("bundled_data", quick_mode=False),
     Step("local_gpu_model", _py("experiments/local_gpu_model.py", "--json", "paper/local_gpu_model.json")),
     Step(
         "attempt_correlation",
         _py("experiments/attempt_correlation.py", "--json", "paper/attempt_correlation.json"),
     ),
-    Step(
-        "classifier_mtbench",
-        _py("experiments/classifier_mtbench.py", "--out", "paper"),
-        _py("experiments/classifier_mtbench.py", "--out", "{out}"),
-    ),
+    _exp("classifier_mtbench"),
 )
 """The build, longest first (so two workers finish together)."""
 
