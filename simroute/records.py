@@ -8,10 +8,12 @@ fields reorders the columns of the table and never misaligns a value (tested).
 from __future__ import annotations
 
 import operator
-from collections.abc import Mapping, Sequence
+from array import array
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 _DTYPES: dict[str, pl.DataType] = {
@@ -101,6 +103,76 @@ def to_frame(records: Sequence[Any], cls: type) -> pl.DataFrame:
     data = zip(*map(get, records), strict=True)
     series = [pl.Series(name, list(v), dtype=dt) for (name, dt), v in zip(cols.items(), data, strict=True)]
     return pl.DataFrame(series)
+
+
+_ARRAY_CODES: dict[str, tuple[str, type]] = {
+    "int": ("q", np.int64),
+    "float": ("d", np.float64),
+    "bool": ("b", np.int8),
+}
+"""Record field type -> (``array`` type code, NumPy dtype of its buffer)."""
+
+
+def _coder(codes: array[Any], vocab: dict[str | None, int]) -> Callable[[str | None], None]:
+    """Append a string's code (its index in ``vocab``, added on first sight) to ``codes``."""
+
+    def put(word: str | None) -> None:
+        codes.append(vocab.setdefault(word, len(vocab)))
+
+    return put
+
+
+class RecordLog:
+    """An append-only log of records of one class, held by column: numbers and flags in typed
+    ``array`` buffers (8 bytes a value, not a Python object each), strings as codes into a small
+    per-column vocabulary. :meth:`frame` gives the table :func:`to_frame` gives for the same records
+    (tested); a record reaches its columns by field name."""
+
+    def __init__(self, cls: type) -> None:
+        self.cls = cls
+        self._schema = schema(cls)
+        self._get = operator.attrgetter(*self._schema)
+        self._cols: dict[str, array[Any]] = {}
+        self._vocab: dict[str, dict[str | None, int]] = {}
+        self._append: list[Callable[[Any], None]] = []
+        self._kind = {f.name: str(f.type) for f in fields(cls)}
+        for f in fields(cls):
+            kind = str(f.type)
+            buf: array[Any] = array(_ARRAY_CODES[kind][0] if kind in _ARRAY_CODES else "i")
+            self._cols[f.name] = buf
+            if kind in _ARRAY_CODES:
+                self._append.append(buf.append)
+            else:
+                vocab: dict[str | None, int] = {}
+                self._vocab[f.name] = vocab
+                self._append.append(_coder(buf, vocab))
+        self._n = 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    def append(self, record: Any) -> None:
+        """Add one record (an instance of the log's class)."""
+        for put, v in zip(self._append, self._get(record), strict=True):
+            put(v)
+        self._n += 1
+
+    def frame(self) -> pl.DataFrame:
+        """The logged records as a table, one column per field in field order."""
+        series = []
+        for name, dt in self._schema.items():
+            buf = self._cols[name]
+            if name in self._vocab:
+                words: list[str | None] = [None] * len(self._vocab[name])
+                for w, code in self._vocab[name].items():
+                    words[code] = w
+                codes = np.frombuffer(buf, dtype=np.int32) if len(buf) else np.zeros(0, np.int32)
+                series.append(pl.Series(name, words, dtype=pl.String).gather(codes))
+            else:
+                kind = self._kind[name]
+                vals = np.frombuffer(buf, dtype=_ARRAY_CODES[kind][1]) if len(buf) else np.zeros(0)
+                series.append(pl.Series(name, vals.astype(bool) if kind == "bool" else vals, dtype=dt))
+        return pl.DataFrame(series)
 
 
 @dataclass(frozen=True)

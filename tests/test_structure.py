@@ -142,3 +142,26 @@ def test_empty_records_have_the_schema() -> None:
     t = records.to_frame([], records.AttemptRecord)
     assert t.height == 0
     assert t.schema["busy_s"] == pl.Float64()
+
+
+@pytest.mark.parametrize("cls", [records.RequestRecord, records.AttemptRecord])
+def test_record_log_gives_the_table_to_frame_gives(cls: type) -> None:
+    """The columnar log (what simulations use) equals the straightforward per-record table, with
+    repeated and missing strings; an empty log has the schema."""
+    fs = dataclasses.fields(cls)
+    rng = np.random.default_rng(1)
+    recs = []
+    for k in range(50):
+        v = {f.name: _value(str(f.type), rng) for f in fs}
+        for f in fs:
+            if str(f.type) == "str | None" and k % 7 == 0:
+                v[f.name] = None
+            elif str(f.type).startswith("str"):
+                v[f.name] = f"w{k % 3}"
+        recs.append(cls(**v))
+    log = records.RecordLog(cls)
+    for r in recs:
+        log.append(r)
+    assert len(log) == 50
+    assert log.frame().equals(records.to_frame(recs, cls))
+    assert records.RecordLog(cls).frame().schema == records.to_frame([], cls).schema

@@ -16,7 +16,7 @@ import resource
 import time
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from simroute.economics.quality import QualityModel
 from simroute.policy.catalog import ModelCatalog
 from simroute.policy.registry import PolicyContext
 from simroute.records import SimResult
-from simroute.sim.build import RunInputs, build_policies, setup
+from simroute.sim.build import RunInputs, build_policies, prefix_arrays, setup
 from simroute.sim.lifecycle import Policies
 from simroute.sim.run import simulate
 from simroute.sim.sessions import ReplayConfig
@@ -131,6 +131,7 @@ class ArmJob:
     label: str
     progress: bool
     replay: ReplayConfig
+    prefixes: tuple[np.ndarray, np.ndarray] | None = None
 
     def run(self, policies: Policies | None = None) -> SimResult:
         """Simulate the arm (with ``policies``, or ones built from its config here)."""
@@ -145,11 +146,18 @@ class ArmJob:
             label=self.label,
             progress=self.progress,
             replay=self.replay,
+            prefixes=self.prefixes,
         )
 
 
 def _job(
-    cfg: Mapping[str, Any], inp: RunInputs, ctx: PolicyContext, arm: str, progress: bool, replay: ReplayConfig
+    cfg: Mapping[str, Any],
+    inp: RunInputs,
+    ctx: PolicyContext,
+    arm: str,
+    progress: bool,
+    replay: ReplayConfig,
+    prefixes: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> ArmJob:
     """The simulation job of ``arm`` (``policy`` or ``baseline``) of the run ``cfg``."""
     pcfg = cfg[arm]
@@ -165,6 +173,7 @@ def _job(
         label,
         progress,
         replay,
+        prefixes,
     )
 
 
@@ -193,6 +202,8 @@ def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> 
     t0 = time.perf_counter()
     seed = int(cfg["seed"])
     inp = setup(cfg, seed)
+    prefixes = prefix_arrays(inp.table)  # flat once; the per-row lists are then dropped (memory)
+    inp = replace(inp, table=inp.table.without_prefix_hashes())
     skills, table, prices, catalog = inp.skills, inp.table, inp.prices, inp.catalog
     ctx = PolicyContext(skills.names, catalog, seed)
     t_load = time.perf_counter()
@@ -201,7 +212,7 @@ def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> 
         arms["baseline"] = cfg["baseline"]
     built = {arm: build_policies(pcfg, ctx) for arm, pcfg in arms.items()}
     replay = ReplayConfig.from_config(cfg["workload"])
-    jobs = {arm: _job(cfg, inp, ctx, arm, progress, replay) for arm in arms}
+    jobs = {arm: _job(cfg, inp, ctx, arm, progress, replay, prefixes) for arm in arms}
     runs = _simulate_arms(jobs, built, bool(cfg.get("parallel_arms", True)))
     t_sim = time.perf_counter()
     res = runs["policy"]

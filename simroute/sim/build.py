@@ -153,7 +153,7 @@ def prefix_arrays(table: RequestTable) -> tuple[np.ndarray, np.ndarray]:
     col = table.df["prefix_hashes"]
     off = np.zeros(len(col) + 1, dtype=np.int64)
     np.cumsum(col.list.len().to_numpy(), out=off[1:])
-    return off, col.explode().drop_nulls().to_numpy().astype(np.int64)
+    return off, col.explode(empty_as_null=False).to_numpy().astype(np.int64, copy=False)
 
 
 def build_tiers(
@@ -162,15 +162,19 @@ def build_tiers(
     seed: int,
     table: RequestTable | None = None,
     catalog: ModelCatalog | None = None,
+    prefixes: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Tier]:
-    """The three tiers (see :mod:`simroute.tiers.factory`), given the workload's prefix ids."""
+    """The three tiers (see :mod:`simroute.tiers.factory`), given the workload's prefix ids
+    (``prefixes``: already flat, see :func:`prefix_arrays`; else read from ``table``)."""
     models = {t: [o.model for o in catalog.by_tier[t]] for t in ("batch", "realtime")} if catalog else {}
+    if prefixes is None and table is not None:
+        prefixes = prefix_arrays(table)
     return factory.build_tiers(
         env,
         cfg,
         seed,
         models,
-        prefix_arrays(table) if table is not None else None,
+        prefixes,
         table.block_tokens if table is not None else 0,
     )
 

@@ -37,7 +37,8 @@ from simroute.outcomes import (
 from simroute.policy.protocols import Classifier, Escalator, RiskPredictor, Router, Selector, Verifier
 from simroute.policy.response_cache import CacheConfig, Hit, ResponseCache
 from simroute.policy.types import Attempt, Label, RequestView, Risk, Route, TierState
-from simroute.records import AttemptRecord, RequestRecord
+from simroute.records import AttemptRecord, RecordLog, RequestRecord
+from simroute.sim.rows import RequestRows
 from simroute.sim.sessions import ANSWERED, CANCELLED_GATE, UNANSWERED, ReplayConfig, SessionGate
 from simroute.tiers.base import AttemptResult, Tier
 from simroute.tiers.realtime import RealtimeTier
@@ -72,8 +73,8 @@ class Policies:
 class Records:
     """Append-only logs, turned into tables after ``env.run()`` (one entry per request/attempt)."""
 
-    requests: list[RequestRecord] = field(default_factory=list)
-    attempts: list[AttemptRecord] = field(default_factory=list)
+    requests: RecordLog = field(default_factory=lambda: RecordLog(RequestRecord))
+    attempts: RecordLog = field(default_factory=lambda: RecordLog(AttemptRecord))
 
 
 @dataclass(frozen=True)
@@ -167,30 +168,42 @@ class Lifecycle:
         self.replay = replay or ReplayConfig()
         self.route_deadline_s = route_deadline_s
         self.gate: SessionGate | None = None
+        self._rows: RequestRows | None = None
         self.issued_s: dict[int, float] = {}
 
-    def source(self, requests: list[Request]) -> Sim:
+    def source(self, requests: RequestRows) -> Sim:
         """Release the requests (sorted by arrival): open loop each at its ``arrival_s``; closed loop
         a request with ``after_ids`` when its gates are done plus its ``think_s`` (see
-        :mod:`simroute.sim.sessions`), the others at their ``arrival_s``."""
+        :mod:`simroute.sim.sessions`), the others at their ``arrival_s``. Each request's record is
+        built when it is issued (or released), not before."""
         closed = self.replay.closed_loop
+        self._rows = requests
+        gated = np.zeros(len(requests), dtype=bool)
         if closed:
-            gating = sorted({i for r in requests for i in r.after_ids})
-            self.gate = SessionGate(self.env, gating, self.replay.session_retry)
-            for req in requests:
-                if req.after_ids:
-                    self.env.process(self._gated(req))
-        for req in requests:
-            if closed and req.after_ids:
-                continue
+            self.gate = SessionGate(self.env, self.replay.session_retry, self._release)
+            for i in range(len(requests)):
+                after = requests.after_ids(i)
+                if after:
+                    gated[i] = True
+                    self.gate.register(i, after)
+        for i in np.flatnonzero(~gated).tolist():
+            req = requests[i]
             if req.arrival_s > self.env.now:
                 yield self.env.timeout(req.arrival_s - self.env.now)
             self.env.process(self.handle(req))
 
-    def _gated(self, req: Request) -> Sim:
-        """A closed-loop step: wait for its gates, then its think time; or end it as cancelled."""
+    def _release(self, idx: int) -> None:
+        """A held closed-loop step's gates are all terminal: go on with it as a process at this
+        point of the event order (its own event, processed after the events already due now)."""
+        assert self._rows is not None
+        ready = self.env.event()
+        self.env.process(self._gated(self._rows[idx], ready))
+        ready.succeed()
+
+    def _gated(self, req: Request, ready: simpy.Event) -> Sim:
+        """A released closed-loop step: then its think time; or end it as cancelled."""
         assert self.gate is not None
-        yield self.gate.wait(req.after_ids)
+        yield ready
         if not self.gate.may_go_on(req.session_id, req.after_ids):
             self._cancel(replace(req, arrival_s=self.env.now))
             return

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import fields
 from typing import Any
 
 import numpy as np
@@ -27,29 +26,14 @@ from simroute.errors import ConfigError
 from simroute.outcomes import COMPLETED, OUTCOMES, TIERS
 from simroute.policy.catalog import ModelCatalog
 from simroute.policy.response_cache import ResponseCache
-from simroute.records import AttemptRecord, RequestRecord, SimResult, to_frame
+from simroute.records import SimResult
 from simroute.sim.build import build_tiers
 from simroute.sim.lifecycle import Lifecycle, Policies
+from simroute.sim.rows import RequestRows
 from simroute.sim.sessions import ReplayConfig, route_deadlines
 from simroute.tiers.batch import BatchTier
 from simroute.tiers.local import LocalTier
-from simroute.workload.request import Request
 from simroute.workload.schema import RequestTable
-
-REQUEST_FIELDS: tuple[str, ...] = tuple(
-    f.name for f in fields(Request) if f.name not in ("idx", "u_classify")
-)
-"""The request-table columns a policy's per-request view carries (by name)."""
-
-
-def _requests(table: RequestTable, u_classify: np.ndarray) -> list[Request]:
-    """The per-request views of ``table``, each built by column name."""
-    cols = {c: table.df[c].to_list() for c in REQUEST_FIELDS}
-    cols["after_ids"] = [tuple(a) for a in cols["after_ids"]]
-    return [
-        Request(idx=i, u_classify=float(u_classify[i]), **{c: v[i] for c, v in cols.items()})
-        for i in range(len(table))
-    ]
 
 
 def _prepare_classifier(policies: Policies, table: RequestTable, u_cls: np.ndarray) -> None:
@@ -76,6 +60,7 @@ def simulate(
     cache: ResponseCache | None = None,
     billing_s: float | None = None,
     replay: ReplayConfig | None = None,
+    prefixes: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> SimResult:
     """Run every request of ``table`` through ``policies`` and the configured tiers.
 
@@ -94,10 +79,11 @@ def simulate(
     seconds (default: until the last issue or the last local attempt ends). ``replay`` (default:
     closed loop) says how requests are released (:mod:`simroute.sim.sessions`): ``arrival_s`` in the
     result is the simulated issue time (``recorded_arrival_s`` keeps the table's), ``first_model``
-    the model of the first attempt.
+    the model of the first attempt. ``prefixes``: the table's prefix ids as flat arrays (offsets,
+    values) when the caller has them (the table's ``prefix_hashes`` are then not read).
     """
     env = simpy.Environment()
-    tiers = build_tiers(env, tiers_cfg, seed, table, catalog)
+    tiers = build_tiers(env, tiers_cfg, seed, table, catalog, prefixes)
     local = tiers["local"]
     assert isinstance(local, LocalTier)
     local.affinity = policies.sticky_sessions
@@ -136,7 +122,7 @@ def simulate(
         route_deadline_s=route_deadlines(table.df) if (replay or ReplayConfig()).closed_loop else None,
     )
     counts0 = dict(lc.cache.counts) if lc.cache is not None else {}
-    env.process(lc.source(_requests(table, u_cls)))
+    env.process(lc.source(RequestRows(table, u_cls)))
     env.run()
     bar.close()
     if len(lc.records.requests) != n:  # conservation: every request reached a terminal state
@@ -168,8 +154,8 @@ def _tables(
 ) -> SimResult:
     """Join the request table with the records and the cost accounting into a :class:`SimResult`."""
     n = len(table)
-    req = to_frame(lc.records.requests, RequestRecord).sort("idx")
-    att = to_frame(lc.records.attempts, AttemptRecord).sort(["idx", "attempt"])
+    req = lc.records.requests.frame().sort("idx")
+    att = lc.records.attempts.frame().sort(["idx", "attempt"])
     idx = att["idx"].to_numpy().astype(np.int64)
     costs = _attempt_costs(table, att, idx, catalog)
     att = att.with_columns(

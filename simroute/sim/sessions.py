@@ -23,7 +23,7 @@ its ``arrival_s`` (for request streams without sessions, e.g. Azure or BurstGPT 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,39 +83,72 @@ def route_deadlines(df: pl.DataFrame) -> np.ndarray:
 
 
 class SessionGate:
-    """The completion events of gating requests and each session's remaining retry budget.
+    """Which steps wait for which gating requests, the gating requests' terminal states and each
+    session's remaining retry budget — without a SimPy process or event per waiting step.
+
+    A step is registered with its ``after_ids`` at the start; when the last of them is terminal,
+    ``on_ready(key)`` is called (from a SimPy event processed at that time, so a step is released
+    exactly where a SimPy ``AllOf`` over per-gate events would release it).
 
     Args:
         env: SimPy environment.
-        gating_ids: request ids some other request waits for.
         session_retry: unanswered steps a session survives.
+        on_ready: called with a registered step's key when all its gates are terminal.
     """
 
-    def __init__(self, env: simpy.Environment, gating_ids: Sequence[int], session_retry: int) -> None:
+    def __init__(self, env: simpy.Environment, session_retry: int, on_ready: Callable[[int], None]) -> None:
         self.env = env
-        self.done: dict[int, simpy.Event] = {int(i): env.event() for i in gating_ids}
         self.session_retry = session_retry
+        self.on_ready = on_ready
+        self._state: dict[int, str] = {}
+        self._waiting: dict[int, list[int]] = {}
+        self._left: dict[int, int] = {}
+        self._readers: dict[int, int] = {}
         self._forgiven: dict[int, set[int]] = {}
 
-    def finish(self, request_id: int, state: str) -> None:
-        """Mark ``request_id`` terminal with ``state`` (answered / unanswered / cancelled)."""
-        ev = self.done.get(request_id)
-        if ev is not None and not ev.triggered:
-            ev.succeed(state)
+    def register(self, key: int, after_ids: Sequence[int]) -> None:
+        """Step ``key`` waits for every request id in ``after_ids`` (registration order is release
+        order among steps that become ready together)."""
+        self._left[key] = len(after_ids)
+        for i in after_ids:
+            self._waiting.setdefault(int(i), []).append(key)
+            self._readers[int(i)] = self._readers.get(int(i), 0) + 1
 
-    def wait(self, after_ids: Sequence[int]) -> simpy.Event:
-        """An event that fires when every request in ``after_ids`` is terminal."""
-        return simpy.AllOf(self.env, [self.done[int(i)] for i in after_ids])
+    def finish(self, request_id: int, state: str) -> None:
+        """Mark ``request_id`` terminal with ``state`` (answered / unanswered / cancelled); the steps
+        it gates are counted down when the event scheduled here is processed."""
+        waiting = self._waiting.pop(request_id, None)
+        if waiting is None:
+            return
+        self._state[request_id] = state
+        ev = self.env.event()
+        ev.callbacks.append(lambda _ev: self._count_down(waiting))
+        ev.succeed(state)
+
+    def _count_down(self, waiting: list[int]) -> None:
+        for key in waiting:
+            self._left[key] -= 1
+            if self._left[key] == 0:
+                del self._left[key]
+                self.on_ready(key)
 
     def may_go_on(self, session_id: int, after_ids: Sequence[int]) -> bool:
         """Whether a step may be issued once its gates are terminal: every gate answered, or each
-        unanswered one forgiven within the session's ``session_retry`` budget (never a cancelled one)."""
-        forgiven = self._forgiven.setdefault(session_id, set())
+        unanswered one forgiven within the session's ``session_retry`` budget (never a cancelled one).
+        Called once per released step (it forgets gate states no other step will read)."""
+        forgiven = self._forgiven.get(session_id, set())
+        ok = True
         for i in after_ids:
-            state = self.done[int(i)].value
-            if state == ANSWERED or int(i) in forgiven:
+            state = self._state[int(i)]
+            if not ok or state == ANSWERED or int(i) in forgiven:
                 continue
             if state == CANCELLED_GATE or len(forgiven) >= self.session_retry:
-                return False
+                ok = False
+                continue
             forgiven.add(int(i))
-        return True
+            self._forgiven[session_id] = forgiven
+        for i in after_ids:
+            self._readers[int(i)] -= 1
+            if self._readers[int(i)] == 0:
+                del self._readers[int(i)], self._state[int(i)]
+        return ok

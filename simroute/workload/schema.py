@@ -8,7 +8,7 @@ first offending row and column, so bad data never enters a run and nothing is dr
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import polars as pl
@@ -112,6 +112,17 @@ class RequestTable:
 
     def __len__(self) -> int:
         return self.df.height
+
+    def without_prefix_hashes(self) -> RequestTable:
+        """This table with every ``prefix_hashes`` list emptied (no re-validation): for a simulation
+        that was given the ids as flat arrays already (:func:`simroute.sim.build.prefix_arrays`), so
+        the per-row lists need not be held (or sent to another process) twice."""
+        out = object.__new__(RequestTable)
+        empty = pl.repeat(pl.lit([], dtype=pl.List(pl.Int64)), self.df.height, eager=True)
+        for f in fields(self):
+            object.__setattr__(out, f.name, getattr(self, f.name))
+        object.__setattr__(out, "df", self.df.with_columns(empty.alias("prefix_hashes")))
+        return out
 
 
 def _fail(

@@ -36,6 +36,7 @@ import polars as pl
 from simroute import rng as rng_mod
 from simroute.errors import ConfigError
 from simroute.workload import arrivals
+from simroute.workload.prefix_blocks import list_column, prefix_blocks, session_blocks
 from simroute.workload.schema import RequestTable
 from simroute.workload.skills import RISK_FEATURES, SkillCatalog, draw_urgency, sample_attributes
 
@@ -73,9 +74,21 @@ def generate(cfg: Mapping[str, Any], catalog: SkillCatalog, seed: int) -> Reques
     rep = _repeat_rows(steps, src_sess, exact)
     for i in rep.copy[rep.exact[rep.copy]]:  # in row order, so a repeat of a repeat copies the root's draws
         fresh[i], out[i] = fresh[rep.src[i]], out[rep.src[i]]
-    prompt, hashes = _session_prompts(sk, step, fresh, out, profiles, block, np.where(rep.exact, rep.src, -1))
+    sys_tokens = np.array([p.system_prompt_tokens for p in profiles], dtype=np.int64)
+    walk = session_blocks(
+        sk,
+        step,
+        fresh,
+        out,
+        sys_tokens,
+        np.array([p.context_growth for p in profiles], dtype=np.float64),
+        np.array([p.prompt.hi for p in profiles], dtype=np.int64),
+        block,
+        np.where(rep.exact, rep.src, -1),
+    )
     content, intent = _duplicate_ids(rep, total)
     order = np.lexsort((step, sess, arrival))[:n]
+    hash_off, hash_vals = prefix_blocks(order, sk, sys_tokens, block, walk)
     urgency = draw_urgency(profiles, skill, rng_mod.stream(seed, "workload.session_urgency"))[sess[order]]
     attrs = sample_attributes(profiles, sk[order], catalog.deadlines_s, rng, urgency=urgency)
     _inherit_attributes(attrs, rep, order, total)
@@ -86,10 +99,10 @@ def generate(cfg: Mapping[str, Any], catalog: SkillCatalog, seed: int) -> Reques
             "step": step[order].astype(np.int32),
             "arrival_s": arrival[order],
             "skill": np.asarray(catalog.names)[sk[order]],
-            "prompt_tokens": prompt[order],
+            "prompt_tokens": walk.prompt[order],
             "output_tokens": out[order],
             **attrs,
-            "prefix_hashes": pl.Series([hashes[i] for i in order], dtype=pl.List(pl.Int64)),
+            "prefix_hashes": list_column("prefix_hashes", hash_off, hash_vals),
             "content_id": content[order],
             "intent_id": intent[order],
             "think_s": gaps[order],
@@ -231,8 +244,9 @@ def _previous_step(order: np.ndarray, step: np.ndarray, total: int) -> pl.Series
     and arrive in step order, so the previous step is always kept when a later one is."""
     pos = np.full(total, -1, dtype=np.int64)
     pos[order] = np.arange(len(order))
-    prev = [[int(pos[i - 1])] if step[i] > 0 else [] for i in order]
-    return pl.Series("after_ids", prev, dtype=pl.List(pl.Int64))
+    has_prev = step[order] > 0
+    offsets = np.concatenate([[0], np.cumsum(has_prev)]).astype(np.int64)
+    return list_column("after_ids", offsets, pos[order[has_prev] - 1])
 
 
 def _segmented_cumsum(x: np.ndarray, step: np.ndarray) -> np.ndarray:
