@@ -32,6 +32,7 @@ def main() -> None:
         r = json.loads(line)
         scores.setdefault((int(r["question_id"]), int(r["turn"])), {})[r["model"]] = float(r["score"])
     models = sorted({m for v in scores.values() for m in v})
+    a.out.parent.mkdir(parents=True, exist_ok=True)  # e.g. outputs/ in a fresh clone
     with a.out.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["prompt", "category", *models])

@@ -82,7 +82,7 @@ def test_mt_bench_per_category_calibration(tmp_path: Path) -> None:
     from simroute.analysis.router_eval import load_table
     from simroute.config import REPO_ROOT
 
-    csv = tmp_path / "mt.csv"
+    csv = tmp_path / "outputs" / "mt.csv"  # a folder that does not exist yet (as in a fresh clone)
     subprocess.run(
         [sys.executable, str(REPO_ROOT / "experiments" / "mtbench_outcomes.py"), "--out", str(csv)],
         check=True,
