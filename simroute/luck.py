@@ -12,6 +12,7 @@ from __future__ import annotations
 import zlib
 from statistics import NormalDist
 
+import numba
 import numpy as np
 
 _MASK = (1 << 64) - 1
@@ -30,14 +31,40 @@ def _mix(x: int) -> int:
     return x ^ (x >> 31)
 
 
-def uniform(seed: int, purpose: int, request: int, attempt: int = 0, draw: int = 0) -> float:
-    """A Uniform(0, 1) number (never 0 or 1) fixed by its key. ``purpose`` from :func:`purpose_key`;
-    ``request`` the request id; ``attempt`` the attempt number; ``draw`` a counter within it (e.g.
-    the retry of an API call)."""
+def uniform_reference(seed: int, purpose: int, request: int, attempt: int = 0, draw: int = 0) -> float:
+    """:func:`uniform` in plain Python integers (the definition; tests compare the kernel with it)."""
     x = _mix(seed & _MASK)
     for part in (purpose, request, attempt, draw):
         x = _mix(x ^ (part & _MASK))
     return ((x >> 11) + 0.5) * 2.0**-53
+
+
+@numba.njit(cache=True)
+def _mix_u64(x: np.uint64) -> np.uint64:  # pragma: no cover - compiled
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+@numba.njit(cache=True)
+def _uniform_kernel(
+    seed: int, purpose: int, request: int, attempt: int, draw: int
+) -> float:  # pragma: no cover
+    x = _mix_u64(np.uint64(seed))
+    x = _mix_u64(x ^ np.uint64(purpose))
+    x = _mix_u64(x ^ np.uint64(request))
+    x = _mix_u64(x ^ np.uint64(attempt))
+    x = _mix_u64(x ^ np.uint64(draw))
+    return (float(x >> np.uint64(11)) + 0.5) * 2.0**-53
+
+
+def uniform(seed: int, purpose: int, request: int, attempt: int = 0, draw: int = 0) -> float:
+    """A Uniform(0, 1) number (never 0 or 1) fixed by its key. ``purpose`` from :func:`purpose_key`;
+    ``request`` the request id; ``attempt`` the attempt number; ``draw`` a counter within it (e.g.
+    the retry of an API call). Keys are non-negative integers below 2**63 (compiled; equal to
+    :func:`uniform_reference`)."""
+    return float(_uniform_kernel(seed, purpose, request, attempt, draw))
 
 
 def normal(seed: int, purpose: int, request: int, attempt: int = 0, draw: int = 0) -> float:

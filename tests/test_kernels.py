@@ -99,3 +99,20 @@ def test_prompt_cache_kernel_matches_reference(calls: list[tuple[list[int], floa
         cached, _ = pc.use(arr, len(ids) + 1, now, now + prefill)
         assert cached == hit
     assert dict(pc._expiry) == exp and dict(pc._ready) == ready
+
+
+def test_keyed_uniform_kernel_equals_its_python_definition() -> None:
+    """The compiled keyed uniform is the SplitMix64 chain of :func:`luck.uniform_reference`, bit for
+    bit, over random keys (large request ids and purposes included)."""
+    from simroute import luck
+
+    rng = np.random.default_rng(5)
+    for _ in range(3000):
+        key = (
+            int(rng.integers(0, 2**31)),
+            int(rng.integers(0, 2**32)),
+            int(rng.integers(0, 2**62)),
+            int(rng.integers(0, 12)),
+            int(rng.integers(0, 12)),
+        )
+        assert luck.uniform(*key) == luck.uniform_reference(*key)

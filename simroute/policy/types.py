@@ -39,9 +39,13 @@ class RequestView:
     recorded_model: str = ""
 
     @classmethod
-    def of(cls, request: Request) -> RequestView:
-        """The observable view of a world request (fields copied by name)."""
-        return cls(**{name: getattr(request, name) for name in _VIEW_FIELDS})
+    def of(cls, request: Request, deadline_s: float | None = None) -> RequestView:
+        """The observable view of a world request (fields copied by name), with ``deadline_s``
+        replaced when given (the deadline a closed-loop router sees)."""
+        vals = {name: getattr(request, name) for name in _VIEW_FIELDS}
+        if deadline_s is not None:
+            vals["deadline_s"] = deadline_s
+        return cls(**vals)
 
 
 _VIEW_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(RequestView))

@@ -15,7 +15,8 @@ import os
 import resource
 import time
 from collections.abc import Mapping
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from simroute.analysis import plots
 from simroute.analysis.sessions import session_summary, session_table
 from simroute.analysis.summary import headline, summarize
 from simroute.economics.quality import QualityModel
+from simroute.memory import release_memory
 from simroute.policy.catalog import ModelCatalog
 from simroute.policy.registry import PolicyContext
 from simroute.records import SimResult
@@ -177,43 +179,62 @@ def _job(
     )
 
 
-def _run_job(job: ArmJob) -> SimResult:
-    return job.run()
+def _inputs(cfg: Mapping[str, Any]) -> tuple[RunInputs, tuple[np.ndarray, np.ndarray]]:
+    """The run's inputs, with the prefix ids taken out of the table as flat arrays (offsets,
+    values): the simulation reads those, so the per-row lists are not held twice."""
+    inp = setup(cfg, int(cfg["seed"]))
+    prefixes = prefix_arrays(inp.table)
+    inp = replace(inp, table=inp.table.without_prefix_hashes())
+    release_memory()  # the workload's temporaries and per-row lists are garbage now
+    return inp, prefixes
 
 
-def _simulate_arms(
-    jobs: Mapping[str, ArmJob], built: Mapping[str, Policies], parallel: bool
-) -> dict[str, SimResult]:
-    """Simulate the arms; with ``parallel`` and two or more cores the baseline runs in a second
-    process (``spawn``: a fresh interpreter, no forked thread pools) while this one runs the policy —
-    unless this process is itself a worker (a sweep job), whose sweep already uses the cores.
-    The arms share nothing at run time, so the results are the same either way (tested)."""
-    in_worker = multiprocessing.parent_process() is not None  # a sweep job: the sweep is parallel already
-    if "baseline" not in jobs or not parallel or in_worker or (os.cpu_count() or 1) < 2:
-        return {arm: job.run(built[arm]) for arm, job in jobs.items()}
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        future = pool.submit(_run_job, jobs["baseline"])
-        policy = jobs["policy"].run(built["policy"])
-        return {"policy": policy, "baseline": future.result()}
+def _baseline_from_config(cfg: Mapping[str, Any], progress: bool) -> SimResult:
+    """In a worker process: build the run's inputs from ``cfg`` (the same config and seed give the
+    same table) and simulate its baseline arm — no table or prefix arrays are sent to the worker."""
+    inp, prefixes = _inputs(cfg)
+    ctx = PolicyContext(inp.skills.names, inp.catalog, int(cfg["seed"]))
+    replay = ReplayConfig.from_config(cfg["workload"])
+    return _job(cfg, inp, ctx, "baseline", progress, replay, prefixes).run()
+
+
+def _baseline_elsewhere(cfg: Mapping[str, Any]) -> bool:
+    """Whether to simulate the baseline in a second process while this one runs the policy: with
+    ``parallel_arms``, a baseline, two or more cores, and unless this process is itself a worker (a
+    sweep job, whose sweep already uses the cores). The arms share nothing at run time, so the
+    results are the same either way (tested)."""
+    in_worker = multiprocessing.parent_process() is not None
+    cores = os.cpu_count() or 1
+    return bool(cfg.get("baseline")) and bool(cfg.get("parallel_arms", True)) and not in_worker and cores >= 2
 
 
 def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> dict[str, Any]:
     """Run the experiment described by the resolved config ``cfg``; return the summary."""
     t0 = time.perf_counter()
     seed = int(cfg["seed"])
-    inp = setup(cfg, seed)
-    prefixes = prefix_arrays(inp.table)  # flat once; the per-row lists are then dropped (memory)
-    inp = replace(inp, table=inp.table.without_prefix_hashes())
-    skills, table, prices, catalog = inp.skills, inp.table, inp.prices, inp.catalog
-    ctx = PolicyContext(skills.names, catalog, seed)
-    t_load = time.perf_counter()
-    arms = {"policy": cfg["policy"]}
-    if cfg.get("baseline"):
-        arms["baseline"] = cfg["baseline"]
-    built = {arm: build_policies(pcfg, ctx) for arm, pcfg in arms.items()}
-    replay = ReplayConfig.from_config(cfg["workload"])
-    jobs = {arm: _job(cfg, inp, ctx, arm, progress, replay, prefixes) for arm in arms}
-    runs = _simulate_arms(jobs, built, bool(cfg.get("parallel_arms", True)))
+    with ExitStack() as stack:
+        elsewhere: Future[SimResult] | None = None
+        if _baseline_elsewhere(cfg):  # started first: it builds its own inputs while this one does
+            spawn = multiprocessing.get_context("spawn")
+            pool = stack.enter_context(ProcessPoolExecutor(1, mp_context=spawn))
+            elsewhere = pool.submit(_baseline_from_config, cfg, progress)
+        inp, prefixes = _inputs(cfg)
+        skills, table, prices, catalog = inp.skills, inp.table, inp.prices, inp.catalog
+        ctx = PolicyContext(skills.names, catalog, seed)
+        t_load = time.perf_counter()
+        arms = {"policy": cfg["policy"]}
+        if cfg.get("baseline"):
+            arms["baseline"] = cfg["baseline"]
+        built = {arm: build_policies(pcfg, ctx) for arm, pcfg in arms.items()}
+        replay = ReplayConfig.from_config(cfg["workload"])
+        runs = {
+            arm: _job(cfg, inp, ctx, arm, progress, replay, prefixes).run(built[arm])
+            for arm in arms
+            if not (arm == "baseline" and elsewhere is not None)
+        }
+        del prefixes  # not needed after the simulation (memory)
+        if elsewhere is not None:
+            runs["baseline"] = elsewhere.result()
     t_sim = time.perf_counter()
     res = runs["policy"]
     base = runs.get("baseline")

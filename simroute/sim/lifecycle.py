@@ -17,7 +17,7 @@ replica (bounded by load).
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -195,27 +195,27 @@ class Lifecycle:
     def _release(self, idx: int) -> None:
         """A held closed-loop step's gates are all terminal: go on with it as a process at this
         point of the event order (its own event, processed after the events already due now)."""
-        assert self._rows is not None
         ready = self.env.event()
-        self.env.process(self._gated(self._rows[idx], ready))
+        self.env.process(self._gated(idx, ready))
         ready.succeed()
 
-    def _gated(self, req: Request, ready: simpy.Event) -> Sim:
-        """A released closed-loop step: then its think time; or end it as cancelled."""
+    def _gated(self, idx: int, ready: simpy.Event) -> Sim:
+        """A released closed-loop step (row ``idx``): then its think time; or end it as cancelled."""
         assert self.gate is not None
+        assert self._rows is not None
         yield ready
+        req = self._rows.get(idx, arrival_s=self.env.now)
         if not self.gate.may_go_on(req.session_id, req.after_ids):
-            self._cancel(replace(req, arrival_s=self.env.now))
+            self._cancel(req)
             return
         if req.think_s > 0:
             yield self.env.timeout(req.think_s)
-        yield from self.handle(replace(req, arrival_s=self.env.now))
+        yield from self.handle(self._rows.get(idx, arrival_s=self.env.now))
 
     def handle(self, req: Request) -> Sim:
         """One request from arrival (its issue, ``req.arrival_s == env.now``) to its terminal state."""
-        view = RequestView.of(req)
-        if self.route_deadline_s is not None:
-            view = replace(view, deadline_s=float(self.route_deadline_s[req.idx]))
+        deadline = self.route_deadline_s
+        view = RequestView.of(req, None if deadline is None else float(deadline[req.idx]))
         label, risk = yield from self._classify(view)
         lookup, lookup_usd, hit = yield from self._look_up(req, view, label, risk)
         if hit is not None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import fields
-from typing import Any
 
 import numpy as np
 import polars as pl
@@ -36,18 +35,24 @@ class RequestRows:
         df = table.df
         self._n = df.height
         self._u = u_classify
-        self._cols: dict[str, Any] = {}
+        packed: dict[str, np.ndarray] = {}
+        self._vocab: dict[str, tuple[str, ...]] = {}
+        self._text: dict[str, list[str]] = {}
         for c in REQUEST_FIELDS:
             if c == "after_ids":
                 continue
             s = df[c]
             if c in _CODED:
-                vocab = tuple(s.unique().sort().to_list())
-                self._cols[c] = (vocab, (s.rank("dense").to_numpy() - 1).astype(np.int32))
+                self._vocab[c] = tuple(s.unique().sort().to_list())
+                packed[c] = (s.rank("dense").to_numpy() - 1).astype(np.int64)
             elif s.dtype == pl.String:
-                self._cols[c] = s.to_list()
+                self._text[c] = s.to_list()
             else:
-                self._cols[c] = s.to_numpy()
+                packed[c] = s.to_numpy()
+        self._names = tuple(packed)
+        self._packed = np.empty(self._n, dtype=[(c, a.dtype) for c, a in packed.items()])
+        for c, a in packed.items():
+            self._packed[c] = a
         after = df["after_ids"]
         self._after_off = np.zeros(self._n + 1, dtype=np.int64)
         np.cumsum(after.list.len().to_numpy(), out=self._after_off[1:])
@@ -58,19 +63,21 @@ class RequestRows:
 
     def after_ids(self, i: int) -> tuple[int, ...]:
         """Row ``i``'s ``after_ids``."""
-        return tuple(int(v) for v in self._after[self._after_off[i] : self._after_off[i + 1]])
-
-    def _value(self, c: str, i: int) -> Any:
-        col = self._cols[c]
-        if c in _CODED:
-            vocab, codes = col
-            return vocab[codes[i]]
-        if isinstance(col, list):
-            return col[i]
-        return col[i].item()
+        return tuple(self._after[self._after_off[i] : self._after_off[i + 1]].tolist())
 
     def __getitem__(self, i: int) -> Request:
-        vals = {c: self._value(c, i) for c in self._cols}
+        return self.get(i)
+
+    def get(self, i: int, arrival_s: float | None = None) -> Request:
+        """Row ``i`` as a :class:`Request`, its ``arrival_s`` replaced by ``arrival_s`` if given
+        (the simulated issue time of a closed-loop step)."""
+        vals = dict(zip(self._names, self._packed[i].item(), strict=True))
+        for c, vocab in self._vocab.items():
+            vals[c] = vocab[vals[c]]
+        for c, text in self._text.items():
+            vals[c] = text[i]
+        if arrival_s is not None:
+            vals["arrival_s"] = arrival_s
         return Request(idx=i, u_classify=float(self._u[i]), after_ids=self.after_ids(i), **vals)
 
     def __iter__(self) -> Iterator[Request]:

@@ -79,20 +79,14 @@ def simulate(
     seconds (default: until the last issue or the last local attempt ends). ``replay`` (default:
     closed loop) says how requests are released (:mod:`simroute.sim.sessions`): ``arrival_s`` in the
     result is the simulated issue time (``recorded_arrival_s`` keeps the table's), ``first_model``
-    the model of the first attempt. ``prefixes``: the table's prefix ids as flat arrays (offsets,
-    values) when the caller has them (the table's ``prefix_hashes`` are then not read).
+    the model of the first attempt. ``prefixes``: the prefix ids as flat (offsets, values), if had.
     """
     env = simpy.Environment()
     tiers = build_tiers(env, tiers_cfg, seed, table, catalog, prefixes)
     local = tiers["local"]
     assert isinstance(local, LocalTier)
     local.affinity = policies.sticky_sessions
-    for m in local.specs:
-        if not any(o.model == m for o in catalog.by_tier["local"]):
-            raise ConfigError(f"tiers.local.pools: model {m!r} is not under models.local")
-    for o in catalog.by_tier["local"]:
-        if o.model not in local.specs:
-            raise ConfigError(f"models.local.{o.model}: no replica pool under tiers.local.pools")
+    _check_local_pools(local, catalog)
     n = len(table)
     u_cls, u_q = rng_mod.request_luck(seed, n)
     _prepare_classifier(policies, table, u_cls)
@@ -129,6 +123,16 @@ def simulate(
         raise RuntimeError(f"{n - len(lc.records.requests)} requests did not terminate")
     counts = {k: v - counts0.get(k, 0) for k, v in lc.cache.counts.items()} if lc.cache is not None else {}
     return _tables(table, lc, catalog, local, quality, counts, billing_s)
+
+
+def _check_local_pools(local: LocalTier, catalog: ModelCatalog) -> None:
+    """Every local pool serves a configured local model and every local model has a pool."""
+    for m in local.specs:
+        if not any(o.model == m for o in catalog.by_tier["local"]):
+            raise ConfigError(f"tiers.local.pools: model {m!r} is not under models.local")
+    for o in catalog.by_tier["local"]:
+        if o.model not in local.specs:
+            raise ConfigError(f"models.local.{o.model}: no replica pool under tiers.local.pools")
 
 
 def hard_truth(table: RequestTable, catalog: ModelCatalog, quality: QualityModel) -> np.ndarray:
