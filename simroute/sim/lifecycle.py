@@ -204,12 +204,12 @@ class Lifecycle:
         assert self.gate is not None
         assert self._rows is not None
         yield ready
-        req = self._rows.get(idx, arrival_s=self.env.now)
-        if not self.gate.may_go_on(req.session_id, req.after_ids):
-            self._cancel(req)
+        gate = self._rows.gate_of(idx)
+        if not self.gate.may_go_on(gate.session_id, gate.after_ids):
+            self._cancel(self._rows.get(idx, arrival_s=self.env.now))
             return
-        if req.think_s > 0:
-            yield self.env.timeout(req.think_s)
+        if gate.think_s > 0:
+            yield self.env.timeout(gate.think_s)
         yield from self.handle(self._rows.get(idx, arrival_s=self.env.now))
 
     def handle(self, req: Request) -> Sim:

@@ -4,8 +4,7 @@ record only while its request is in flight, not one Python object per field per 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import fields
+from dataclasses import dataclass, fields
 
 import numpy as np
 import polars as pl
@@ -20,6 +19,15 @@ REQUEST_FIELDS: tuple[str, ...] = tuple(
 
 _CODED = ("skill", "urgency", "recorded_model")
 """String columns with few distinct values, held as codes."""
+
+
+@dataclass(frozen=True, slots=True)
+class StepGate:
+    """A closed-loop step's session (id), the request ids it waits for and its think time (s)."""
+
+    session_id: int
+    after_ids: tuple[int, ...]
+    think_s: float
 
 
 class RequestRows:
@@ -65,6 +73,12 @@ class RequestRows:
         """Row ``i``'s ``after_ids``."""
         return tuple(self._after[self._after_off[i] : self._after_off[i + 1]].tolist())
 
+    def gate_of(self, i: int) -> StepGate:
+        """What releasing closed-loop row ``i`` needs, without building its whole record."""
+        return StepGate(
+            int(self._packed["session_id"][i]), self.after_ids(i), float(self._packed["think_s"][i])
+        )
+
     def __getitem__(self, i: int) -> Request:
         return self.get(i)
 
@@ -79,6 +93,3 @@ class RequestRows:
         if arrival_s is not None:
             vals["arrival_s"] = arrival_s
         return Request(idx=i, u_classify=float(self._u[i]), after_ids=self.after_ids(i), **vals)
-
-    def __iter__(self) -> Iterator[Request]:
-        return (self[i] for i in range(self._n))
