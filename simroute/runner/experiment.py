@@ -32,10 +32,11 @@ from simroute.memory import release_memory
 from simroute.policy.catalog import ModelCatalog
 from simroute.policy.registry import PolicyContext
 from simroute.records import SimResult
-from simroute.sim.build import RunInputs, build_policies, prefix_arrays, setup
+from simroute.sim.build import RunInputs, build_policies, prefix_runs, setup
 from simroute.sim.lifecycle import Policies
 from simroute.sim.run import simulate
 from simroute.sim.sessions import ReplayConfig
+from simroute.workload.prefix_runs import PrefixRuns
 from simroute.workload.schema import RequestTable
 
 
@@ -133,7 +134,7 @@ class ArmJob:
     label: str
     progress: bool
     replay: ReplayConfig
-    prefixes: tuple[np.ndarray, np.ndarray] | None = None
+    prefixes: PrefixRuns | None = None
 
     def run(self, policies: Policies | None = None) -> SimResult:
         """Simulate the arm (with ``policies``, or ones built from its config here)."""
@@ -159,7 +160,7 @@ def _job(
     arm: str,
     progress: bool,
     replay: ReplayConfig,
-    prefixes: tuple[np.ndarray, np.ndarray] | None = None,
+    prefixes: PrefixRuns | None = None,
 ) -> ArmJob:
     """The simulation job of ``arm`` (``policy`` or ``baseline``) of the run ``cfg``."""
     pcfg = cfg[arm]
@@ -179,11 +180,12 @@ def _job(
     )
 
 
-def _inputs(cfg: Mapping[str, Any]) -> tuple[RunInputs, tuple[np.ndarray, np.ndarray]]:
-    """The run's inputs, with the prefix ids taken out of the table as flat arrays (offsets,
-    values): the simulation reads those, so the per-row lists are not held twice."""
+def _inputs(cfg: Mapping[str, Any]) -> tuple[RunInputs, PrefixRuns]:
+    """The run's inputs, with the prefix ids taken out of the table as runs of consecutive ids
+    (about an eighth of the flat ids' memory): the simulation reads those, and the per-row lists
+    are dropped."""
     inp = setup(cfg, int(cfg["seed"]))
-    prefixes = prefix_arrays(inp.table)
+    prefixes = prefix_runs(inp.table)
     inp = replace(inp, table=inp.table.without_prefix_hashes())
     release_memory()  # the workload's temporaries and per-row lists are garbage now
     return inp, prefixes

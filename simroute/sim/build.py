@@ -23,6 +23,7 @@ from simroute.tiers import factory
 from simroute.tiers.base import Tier
 from simroute.workload.labels import label_trace, rules_from_config
 from simroute.workload.loaders import load_raw
+from simroute.workload.prefix_runs import PrefixRuns
 from simroute.workload.respace import respace_sessions
 from simroute.workload.schema import RequestTable
 from simroute.workload.skills import SkillCatalog, catalog_from_config
@@ -148,12 +149,10 @@ def build_policies(cfg_policy: Mapping[str, Any], ctx: registry.PolicyContext) -
     )
 
 
-def prefix_arrays(table: RequestTable) -> tuple[np.ndarray, np.ndarray]:
-    """The request table's ``prefix_hashes`` as flat arrays: (offsets, values)."""
-    col = table.df["prefix_hashes"]
-    off = np.zeros(len(col) + 1, dtype=np.int64)
-    np.cumsum(col.list.len().to_numpy(), out=off[1:])
-    return off, col.explode(empty_as_null=False).to_numpy().astype(np.int64, copy=False)
+def prefix_runs(table: RequestTable) -> PrefixRuns:
+    """The request table's ``prefix_hashes`` as runs of consecutive ids (encoded a chunk of rows at
+    a time)."""
+    return PrefixRuns.from_column(table.df["prefix_hashes"])
 
 
 def build_tiers(
@@ -162,13 +161,13 @@ def build_tiers(
     seed: int,
     table: RequestTable | None = None,
     catalog: ModelCatalog | None = None,
-    prefixes: tuple[np.ndarray, np.ndarray] | None = None,
+    prefixes: PrefixRuns | None = None,
 ) -> dict[str, Tier]:
     """The three tiers (see :mod:`simroute.tiers.factory`), given the workload's prefix ids
-    (``prefixes``: already flat, see :func:`prefix_arrays`; else read from ``table``)."""
+    (``prefixes``: already encoded, see :func:`prefix_runs`; else read from ``table``)."""
     models = {t: [o.model for o in catalog.by_tier[t]] for t in ("batch", "realtime")} if catalog else {}
     if prefixes is None and table is not None:
-        prefixes = prefix_arrays(table)
+        prefixes = prefix_runs(table)
     return factory.build_tiers(
         env,
         cfg,

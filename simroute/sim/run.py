@@ -33,6 +33,7 @@ from simroute.sim.rows import RequestRows
 from simroute.sim.sessions import ReplayConfig, route_deadlines
 from simroute.tiers.batch import BatchTier
 from simroute.tiers.local import LocalTier
+from simroute.workload.prefix_runs import PrefixRuns
 from simroute.workload.schema import RequestTable
 
 
@@ -60,7 +61,7 @@ def simulate(
     cache: ResponseCache | None = None,
     billing_s: float | None = None,
     replay: ReplayConfig | None = None,
-    prefixes: tuple[np.ndarray, np.ndarray] | None = None,
+    prefixes: PrefixRuns | None = None,
 ) -> SimResult:
     """Run every request of ``table`` through ``policies`` and the configured tiers.
 
@@ -79,7 +80,7 @@ def simulate(
     seconds (default: until the last issue or the last local attempt ends). ``replay`` (default:
     closed loop) says how requests are released (:mod:`simroute.sim.sessions`): ``arrival_s`` in the
     result is the simulated issue time (``recorded_arrival_s`` keeps the table's), ``first_model``
-    the model of the first attempt. ``prefixes``: the prefix ids as flat (offsets, values), if had.
+    the model of the first attempt. ``prefixes``: the table's prefix ids as runs, if already encoded.
     """
     env = simpy.Environment()
     tiers = build_tiers(env, tiers_cfg, seed, table, catalog, prefixes)

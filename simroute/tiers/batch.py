@@ -26,6 +26,7 @@ from simroute.economics.prompt_cache import PromptCache
 from simroute.errors import ConfigError
 from simroute.policy.types import TierState
 from simroute.tiers.base import AttemptResult
+from simroute.workload.prefix_runs import PrefixRuns
 from simroute.workload.request import Request
 
 _P_COMPLETION = luck.purpose_key("batch.completion")
@@ -46,7 +47,7 @@ class BatchTier:
         bytes_per_token: request-file bytes per prompt token.
         bytes_per_request: request-file bytes per request (JSON envelope).
         prompt_cache: model -> its :class:`PromptCache` (absent = no caching).
-        prefix_ids: per request index, its prefix-block ids (for the prompt cache).
+        prefix_ids: the request table's prefix-block ids, by request index (for the prompt cache).
     """
 
     name = "batch"
@@ -64,7 +65,7 @@ class BatchTier:
         bytes_per_token: float = 4.0,
         bytes_per_request: float = 300.0,
         prompt_cache: dict[str, PromptCache] | None = None,
-        prefix_ids: Any = None,
+        prefix_ids: PrefixRuns | None = None,
     ) -> None:
         if window_s <= 0 or max_requests < 1 or completion_median_s <= 0 or completion_window_s <= 0:
             raise ConfigError(
@@ -139,8 +140,7 @@ class BatchTier:
             cached = written = 0
             pc = self.prompt_cache.get(model)
             if status == "completed" and pc is not None and self.prefix_ids is not None:
-                off, values = self.prefix_ids
-                cached, written = pc.use(values[off[req.idx] : off[req.idx + 1]], req.prompt_tokens, end)
+                cached, written = pc.use(self.prefix_ids.ids(req.idx), req.prompt_tokens, end)
             ev.succeed(AttemptResult(status, submit, start, end, end, 0.0, 0, 0, cached, written))
 
     def state(self) -> TierState:

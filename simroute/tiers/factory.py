@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import simpy
 
 from simroute.config import REPO_ROOT, TRACES_DIR
@@ -18,6 +17,7 @@ from simroute.tiers.latency_fit import LatencySpec, fit_profiles, load_llmperf
 from simroute.tiers.local import LocalTier, PoolSpec
 from simroute.tiers.realtime import LatencyModel, Outage, RateLimit, RealtimeTier, RetryPolicy
 from simroute.tiers.token_latency import TokenLatencySpec, load_token_fits
+from simroute.workload.prefix_runs import PrefixRuns
 
 _FITS: dict[str, dict[str, LatencySpec]] = {}
 _TOKEN_FITS: dict[str, dict[str, TokenLatencySpec]] = {}
@@ -95,7 +95,7 @@ def build_tiers(
     cfg: Mapping[str, Any],
     seed: int,
     models: Mapping[str, list[str]],
-    prefix: tuple[np.ndarray, np.ndarray] | None,
+    prefix: PrefixRuns | None,
     block_tokens: int,
 ) -> dict[str, Tier]:
     """The local, batch and real-time tiers.
@@ -105,7 +105,7 @@ def build_tiers(
         cfg: the ``tiers`` config.
         seed: run seed.
         models: API model names served per tier (for per-model caches).
-        prefix: the request table's prefix ids as (offsets, values), or None.
+        prefix: the request table's prefix ids (by request index), or None.
         block_tokens: tokens per prefix id.
     """
     loc, rt, bt = cfg["local"], cfg["realtime"], cfg["batch"]

@@ -34,6 +34,7 @@ from simroute.engine.steptime import LinearStepTime, StepTimeModel, fit_run
 from simroute.errors import ConfigError, InputError
 from simroute.policy.types import TierState
 from simroute.tiers.base import AttemptResult
+from simroute.workload.prefix_runs import PrefixRuns
 from simroute.workload.request import Request
 
 GPU_MODEL_KEYS = ("model_config", "gpu", "coefficients")
@@ -149,8 +150,8 @@ class LocalTier:
         env: the SimPy environment.
         pools: one :class:`PoolSpec` per local model.
         gpu_hour_usd: provisioned cost per GPU-hour (USD).
-        prefix_hashes: the requests' prefix-block hash ids (blocks of ``block_tokens``) as
-            ``(offsets, values)``: request ``i``'s ids are ``values[offsets[i]:offsets[i + 1]]``.
+        prefix_hashes: the requests' prefix-block hash ids (blocks of ``block_tokens``), by request
+            index.
         block_tokens: tokens per block of ``prefix_hashes``.
 
     Replica choice is join-shortest-queue. With :attr:`affinity` on (session stickiness), a session
@@ -168,7 +169,7 @@ class LocalTier:
         env: simpy.Environment,
         pools: list[PoolSpec],
         gpu_hour_usd: float,
-        prefix_hashes: tuple[np.ndarray, np.ndarray] | None = None,
+        prefix_hashes: PrefixRuns | None = None,
         block_tokens: int = 0,
     ) -> None:
         self.env = env
@@ -193,8 +194,7 @@ class LocalTier:
         """The request's prefix-block ids (None if it has none or the blocks do not nest)."""
         if self.prefix_hashes is None or self.block_tokens % bs:
             return None
-        off, values = self.prefix_hashes
-        ids = values[off[req.idx] : off[req.idx + 1]]
+        ids = self.prefix_hashes.ids(req.idx)
         return ids if len(ids) else None
 
     def submit(self, request: Request, model: str, attempt: int = 0) -> simpy.Event:

@@ -36,6 +36,7 @@ from simroute.policy.types import TierState
 from simroute.tiers.base import AttemptResult
 from simroute.tiers.latency_fit import LatencySpec
 from simroute.tiers.token_latency import TokenLatencySpec
+from simroute.workload.prefix_runs import PrefixRuns
 from simroute.workload.request import Request
 
 
@@ -145,7 +146,7 @@ class RealtimeTier:
         max_concurrency: calls in flight at once across the tier (0 = unbounded).
         seed: the run seed; every draw is keyed by (seed, request, attempt, retry, purpose).
         prompt_cache: model -> its :class:`PromptCache` (absent = no caching).
-        prefix_ids: per request index, its prefix-block ids (for the prompt cache).
+        prefix_ids: the request table's prefix-block ids, by request index (for the prompt cache).
     """
 
     name = "realtime"
@@ -161,7 +162,7 @@ class RealtimeTier:
         max_concurrency: int,
         seed: int,
         prompt_cache: Mapping[str, PromptCache] | None = None,
-        prefix_ids: Any = None,
+        prefix_ids: PrefixRuns | None = None,
     ) -> None:
         if "*" not in latency:
             raise ConfigError("tiers.realtime: a default latency ('*') is required")
@@ -267,8 +268,7 @@ class RealtimeTier:
         pc = self.prompt_cache.get(model)
         if pc is None or self.prefix_ids is None:
             return 0, 0
-        off, values = self.prefix_ids
-        return pc.use(values[off[req.idx] : off[req.idx + 1]], req.prompt_tokens, start, start + ttft)
+        return pc.use(self.prefix_ids.ids(req.idx), req.prompt_tokens, start, start + ttft)
 
     def state(self) -> TierState:
         """Calls waiting for a concurrency slot and in flight."""

@@ -115,7 +115,7 @@ class RequestTable:
 
     def without_prefix_hashes(self) -> RequestTable:
         """This table with every ``prefix_hashes`` list emptied (no re-validation): for a simulation
-        that was given the ids as flat arrays already (:func:`simroute.sim.build.prefix_arrays`), so
+        that was given the ids as runs already (:func:`simroute.sim.build.prefix_runs`), so
         the per-row lists need not be held (or sent to another process) twice."""
         out = object.__new__(RequestTable)
         empty = pl.repeat(pl.lit([], dtype=pl.List(pl.Int64)), self.df.height, eager=True)
