@@ -40,8 +40,9 @@ def test_runs_give_back_every_row(chunk_rows: int) -> None:
     got_off, got_vals = runs.flat()
     assert np.array_equal(got_off, off) and np.array_equal(got_vals, vals)
     col = PrefixRuns.from_column(pl.Series("p", rows, dtype=pl.List(pl.Int64)), chunk_rows)
-    for a, b in zip((col.row_runs, col.start, col.length), (runs.row_runs, runs.start, runs.length), strict=True):
-        assert np.array_equal(a, b)
+    assert np.array_equal(col.row_runs, runs.row_runs)
+    assert np.array_equal(col.start, runs.start) and np.array_equal(col.length, runs.length)
+    assert col.column("p", chunk_rows).to_list() == [r.tolist() for r in rows]
 
 
 def test_runs_are_maximal_within_a_row() -> None:

@@ -15,6 +15,8 @@ import numba
 import numpy as np
 import polars as pl
 
+from simroute.workload.prefix_blocks import list_column
+
 CHUNK_ROWS = 65_536
 """Rows encoded at a time: the transient memory is a chunk's ids, not the whole table's."""
 
@@ -66,6 +68,21 @@ class PrefixRuns:
         np.cumsum(self.length, out=cum[1:])
         off = cum[self.row_runs]
         return off, _expand(self.start, self.length)
+
+    def rows(self, a: int, b: int) -> PrefixRuns:
+        """Rows ``a`` to ``b - 1`` (views of this object's arrays)."""
+        lo, hi = int(self.row_runs[a]), int(self.row_runs[b])
+        return PrefixRuns(self.row_runs[a : b + 1] - lo, self.start[lo:hi], self.length[lo:hi])
+
+    def column(self, name: str, chunk_rows: int = CHUNK_ROWS) -> pl.Series:
+        """The ``List(Int64)`` column of the ids, built ``chunk_rows`` rows at a time and left in
+        those chunks (not copied into one), so only one chunk's ids are ever flat besides it."""
+        n = len(self)
+        if n == 0:
+            return pl.Series(name, [], dtype=pl.List(pl.Int64))
+        chunks = [self.rows(a, min(a + chunk_rows, n)) for a in range(0, n, chunk_rows)]
+        parts = [list_column(name, *c.flat()) for c in chunks]
+        return pl.concat(parts, rechunk=False)
 
     @classmethod
     def from_flat(cls, offsets: np.ndarray, values: np.ndarray, chunk_rows: int = CHUNK_ROWS) -> PrefixRuns:

@@ -37,6 +37,7 @@ from simroute import rng as rng_mod
 from simroute.errors import ConfigError
 from simroute.workload import arrivals
 from simroute.workload.prefix_blocks import list_column, prefix_blocks, session_blocks
+from simroute.workload.prefix_runs import PrefixRuns
 from simroute.workload.schema import RequestTable
 from simroute.workload.skills import RISK_FEATURES, SkillCatalog, draw_urgency, sample_attributes
 
@@ -88,7 +89,7 @@ def generate(cfg: Mapping[str, Any], catalog: SkillCatalog, seed: int) -> Reques
     )
     content, intent = _duplicate_ids(rep, total)
     order = np.lexsort((step, sess, arrival))[:n]
-    hash_off, hash_vals = prefix_blocks(order, sk, sys_tokens, block, walk)
+    prefixes = PrefixRuns.from_flat(*prefix_blocks(order, sk, sys_tokens, block, walk))  # flat ids freed
     urgency = draw_urgency(profiles, skill, rng_mod.stream(seed, "workload.session_urgency"))[sess[order]]
     attrs = sample_attributes(profiles, sk[order], catalog.deadlines_s, rng, urgency=urgency)
     _inherit_attributes(attrs, rep, order, total)
@@ -102,7 +103,7 @@ def generate(cfg: Mapping[str, Any], catalog: SkillCatalog, seed: int) -> Reques
             "prompt_tokens": walk.prompt[order],
             "output_tokens": out[order],
             **attrs,
-            "prefix_hashes": list_column("prefix_hashes", hash_off, hash_vals),
+            "prefix_hashes": prefixes.column("prefix_hashes"),
             "content_id": content[order],
             "intent_id": intent[order],
             "think_s": gaps[order],
