@@ -32,6 +32,7 @@ from simroute.memory import release_memory
 from simroute.policy.catalog import ModelCatalog
 from simroute.policy.registry import PolicyContext
 from simroute.records import SimResult
+from simroute.runner.handoff import SpooledResult
 from simroute.sim.build import RunInputs, build_policies, prefix_runs, setup
 from simroute.sim.lifecycle import Policies
 from simroute.sim.run import simulate
@@ -191,13 +192,15 @@ def _inputs(cfg: Mapping[str, Any]) -> tuple[RunInputs, PrefixRuns]:
     return inp, prefixes
 
 
-def _baseline_from_config(cfg: Mapping[str, Any], progress: bool) -> SimResult:
+def _baseline_from_config(cfg: Mapping[str, Any], progress: bool, spool: Path) -> SpooledResult:
     """In a worker process: build the run's inputs from ``cfg`` (the same config and seed give the
-    same table) and simulate its baseline arm — no table or prefix arrays are sent to the worker."""
+    same table) and simulate its baseline arm — no table or prefix arrays are sent to the worker;
+    its result tables come back through files in ``spool`` (:mod:`simroute.runner.handoff`)."""
     inp, prefixes = _inputs(cfg)
     ctx = PolicyContext(inp.skills.names, inp.catalog, int(cfg["seed"]))
     replay = ReplayConfig.from_config(cfg["workload"])
-    return _job(cfg, inp, ctx, "baseline", progress, replay, prefixes).run()
+    res = _job(cfg, inp, ctx, "baseline", progress, replay, prefixes).run()
+    return SpooledResult.write(res, spool)
 
 
 def _baseline_elsewhere(cfg: Mapping[str, Any]) -> bool:
@@ -215,11 +218,11 @@ def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> 
     t0 = time.perf_counter()
     seed = int(cfg["seed"])
     with ExitStack() as stack:
-        elsewhere: Future[SimResult] | None = None
+        elsewhere: Future[SpooledResult] | None = None
         if _baseline_elsewhere(cfg):  # started first: it builds its own inputs while this one does
             spawn = multiprocessing.get_context("spawn")
             pool = stack.enter_context(ProcessPoolExecutor(1, mp_context=spawn))
-            elsewhere = pool.submit(_baseline_from_config, cfg, progress)
+            elsewhere = pool.submit(_baseline_from_config, cfg, progress, out_dir / ".baseline_result")
         inp, prefixes = _inputs(cfg)
         skills, table, prices, catalog = inp.skills, inp.table, inp.prices, inp.catalog
         ctx = PolicyContext(skills.names, catalog, seed)
@@ -236,7 +239,7 @@ def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> 
         }
         del prefixes  # not needed after the simulation (memory)
         if elsewhere is not None:
-            runs["baseline"] = elsewhere.result()
+            runs["baseline"] = elsewhere.result().read()
     t_sim = time.perf_counter()
     res = runs["policy"]
     base = runs.get("baseline")

@@ -1,0 +1,26 @@
+"""An arm's result handed over through files comes back equal, and its files are removed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from simroute.outcomes import OUTCOMES
+from simroute.records import SimResult
+from simroute.runner.handoff import SpooledResult
+
+
+def test_a_result_comes_back_equal_through_files(tmp_path: Path) -> None:
+    requests = pl.DataFrame(
+        {"request_id": [0, 1, 2], "cost_total_usd": [0.1, float("nan"), 2.5], "final_model": ["a", None, "b"]}
+    ).with_columns(outcome=pl.Series(["succeeded", "failed", "timed_out"], dtype=pl.Enum(list(OUTCOMES))))
+    attempts = pl.DataFrame({"request_index": [0, 0, 2], "tier": ["local", "realtime", "batch"]})
+    res = SimResult(requests, attempts, 12.5, 4, 86_400.0, 3, 1, {"exact": 2})
+    spooled = SpooledResult.write(res, tmp_path / "spool")
+    back = spooled.read()
+    assert back.requests.equals(res.requests) and back.requests.schema == res.requests.schema
+    assert back.attempts.equals(res.attempts)
+    assert (back.local_fixed_usd, back.local_gpus, back.horizon_s) == (12.5, 4, 86_400.0)
+    assert (back.batch_jobs, back.batch_expired_jobs, dict(back.cache_counts)) == (3, 1, {"exact": 2})
+    assert not (tmp_path / "spool").exists()
