@@ -140,7 +140,7 @@ class ArmJob:
     def run(self, policies: Policies | None = None) -> SimResult:
         """Simulate the arm (with ``policies``, or ones built from its config here)."""
         pol = policies if policies is not None else build_policies(self.pcfg, self.ctx)
-        return simulate(
+        res = simulate(
             self.table,
             pol,
             self.tiers_cfg,
@@ -152,6 +152,8 @@ class ArmJob:
             replay=self.replay,
             prefixes=self.prefixes,
         )
+        release_memory()  # the simulation's engines, caches and logs are reference cycles now
+        return res
 
 
 def _job(
