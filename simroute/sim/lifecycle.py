@@ -169,7 +169,6 @@ class Lifecycle:
         self.route_deadline_s = route_deadline_s
         self.gate: SessionGate | None = None
         self._rows: RequestRows | None = None
-        self.issued_s: dict[int, float] = {}
 
     def source(self, requests: RequestRows) -> Sim:
         """Release the requests (sorted by arrival): open loop each at its ``arrival_s``; closed loop
