@@ -29,3 +29,9 @@ def test_polars_allocator_returns_freed_pages_unless_the_user_says_otherwise() -
 
 def test_release_memory_runs() -> None:
     release_memory()  # gc + malloc_trim where the C library has it; must not raise
+
+
+def test_the_run_machinery_does_not_load_matplotlib() -> None:
+    """The baseline's worker and runs without figures do not pay for matplotlib (about 30 MiB)."""
+    code = "import sys, simroute.cli, simroute.runner.experiment; print('matplotlib' in sys.modules)"
+    assert _env_after(code, {}) == "False"

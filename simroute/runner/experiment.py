@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 
 from simroute import __version__
-from simroute.analysis import plots
 from simroute.analysis.sessions import session_summary, session_table
 from simroute.analysis.summary import headline, summarize
 from simroute.economics.quality import QualityModel
@@ -107,7 +106,10 @@ def _figures(
     out_dir: Path,
     title: str,
 ) -> None:
-    """The run's PNG figures (tier shares, latency CDF, cost vs success, session-makespan CDF)."""
+    """The run's PNG figures (tier shares, latency CDF, cost vs success, session-makespan CDF).
+    Matplotlib is imported here, only by runs that draw (about 30 MiB a process otherwise)."""
+    from simroute.analysis import plots
+
     res, base = runs["policy"], runs.get("baseline")
     names = {"policy": str(summary["policy"]), "baseline": str(summary["baseline_policy"])}
     plots.tier_share(res, out_dir / "tier_share.png", title)
