@@ -50,8 +50,14 @@ workloads = st.lists(
     prefix=st.booleans(),
     mode=st.sampled_from(["time", "step"]),
     lpt=st.sampled_from([0, 48]),
+    admission=st.sampled_from([(True, True, 0.0), (False, True, 0.0), (True, False, 0.0), (True, True, 0.1)]),
 )
-def test_fast_forward_is_identical_to_stepping(reqs, blocks, budget, seqs, prefix, mode, lpt) -> None:
+def test_fast_forward_is_identical_to_stepping(
+    reqs, blocks, budget, seqs, prefix, mode, lpt, admission
+) -> None:
+    """Also while requests wait that cannot be admitted (a saturated engine), with and without
+    chunked prefill, full-sequence reservation and a watermark."""
+    chunked, reserve, watermark = admission
     cfg = EngineConfig(
         max_num_batched_tokens=budget,
         max_num_seqs=seqs,
@@ -60,8 +66,13 @@ def test_fast_forward_is_identical_to_stepping(reqs, blocks, budget, seqs, prefi
         enable_prefix_caching=prefix,
         long_prefill_token_threshold=lpt,
         max_model_len=4096,
+        enable_chunked_prefill=chunked,
+        reserve_full_isl=reserve,
+        watermark=watermark,
     )
     reqs = [r for r in reqs if -(-(r[1] + r[2]) // 16) <= blocks - 1]  # each must fit alone
+    if not chunked:  # without chunked prefill a whole (resumed) sequence must fit the token budget
+        reqs = [r for r in reqs if r[1] + r[2] <= budget]
     if not reqs:
         return
     a, b = _run(cfg, reqs, mode, True), _run(cfg, reqs, mode, False)
@@ -70,6 +81,7 @@ def test_fast_forward_is_identical_to_stepping(reqs, blocks, budget, seqs, prefi
         assert a.request_field(f).tolist() == b.request_field(f).tolist()
     for f in TIMES:
         np.testing.assert_array_equal(a.request_time(f), b.request_time(f))  # bit-identical
+    np.testing.assert_allclose(a.request_time(K.BUSY), b.request_time(K.BUSY), rtol=1e-12)
     la, lb = a.step_log(), b.step_log()
     for col in (
         "num_scheduled_tokens",

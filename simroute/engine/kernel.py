@@ -24,6 +24,14 @@ decoding, KV connectors, LoRA or multimodal inputs, under FCFS scheduling with s
   computed tokens reach its known tokens emits one token; it finishes at ``max_tokens`` outputs
   or ``max_model_len`` tokens.
 
+Prefix-cache lookups of a waiting request that cannot be admitted are remembered (``hits``, its
+length, the request and the first key that missed) until a lookup could answer differently: the
+chain head of a remembered hit key is evicted (its block carries the lookup's stamp in
+``bp[:, MEMO]``), or the key that missed is registered. A saturated engine retries its queue's head
+at every step; without the memo each retry walks the head's whole cached prefix through the hash
+map (about 170 lookups a step in the agent fleet). The result is the same lookup, so every step is
+unchanged.
+
 Block hashes: the request's shared prefix is given as ``klen[r]`` ids (>= 0) of coarse blocks of
 ``kper[r]`` engine blocks each (``keys[kstart[r]:]``); engine block ``j`` inside it has key
 ``id[j // kper] * kper + j % kper`` (equal across requests with identical prefixes), any later
@@ -62,14 +70,16 @@ N_RF = 6  # BUSY: engine seconds attributed to the request (its share of each st
 # status
 ST_PENDING, ST_WAITING, ST_RUNNING, ST_DONE = 0, 1, 2, 3
 # block pool fields (bp[:, X])
-PREV, NEXT, REF, HASH, INDICT, CHPREV, CHNEXT = range(7)
-N_BP = 7
+PREV, NEXT, REF, HASH, INDICT, CHPREV, CHNEXT, MEMO = range(8)
+N_BP = 8  # MEMO: stamp of the remembered lookup that returned this block
 NOHASH = -(2**62)
 # scalars (sc[X])
 S_HEAD, S_TAIL, S_NFREE, S_NRUN, S_WHEAD, S_WLEN, S_STEP, S_PNEXT, S_NREQ, S_NSLOT, S_NDONE, S_SHIFT = range(
     12
 )
-N_SC = 12
+# the remembered prefix lookup: valid (0/1), its request, token count, hit blocks, missed key, stamp
+S_MOK, S_MREQ, S_MTOK, S_MHIT, S_MMISS, S_MSTAMP = range(12, 18)
+N_SC = 18
 # settings (cfg[X]) — see EngineConfig.as_array
 C_BUDGET, C_MAXSEQS, C_BS, C_NB, C_PREFIX, C_LPT, C_MAXLEN, C_RESERVE, C_WM, C_CHUNKED = range(10)
 # step log columns
@@ -95,6 +105,7 @@ def init_pool(bp: np.ndarray, sc: np.ndarray) -> None:
     bp[0, NEXT] = -1
     if nb > 1:
         bp[1, PREV] = -1
+    sc[S_MMISS] = NOHASH
     sc[S_HEAD] = 1 if nb > 1 else -1
     sc[S_TAIL] = nb - 1 if nb > 1 else -1
     sc[S_NFREE] = nb - 1
@@ -152,12 +163,14 @@ def _key(rq: np.ndarray, keys: np.ndarray, r: int, j: int) -> int:
 
 
 @numba.njit(cache=True)
-def _chain_add(bp, cache, k, b):
+def _chain_add(bp, sc, cache, k, b):
     """Register block ``b`` under hash ``k``. Like vLLM's hash -> {block_id: block} map, several
     blocks may share a hash (computed concurrently); a lookup returns the earliest registered."""
     bp[b, CHNEXT] = -1
     bp[b, INDICT] = 1
     if k not in cache:
+        if k == sc[S_MMISS]:  # the remembered lookup would now hit further
+            sc[S_MOK] = 0
         cache[k] = b
         bp[b, CHPREV] = -1
         return
@@ -169,9 +182,11 @@ def _chain_add(bp, cache, k, b):
 
 
 @numba.njit(cache=True)
-def _chain_remove(bp, cache, b):
+def _chain_remove(bp, sc, cache, b):
     """Drop block ``b`` from its hash's entry (eviction)."""
     p, n = bp[b, CHPREV], bp[b, CHNEXT]
+    if p < 0 and bp[b, MEMO] == sc[S_MSTAMP]:  # a lookup of its hash now returns another block
+        sc[S_MOK] = 0
     if p >= 0:
         bp[p, CHNEXT] = n
     elif n >= 0:
@@ -186,7 +201,7 @@ def _chain_remove(bp, cache, b):
 
 
 @numba.njit(cache=True)
-def _publish_private(rq, bp, slots, cache, r):
+def _publish_private(rq, bp, sc, slots, cache, r):
     """Make a preempted request's own cached blocks findable for its resume.
 
     Private blocks (negative keys) can only ever be hit by their own request, and only after a
@@ -197,7 +212,7 @@ def _publish_private(rq, bp, slots, cache, r):
         b = slots[s, j]
         h = bp[b, HASH]
         if h < 0 and h != NOHASH and bp[b, INDICT] == 0:
-            _chain_add(bp, cache, h, b)
+            _chain_add(bp, sc, cache, h, b)
 
 
 @numba.njit(cache=True)
@@ -233,7 +248,7 @@ def _new_blocks(rq, bp, sc, slots, cache, r, n):
         b = sc[S_HEAD]
         _unlink(bp, sc, b)
         if bp[b, INDICT] != 0:
-            _chain_remove(bp, cache, b)
+            _chain_remove(bp, sc, cache, b)
         bp[b, HASH] = NOHASH
         bp[b, REF] = 1
         slots[s, rq[r, NBLK]] = b
@@ -241,7 +256,7 @@ def _new_blocks(rq, bp, sc, slots, cache, r, n):
 
 
 @numba.njit(cache=True)
-def _cache_blocks(rq, bp, slots, keys, cache, cfg, r, ntokens):
+def _cache_blocks(rq, bp, sc, slots, keys, cache, cfg, r, ntokens):
     if cfg[C_PREFIX] == 0:
         return
     full = ntokens // cfg[C_BS]
@@ -251,7 +266,7 @@ def _cache_blocks(rq, bp, slots, keys, cache, cfg, r, ntokens):
         k = _key(rq, keys, r, j)
         bp[b, HASH] = k
         if k >= 0:
-            _chain_add(bp, cache, k, b)
+            _chain_add(bp, sc, cache, k, b)
     rq[r, CCNT] = max(rq[r, CCNT], full)
 
 
@@ -351,7 +366,7 @@ def _log_decode_step(rq, bp, sc, run_q, nrun, bs, log, j, t, dt):
     log[s, L_PRE] = 0
     log[s, L_DEC] = nrun
     log[s, L_RUN] = nrun
-    log[s, L_WAIT] = 0
+    log[s, L_WAIT] = sc[S_WLEN]
     kv = 0
     for i in range(nrun):
         r = run_q[i]
@@ -396,7 +411,58 @@ def _apply_decodes(rq, bp, sc, slots, keys, cache, cfg, run_q, nrun, taken):
         _new_blocks(rq, bp, sc, slots, cache, r, need)
         rq[r, COMP] += taken
         rq[r, NOUT] += taken
-        _cache_blocks(rq, bp, slots, keys, cache, cfg, r, rq[r, COMP])
+        _cache_blocks(rq, bp, sc, slots, keys, cache, cfg, r, rq[r, COMP])
+
+
+@numba.njit(cache=True)
+def _head_stays_out(rq, bp, sc, run_q, wq, keys, cache, cfg, hits, nrun):
+    """Whether the waiting queue's head can be admitted at no step of a pure-decode stretch of
+    the ``nrun`` running requests (True when nothing waits).
+
+    In such a stretch nothing is freed (no request finishes), so the free pool only shrinks, and no
+    shared prefix block is registered (checked: every running request has cached all its shared
+    blocks), so the head's prefix hit can only shrink, by evictions. Its token budget
+    (``max_num_batched_tokens - nrun``), seats and the long-prefill cap stay as they are. The new
+    blocks it needs and the blocks its whole sequence needs beyond its hit never fall as its hit
+    shrinks, so if they do not fit in the free pool now, with no eviction counted, they fit at no
+    step of the stretch, and each of its steps is the plain decode step that jumping assumes.
+    """
+    if sc[S_WLEN] == 0:
+        return True
+    for i in range(nrun):
+        r = run_q[i]
+        if rq[r, KLEN] * rq[r, KPER] > rq[r, CCNT]:
+            return False
+    budget = cfg[C_BUDGET] - nrun
+    if budget <= 0 or nrun >= cfg[C_MAXSEQS]:
+        return True
+    bs = cfg[C_BS]
+    maxlen = cfg[C_MAXLEN]
+    r = wq[sc[S_WHEAD]]
+    ntok = rq[r, PROMPT] + rq[r, NOUT]
+    lpt = cfg[C_LPT] if nrun + sc[S_WLEN] > 1 else 0
+    nhit = _prefix_hits(rq, bp, sc, keys, cache, cfg, r, ntok, hits)
+    comp = nhit * bs
+    nnew = ntok - comp
+    if 0 < lpt < nnew:
+        nnew = lpt
+    if cfg[C_CHUNKED] == 0 and nnew > budget:
+        return True
+    nnew = min(nnew, budget)
+    wm = cfg[C_WM]
+    if cfg[C_RESERVE] != 0 and max(_cdiv(min(ntok, maxlen), bs) - nhit, 0) + wm > sc[S_NFREE]:
+        return True
+    return max(_cdiv(min(comp + nnew, maxlen), bs) - nhit, 0) + wm > sc[S_NFREE]
+
+
+@numba.njit(cache=True)
+def _busy_by_step(rf, run_q, nrun, coef, ttab, c0, taken):
+    """Add each running request's share of each of ``taken`` decode steps to ``rf[:, BUSY]`` one
+    step at a time, exactly as stepping them one by one adds it (same rounding)."""
+    for j in range(taken):
+        share = _step_time(ttab, coef, 0, nrun, nrun, c0 + j * nrun, 0.0, 0) * 1 / nrun
+        for i in range(nrun):
+            rf[run_q[i], BUSY] += share
 
 
 @numba.njit(cache=True)
@@ -407,6 +473,7 @@ def _decode_jump(
     sc,
     sf,
     run_q,
+    wq,
     slots,
     keys,
     cache,
@@ -420,21 +487,26 @@ def _decode_jump(
     max_k,
     log,
     log_on,
+    hits,
 ):
     """Fast-forward a stretch of pure-decode steps in one go; returns the steps taken (0 = none).
 
-    Applies only when nothing waits and every running request is decoding. The stretch stops
+    Applies only when every running request is decoding and nothing waits, or the waiting queue's
+    head can be admitted at no step of the stretch (:func:`_head_stays_out`). The stretch stops
     before the step in which a request would finish, before any arrival joins, at the time
     limit (``limit_time`` s, not before the call's first step: ``first`` = steps run so far),
     after ``max_k`` steps, and while the blocks the stretch needs fit in the free pool (so no
     preemption can occur in it). The result is identical to running those steps one by one.
     """
     nrun = sc[S_NRUN]
-    if nrun == 0 or sc[S_WLEN] != 0 or nrun > cfg[C_BUDGET]:
+    if nrun == 0 or nrun > cfg[C_BUDGET]:
         return 0
     k, c0 = _decode_horizon(rq, run_q, nrun, cfg, max_k)
     k = _fit_blocks(rq, sc, run_q, nrun, cfg[C_BS], k)
     if k < 2:
+        return 0
+    waiting = sc[S_WLEN] != 0
+    if waiting and not _head_stays_out(rq, bp, sc, run_q, wq, keys, cache, cfg, hits, nrun):
         return 0
     taken, t = _time_stretch(
         rq, rf, bp, sc, sf, run_q, nrun, cfg, coef, ttab, order, mode, limit_time, first, k, c0, log, log_on
@@ -442,9 +514,12 @@ def _decode_jump(
     if taken < 1:
         return 0
     _apply_decodes(rq, bp, sc, slots, keys, cache, cfg, run_q, nrun, taken)
-    share = (t - sf[0]) / nrun  # every running request decodes one token per step of the stretch
-    for i in range(nrun):
-        rf[run_q[i], BUSY] += share
+    if waiting:  # these steps were stepped one by one before: keep their rounding
+        _busy_by_step(rf, run_q, nrun, coef, ttab, c0, taken)
+    else:
+        share = (t - sf[0]) / nrun  # every running request decodes one token per step of the stretch
+        for i in range(nrun):
+            rf[run_q[i], BUSY] += share
     sf[0] = t
     sc[S_STEP] += taken
     return taken
@@ -500,7 +575,7 @@ def _preempt_last(rq, bp, sc, run_q, wq, slots, slotfree, cache, cfg):
     v = run_q[sc[S_NRUN] - 1]
     sc[S_NRUN] -= 1
     if cfg[C_PREFIX] != 0:
-        _publish_private(rq, bp, slots, cache, v)
+        _publish_private(rq, bp, sc, slots, cache, v)
     _free_blocks(rq, bp, sc, slots, slotfree, v, cfg[C_PREFIX])
     rq[v, COMP] = 0
     rq[v, STATUS] = ST_WAITING
@@ -568,7 +643,7 @@ def _schedule_running(rq, bp, sc, run_q, wq, slots, slotfree, keys, cache, cfg, 
         if need < 0:
             break
         _new_blocks(rq, bp, sc, slots, cache, r, need)
-        _cache_blocks(rq, bp, slots, keys, cache, cfg, r, min(rq[r, COMP] + nnew, ntok))
+        _cache_blocks(rq, bp, sc, slots, keys, cache, cfg, r, min(rq[r, COMP] + nnew, ntok))
         nsched = _add_scheduled(rq, sched, ctxb, nsched, r, nnew)
         budget -= nnew
         i += 1
@@ -576,18 +651,32 @@ def _schedule_running(rq, bp, sc, run_q, wq, slots, slotfree, keys, cache, cfg, 
 
 
 @numba.njit(cache=True)
-def _prefix_hits(rq, keys, cache, cfg, r, ntok, hits):
+def _prefix_hits(rq, bp, sc, keys, cache, cfg, r, ntok, hits):
     """Prefix-cache hit of waiting request ``r`` (``ntok`` tokens): its leading full blocks whose
-    hash is cached, at most ``ntok - 1`` tokens, written to ``hits``; returns their count."""
+    hash is cached, at most ``ntok - 1`` tokens, written to ``hits``; returns their count. The
+    lookup is remembered, and reused while it would answer the same (see the module notes)."""
     if cfg[C_PREFIX] == 0:
         return 0
+    if sc[S_MOK] != 0 and sc[S_MREQ] == r and sc[S_MTOK] == ntok:
+        return sc[S_MHIT]
+    stamp = sc[S_MSTAMP] + 1
     nhit = 0
+    miss = NOHASH  # no key missed: every block in range hit
     for j in range((ntok - 1) // cfg[C_BS]):
-        b = cache.get(_key(rq, keys, r, j), -1)
+        k = _key(rq, keys, r, j)
+        b = cache.get(k, -1)
         if b < 0:
+            miss = k
             break
         hits[nhit] = b
+        bp[hits[nhit], MEMO] = stamp
         nhit += 1
+    sc[S_MSTAMP] = stamp
+    sc[S_MOK] = 1
+    sc[S_MREQ] = r
+    sc[S_MTOK] = ntok
+    sc[S_MHIT] = nhit
+    sc[S_MMISS] = miss
     return nhit
 
 
@@ -663,7 +752,7 @@ def _schedule_waiting(
     while budget > 0 and sc[S_WLEN] > 0 and sc[S_NRUN] < cfg[C_MAXSEQS]:
         r = wq[sc[S_WHEAD]]
         ntok = rq[r, PROMPT] + rq[r, NOUT]
-        nhit = _prefix_hits(rq, keys, cache, cfg, r, ntok, hits)
+        nhit = _prefix_hits(rq, bp, sc, keys, cache, cfg, r, ntok, hits)
         comp = nhit * bs
         nnew = ntok - comp
         if 0 < lpt < nnew:
@@ -676,7 +765,7 @@ def _schedule_waiting(
             break
         _claim_hits(bp, sc, slots, slotfree, rq, hits, r, nhit)
         _new_blocks(rq, bp, sc, slots, cache, r, need)
-        _cache_blocks(rq, bp, slots, keys, cache, cfg, r, min(comp + nnew, ntok))
+        _cache_blocks(rq, bp, sc, slots, keys, cache, cfg, r, min(comp + nnew, ntok))
         nfirst += _start_request(rq, rf, sc, sf, run_q, wq, r, comp)
         nsched = _add_scheduled(rq, sched, ctxb, nsched, r, nnew)
         budget -= nnew
@@ -861,6 +950,7 @@ def run(
     log,
     log_on,
     fast,
+    hits,
 ):
     """Run engine steps until idle with nothing pending, ``max_steps`` steps, or (after at least
     one step) the clock reaches ``limit_time``. Returns (steps run, requests finished).
@@ -875,11 +965,11 @@ def run(
 
     Each step: arrivals join the waiting queue; an empty engine skips to the next arrival; a
     stretch of pure-decode steps is fast-forwarded when ``fast``; otherwise one step is scheduled
-    (running, then waiting requests) and executed.
+    (running, then waiting requests) and executed. ``hits`` (``max_model_len / block_size + 1``
+    entries, kept by the caller between calls) holds the remembered prefix lookup.
     """
     sched = np.empty(cfg[C_MAXSEQS], dtype=np.int64)  # this step's batch (request indices)
     ctxb = np.empty(cfg[C_MAXSEQS], dtype=np.int64)  # their computed tokens before the step
-    hits = np.empty(_cdiv(cfg[C_MAXLEN], cfg[C_BS]) + 1, dtype=np.int64)  # prefix-hit blocks
     steps = 0
     ndone = 0
     while steps < max_steps:
@@ -892,8 +982,8 @@ def run(
             break
         if fast:
             taken = _decode_jump(
-                rq, rf, bp, sc, sf, run_q, slots, keys, cache, cfg, coef, ttab, order, mode, limit_time,
-                steps, max_steps - steps, log, log_on,
+                rq, rf, bp, sc, sf, run_q, wq, slots, keys, cache, cfg, coef, ttab, order, mode,
+                limit_time, steps, max_steps - steps, log, log_on, hits,
             )  # fmt: skip
             if taken:
                 steps += taken

@@ -80,6 +80,7 @@ class Replica:
         self.slotfree = np.arange(config.max_num_seqs, dtype=np.int64)[::-1].copy()
         self.sc[K.S_NSLOT] = config.max_num_seqs
         self.cache = Dict.empty(key_type=types.int64, value_type=types.int64)
+        self.hits = np.zeros(max_blocks, dtype=np.int64)  # the kernel's remembered prefix lookup
         self.log = np.zeros((max(log_steps, 1), K.N_LOG), dtype=np.float64)
         self.log_on = log_steps > 0
         self.fast = fast_forward
@@ -173,6 +174,7 @@ class Replica:
             self.log,
             self.log_on,
             self.fast,
+            self.hits,
         )
         return self.done_buf[:nd].copy()
 
