@@ -210,7 +210,8 @@ class Replica:
     @property
     def idle(self) -> bool:
         """No running, waiting or pending request."""
-        return self.num_running == 0 and self.num_waiting == 0 and self.num_pending == 0
+        sc = self.sc  # read directly: the local tier asks this at every wake-up of its driver
+        return bool(sc[K.S_NRUN] == 0 and sc[K.S_WLEN] == 0 and sc[K.S_NREQ] == sc[K.S_PNEXT])
 
     @property
     def kv_blocks_used(self) -> int:

@@ -256,7 +256,7 @@ class LocalTier:
                         self._complete(e, int(i))
                     if rep.steps == before and not rep.idle:
                         raise RuntimeError(f"local replica of {e.spec.model} cannot schedule its queue")
-            clocks = [e.rep.clock_s for e in self._all if not e.rep.idle]
+            clocks = [e.rep.clock_s for e in active if not e.rep.idle]  # the others stayed idle
             if not clocks:
                 continue
             self._sleep_until = min(clocks)
