@@ -415,13 +415,28 @@ def _apply_decodes(rq, bp, sc, slots, keys, cache, cfg, run_q, nrun, taken):
 
 
 @numba.njit(cache=True)
-def _head_stays_out(rq, bp, sc, run_q, wq, keys, cache, cfg, hits, nrun):
+def _registers_shared(rq, run_q, nrun, cfg):
+    """Whether decoding could register a shared prefix block: prefix caching is on and some running
+    request's shared prefix ids reach past the blocks it has cached (ids that cover its output
+    tokens too). Stepping registers such blocks in time order, a jump in request order, so a jump
+    could change which block a later lookup finds."""
+    if cfg[C_PREFIX] == 0:
+        return False
+    for i in range(nrun):
+        r = run_q[i]
+        if rq[r, KLEN] * rq[r, KPER] > rq[r, CCNT]:
+            return True
+    return False
+
+
+@numba.njit(cache=True)
+def _head_stays_out(rq, bp, sc, wq, keys, cache, cfg, hits, nrun):
     """Whether the waiting queue's head can be admitted at no step of a pure-decode stretch of
     the ``nrun`` running requests (True when nothing waits).
 
     In such a stretch nothing is freed (no request finishes), so the free pool only shrinks, and no
-    shared prefix block is registered (checked: every running request has cached all its shared
-    blocks), so the head's prefix hit can only shrink, by evictions. Its token budget
+    shared prefix block is registered (:func:`_registers_shared` is False), so the head's prefix
+    hit can only shrink, by evictions. Its token budget
     (``max_num_batched_tokens - nrun``), seats and the long-prefill cap stay as they are. The new
     blocks it needs and the blocks its whole sequence needs beyond its hit never fall as its hit
     shrinks, so if they do not fit in the free pool now, with no eviction counted, they fit at no
@@ -429,10 +444,6 @@ def _head_stays_out(rq, bp, sc, run_q, wq, keys, cache, cfg, hits, nrun):
     """
     if sc[S_WLEN] == 0:
         return True
-    for i in range(nrun):
-        r = run_q[i]
-        if rq[r, KLEN] * rq[r, KPER] > rq[r, CCNT]:
-            return False
     budget = cfg[C_BUDGET] - nrun
     if budget <= 0 or nrun >= cfg[C_MAXSEQS]:
         return True
@@ -491,22 +502,25 @@ def _decode_jump(
 ):
     """Fast-forward a stretch of pure-decode steps in one go; returns the steps taken (0 = none).
 
-    Applies only when every running request is decoding and nothing waits, or the waiting queue's
-    head can be admitted at no step of the stretch (:func:`_head_stays_out`). The stretch stops
+    Applies only when every running request is decoding, none can register a shared prefix block
+    (:func:`_registers_shared`), and nothing waits or the waiting queue's head can be admitted at
+    no step of the stretch (:func:`_head_stays_out`). The stretch stops
     before the step in which a request would finish, before any arrival joins, at the time
     limit (``limit_time`` s, not before the call's first step: ``first`` = steps run so far),
     after ``max_k`` steps, and while the blocks the stretch needs fit in the free pool (so no
-    preemption can occur in it). The result is identical to running those steps one by one.
+    preemption can occur in it). The steps, their times and every prefix-cache lookup are those of
+    running the steps one by one; so is the busy time while requests wait (with nothing waiting,
+    each request's share of the stretch is added at once, which may differ in the last bits).
     """
     nrun = sc[S_NRUN]
-    if nrun == 0 or nrun > cfg[C_BUDGET]:
+    if nrun == 0 or nrun > cfg[C_BUDGET] or _registers_shared(rq, run_q, nrun, cfg):
         return 0
     k, c0 = _decode_horizon(rq, run_q, nrun, cfg, max_k)
     k = _fit_blocks(rq, sc, run_q, nrun, cfg[C_BS], k)
     if k < 2:
         return 0
     waiting = sc[S_WLEN] != 0
-    if waiting and not _head_stays_out(rq, bp, sc, run_q, wq, keys, cache, cfg, hits, nrun):
+    if waiting and not _head_stays_out(rq, bp, sc, wq, keys, cache, cfg, hits, nrun):
         return 0
     taken, t = _time_stretch(
         rq, rf, bp, sc, sf, run_q, nrun, cfg, coef, ttab, order, mode, limit_time, first, k, c0, log, log_on

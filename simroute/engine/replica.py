@@ -42,8 +42,9 @@ class Replica:
             time) or ``"step"`` (before their arrival step; replay of step-mode runs).
         capacity: initial number of request slots (grows as needed).
         log_steps: keep a per-step log of up to this many steps (0 = none).
-        fast_forward: jump over stretches of pure-decode steps in one go (identical results;
-            off only to test that claim).
+        fast_forward: jump over stretches of pure-decode steps in one go (the same steps, times
+            and prefix-cache hits; busy-time shares may differ in the last bits; off only to test
+            that claim).
     """
 
     def __init__(

@@ -13,6 +13,7 @@ import json
 import multiprocessing
 import os
 import resource
+import shutil
 import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -204,7 +205,10 @@ def _baseline_from_config(cfg: Mapping[str, Any], progress: bool, spool: Path) -
     ctx = PolicyContext(inp.skills.names, inp.catalog, int(cfg["seed"]))
     replay = ReplayConfig.from_config(cfg["workload"])
     res = _job(cfg, inp, ctx, "baseline", progress, replay, prefixes).run()
-    return SpooledResult.write(res, spool)
+    spooled = SpooledResult.write(res, spool)
+    del res, inp, prefixes
+    release_memory()  # this worker idles until the policy arm is done: hold little meanwhile
+    return spooled
 
 
 def _baseline_elsewhere(cfg: Mapping[str, Any]) -> bool:
@@ -226,7 +230,9 @@ def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> 
         if _baseline_elsewhere(cfg):  # started first: it builds its own inputs while this one does
             spawn = multiprocessing.get_context("spawn")
             pool = stack.enter_context(ProcessPoolExecutor(1, mp_context=spawn))
-            elsewhere = pool.submit(_baseline_from_config, cfg, progress, out_dir / ".baseline_result")
+            spool = out_dir / ".baseline_result"
+            stack.callback(shutil.rmtree, spool, ignore_errors=True)  # gone however the run ends
+            elsewhere = pool.submit(_baseline_from_config, cfg, progress, spool)
         inp, prefixes = _inputs(cfg)
         skills, table, prices, catalog = inp.skills, inp.table, inp.prices, inp.catalog
         ctx = PolicyContext(skills.names, catalog, seed)
@@ -243,7 +249,9 @@ def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> 
         }
         del prefixes  # not needed after the simulation (memory)
         if elsewhere is not None:
-            runs["baseline"] = elsewhere.result().read()
+            spooled = elsewhere.result()
+            pool.shutdown()  # the worker's memory goes back before its tables are read here
+            runs["baseline"] = spooled.read()
     t_sim = time.perf_counter()
     res = runs["policy"]
     base = runs.get("baseline")

@@ -39,7 +39,8 @@ class SpooledResult:
         return cls(folder, rest)
 
     def read(self) -> SimResult:
-        """The result, its tables read back; ``folder`` is removed."""
+        """The result, its tables read back; ``folder`` is removed (Polars may map the files into
+        memory: on Linux and macOS a mapping outlives the file's removal)."""
         requests = pl.read_ipc(self.folder / "requests.arrow")
         attempts = pl.read_ipc(self.folder / "attempts.arrow")
         shutil.rmtree(self.folder)
