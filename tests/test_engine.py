@@ -34,6 +34,22 @@ def _run(cfg: EngineConfig, reqs: list[tuple[float, int, int, int]], mode: str, 
     return rep
 
 
+def _assert_same_run(a: Replica, b: Replica) -> None:
+    """The two replicas ran the same steps: request fields and times bit-identical (busy time to
+    rounding), and the same step log, times included."""
+    assert a.steps == b.steps
+    for f in (*FIELDS, K.NOUT):
+        assert a.request_field(f).tolist() == b.request_field(f).tolist()
+    for f in TIMES:
+        np.testing.assert_array_equal(a.request_time(f), b.request_time(f))  # bit-identical
+    np.testing.assert_allclose(a.request_time(K.BUSY), b.request_time(K.BUSY), rtol=1e-12)
+    la, lb = a.step_log(), b.step_log()
+    for col in ("t_start_s", "t_end_s", "num_scheduled_tokens", "num_prefill_tokens", "num_decode_tokens"):
+        assert getattr(la, col).tolist() == getattr(lb, col).tolist(), col
+    for col in ("num_running", "num_waiting", "kv_blocks_used"):
+        assert getattr(la, col).tolist() == getattr(lb, col).tolist(), col
+
+
 workloads = st.lists(
     st.tuples(st.floats(0, 5), st.integers(1, 400), st.integers(1, 80), st.integers(-1, 2)),
     min_size=1,
@@ -76,22 +92,7 @@ def test_fast_forward_is_identical_to_stepping(
     if not reqs:
         return
     a, b = _run(cfg, reqs, mode, True), _run(cfg, reqs, mode, False)
-    assert a.steps == b.steps
-    for f in FIELDS:
-        assert a.request_field(f).tolist() == b.request_field(f).tolist()
-    for f in TIMES:
-        np.testing.assert_array_equal(a.request_time(f), b.request_time(f))  # bit-identical
-    np.testing.assert_allclose(a.request_time(K.BUSY), b.request_time(K.BUSY), rtol=1e-12)
-    la, lb = a.step_log(), b.step_log()
-    for col in (
-        "num_scheduled_tokens",
-        "num_prefill_tokens",
-        "num_decode_tokens",
-        "num_running",
-        "num_waiting",
-        "kv_blocks_used",
-    ):
-        assert getattr(la, col).tolist() == getattr(lb, col).tolist(), col
+    _assert_same_run(a, b)
     # conservation: every request produced all its tokens and gave its blocks back
     assert (a.request_field(K.NOUT) == a.request_field(K.MAXOUT)).all()
     assert (a.request_field(K.STATUS) == K.ST_DONE).all()
@@ -149,22 +150,7 @@ def test_fast_forward_is_identical_across_calls_and_long_prefix_ids(
         _run_split(cfg, reqs, per_key, True, chunk),
         _run_split(cfg, reqs, per_key, False, chunk),
     )
-    assert a.steps == b.steps
-    for f in (*FIELDS, K.NOUT):
-        assert a.request_field(f).tolist() == b.request_field(f).tolist()
-    for f in TIMES:
-        np.testing.assert_array_equal(a.request_time(f), b.request_time(f))
-    np.testing.assert_allclose(a.request_time(K.BUSY), b.request_time(K.BUSY), rtol=1e-12)
-    la, lb = a.step_log(), b.step_log()
-    for col in (
-        "t_start_s",
-        "t_end_s",
-        "num_scheduled_tokens",
-        "num_running",
-        "num_waiting",
-        "kv_blocks_used",
-    ):
-        assert getattr(la, col).tolist() == getattr(lb, col).tolist(), col
+    _assert_same_run(a, b)
     assert fa == fb  # the same requests finish in the same call
     assert sorted(i for call in fa for i in call) == list(range(len(reqs)))
 

@@ -452,14 +452,10 @@ def _head_stays_out(rq, bp, sc, wq, keys, cache, cfg, hits, nrun):
     r = wq[sc[S_WHEAD]]
     ntok = rq[r, PROMPT] + rq[r, NOUT]
     lpt = cfg[C_LPT] if nrun + sc[S_WLEN] > 1 else 0
-    nhit = _prefix_hits(rq, bp, sc, keys, cache, cfg, r, ntok, hits)
-    comp = nhit * bs
-    nnew = ntok - comp
-    if 0 < lpt < nnew:
-        nnew = lpt
-    if cfg[C_CHUNKED] == 0 and nnew > budget:
+    nhit, nnew = _first_chunk(rq, bp, sc, keys, cache, cfg, r, lpt, budget, hits)
+    if nnew < 0:
         return True
-    nnew = min(nnew, budget)
+    comp = nhit * bs
     wm = cfg[C_WM]
     if cfg[C_RESERVE] != 0 and max(_cdiv(min(ntok, maxlen), bs) - nhit, 0) + wm > sc[S_NFREE]:
         return True
@@ -695,6 +691,22 @@ def _prefix_hits(rq, bp, sc, keys, cache, cfg, r, ntok, hits):
 
 
 @numba.njit(cache=True)
+def _first_chunk(rq, bp, sc, keys, cache, cfg, r, lpt, budget, hits):
+    """Waiting request ``r``'s prefix hit (its blocks written to ``hits``) and the tokens it would
+    compute in this step: its remaining prompt, capped by ``lpt`` (long-prefill threshold, 0 =
+    none) and ``budget`` — or -1 when, without chunked prefill, it does not fit the budget whole.
+    Returns ``(hit blocks, tokens)``; the tokens are at least 1 when it fits."""
+    ntok = rq[r, PROMPT] + rq[r, NOUT]
+    nhit = _prefix_hits(rq, bp, sc, keys, cache, cfg, r, ntok, hits)
+    nnew = ntok - nhit * cfg[C_BS]
+    if 0 < lpt < nnew:
+        nnew = lpt
+    if cfg[C_CHUNKED] == 0 and nnew > budget:
+        return nhit, -1
+    return nhit, min(nnew, budget)
+
+
+@numba.njit(cache=True)
 def _admit_blocks(bp, sc, cfg, hits, nhit, ntok, upto):
     """New KV blocks (count) a waiting request with ``nhit`` cache-hit blocks needs to compute up
     to token ``upto`` of its ``ntok``; -1 when they do not fit. Hit blocks with ref count 0 must
@@ -766,14 +778,10 @@ def _schedule_waiting(
     while budget > 0 and sc[S_WLEN] > 0 and sc[S_NRUN] < cfg[C_MAXSEQS]:
         r = wq[sc[S_WHEAD]]
         ntok = rq[r, PROMPT] + rq[r, NOUT]
-        nhit = _prefix_hits(rq, bp, sc, keys, cache, cfg, r, ntok, hits)
-        comp = nhit * bs
-        nnew = ntok - comp
-        if 0 < lpt < nnew:
-            nnew = lpt
-        if cfg[C_CHUNKED] == 0 and nnew > budget:
+        nhit, nnew = _first_chunk(rq, bp, sc, keys, cache, cfg, r, lpt, budget, hits)
+        if nnew < 0:
             break
-        nnew = min(nnew, budget)
+        comp = nhit * bs
         need = _admit_blocks(bp, sc, cfg, hits, nhit, ntok, comp + nnew)
         if need < 0:
             break

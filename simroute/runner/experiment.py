@@ -221,18 +221,38 @@ def _baseline_elsewhere(cfg: Mapping[str, Any]) -> bool:
     return bool(cfg.get("baseline")) and bool(cfg.get("parallel_arms", True)) and not in_worker and cores >= 2
 
 
+@dataclass(frozen=True)
+class _BaselineWorker:
+    """The baseline arm simulated in a second process (:func:`_baseline_from_config`)."""
+
+    pool: ProcessPoolExecutor
+    future: Future[SpooledResult]
+
+    @classmethod
+    def start(
+        cls, cfg: Mapping[str, Any], out_dir: Path, progress: bool, stack: ExitStack
+    ) -> _BaselineWorker:
+        """Start it; ``stack`` shuts the worker down and removes its handoff folder in
+        ``out_dir`` however the run ends."""
+        pool = stack.enter_context(ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")))
+        spool = out_dir / ".baseline_result"
+        stack.callback(shutil.rmtree, spool, ignore_errors=True)
+        return cls(pool, pool.submit(_baseline_from_config, cfg, progress, spool))
+
+    def result(self) -> SimResult:
+        """Its result; the worker is shut down (its memory given back) before the tables are read."""
+        spooled = self.future.result()
+        self.pool.shutdown()
+        return spooled.read()
+
+
 def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> dict[str, Any]:
     """Run the experiment described by the resolved config ``cfg``; return the summary."""
     t0 = time.perf_counter()
     seed = int(cfg["seed"])
     with ExitStack() as stack:
-        elsewhere: Future[SpooledResult] | None = None
-        if _baseline_elsewhere(cfg):  # started first: it builds its own inputs while this one does
-            spawn = multiprocessing.get_context("spawn")
-            pool = stack.enter_context(ProcessPoolExecutor(1, mp_context=spawn))
-            spool = out_dir / ".baseline_result"
-            stack.callback(shutil.rmtree, spool, ignore_errors=True)  # gone however the run ends
-            elsewhere = pool.submit(_baseline_from_config, cfg, progress, spool)
+        # started first: it builds its own inputs while this one does
+        elsewhere = _BaselineWorker.start(cfg, out_dir, progress, stack) if _baseline_elsewhere(cfg) else None
         inp, prefixes = _inputs(cfg)
         skills, table, prices, catalog = inp.skills, inp.table, inp.prices, inp.catalog
         ctx = PolicyContext(skills.names, catalog, seed)
@@ -249,9 +269,7 @@ def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> 
         }
         del prefixes  # not needed after the simulation (memory)
         if elsewhere is not None:
-            spooled = elsewhere.result()
-            pool.shutdown()  # the worker's memory goes back before its tables are read here
-            runs["baseline"] = spooled.read()
+            runs["baseline"] = elsewhere.result()
     t_sim = time.perf_counter()
     res = runs["policy"]
     base = runs.get("baseline")
