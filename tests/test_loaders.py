@@ -244,3 +244,22 @@ def test_parquet_with_bad_values_is_located(tmp_path: Path, skills: SkillCatalog
     with pytest.raises(InputError, match="finite time") as ei:
         _load(p, skills)
     assert (ei.value.row, ei.value.column) == (3, "arrival_s")
+
+
+@pytest.mark.parametrize("ids", [[3, None, 5], [3, -1]])
+def test_missing_or_negative_prefix_ids_are_located(tmp_path: Path, skills: SkillCatalog, ids: list) -> None:
+    """A prefix id that is missing or negative is one clear error at its row, not a silent
+    misalignment of every later row's ids."""
+    p = tmp_path / "raw.parquet"
+    pl.DataFrame(
+        {
+            "arrival_s": [0.0, 1.0, 2.0],
+            "prompt_tokens": [50, 60, 70],
+            "output_tokens": [1, 2, 3],
+            "prefix_hashes": [[1, 2], ids, [7]],
+        },
+        schema_overrides={"prefix_hashes": pl.List(pl.Int64)},
+    ).write_parquet(p)
+    with pytest.raises(InputError, match="block ids >= 0") as ei:
+        _load(p, skills)
+    assert (ei.value.row, ei.value.column) == (2, "prefix_hashes")

@@ -102,7 +102,7 @@ class PrefixRuns:
             part = column.slice(a, min(chunk_rows, n - a))
             off = np.zeros(part.len() + 1, dtype=np.int64)
             np.cumsum(part.list.len().fill_null(0).to_numpy(), out=off[1:])
-            values = part.explode(empty_as_null=False).drop_nulls().to_numpy().astype(np.int64, copy=False)
+            values = part.explode(empty_as_null=False).to_numpy().astype(np.int64, copy=False)
             parts.append(_encode(off, values))
         return _join(parts, n)
 

@@ -207,6 +207,9 @@ def validate(
     bad = _bad_after_ids(df)
     if bad.any():
         _fail(source, df, bad, "after_ids", "request ids of earlier rows of the same session", names)
+    bad_ids = _bad_prefix_ids(df)
+    if bad_ids is not None:
+        _fail(source, df, bad_ids, "prefix_hashes", "block ids >= 0, none missing", names)
     return df.select(list(SCHEMA))
 
 
@@ -249,6 +252,17 @@ def _session_checks() -> list[tuple[str, pl.Expr, str]]:
         expr = pl.col(col).is_infinite() | (pl.col(col) < 0)
         checks.append((col, expr, "a time >= 0 in seconds, or NaN when not recorded"))
     return checks
+
+
+def _bad_prefix_ids(df: pl.DataFrame) -> pl.Series | None:
+    """Per row: True when its ``prefix_hashes`` hold a missing or negative id; None when no row
+    does (checked on the flat ids first, so the common case makes no pass per row)."""
+    flat = df["prefix_hashes"].explode(empty_as_null=False)
+    if flat.null_count() == 0 and not (flat < 0).any():
+        return None
+    element_bad = pl.element().is_null() | (pl.element() < 0)
+    bad = pl.col("prefix_hashes").list.eval(element_bad).list.any().fill_null(False)
+    return df.select(bad)["prefix_hashes"]
 
 
 def _bad_after_ids(df: pl.DataFrame) -> pl.Series:
