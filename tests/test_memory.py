@@ -5,8 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from simroute.memory import release_memory
-
 
 def _env_after(code: str, env_extra: dict[str, str]) -> str:
     env = {"PATH": "/usr/bin:/bin", **env_extra}
@@ -25,10 +23,6 @@ def test_polars_allocator_returns_freed_pages_unless_the_user_says_otherwise() -
     ours = _effective(_env_after(read, {}))
     assert ours["dirty_decay_ms"] == "0" and ours["muzzy_decay_ms"] == "0"
     assert _effective(_env_after(read, {"_RJEM_MALLOC_CONF": "dirty_decay_ms:5"}))["dirty_decay_ms"] == "5"
-
-
-def test_release_memory_runs() -> None:
-    release_memory()  # gc + malloc_trim where the C library has it; must not raise
 
 
 def test_the_run_machinery_does_not_load_matplotlib() -> None:

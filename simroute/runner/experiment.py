@@ -188,7 +188,7 @@ def _job(
 
 def _inputs(cfg: Mapping[str, Any]) -> tuple[RunInputs, PrefixRuns]:
     """The run's inputs, with the prefix ids taken out of the table as runs of consecutive ids
-    (about an eighth of the flat ids' memory): the simulation reads those, and the per-row lists
+    (about a twelfth of the flat ids' memory): the simulation reads those, and the per-row lists
     are dropped."""
     inp = setup(cfg, int(cfg["seed"]))
     prefixes = prefix_runs(inp.table)

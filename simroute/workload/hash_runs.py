@@ -14,6 +14,9 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
+from simroute.workload.prefix_blocks import list_column as flat_list_column
+from simroute.workload.prefix_runs import PrefixRuns
+
 
 def list_column(name: str, arrays: Sequence[np.ndarray]) -> pl.Series:
     """A ``List(Int64)`` column with one row per array (polars would make equal lengths an Array)."""
@@ -34,9 +37,12 @@ def encode_one(ids: np.ndarray) -> np.ndarray:
 
 
 def encode(column: pl.Series) -> pl.Series:
-    """A ``List(Int64)`` column of ids -> the ``List(Int64)`` column of their runs."""
-    runs: Sequence[np.ndarray] = [encode_one(np.asarray(v, dtype=np.int64)) for v in column.to_list()]
-    return list_column(column.name, runs)
+    """A ``List(Int64)`` column of ids -> the ``List(Int64)`` column of their runs (as
+    :class:`~simroute.workload.prefix_runs.PrefixRuns` finds them, interleaved per row)."""
+    runs = PrefixRuns.from_column(column)
+    values = np.empty(2 * len(runs.start), dtype=np.int64)
+    values[0::2], values[1::2] = runs.start, runs.length
+    return flat_list_column(column.name, 2 * runs.row_runs, values)
 
 
 def decode(runs: pl.Series) -> pl.Series:
@@ -45,7 +51,6 @@ def decode(runs: pl.Series) -> pl.Series:
     Raises:
         ValueError: a row with an odd number of values or a run length below 1.
     """
-    n = runs.len()
     lengths = runs.list.len().to_numpy()
     if (lengths % 2).any():
         raise ValueError(f"row {int(np.flatnonzero(lengths % 2)[0]) + 1}: odd number of values")
@@ -53,11 +58,6 @@ def decode(runs: pl.Series) -> pl.Series:
     starts, run_len = flat[0::2], flat[1::2]
     if (run_len < 1).any():
         raise ValueError("a run length below 1")
-    run_row = np.repeat(np.arange(n), lengths // 2)
-    ids_per_row = np.bincount(run_row, weights=run_len, minlength=n).astype(np.int64)
-    total = int(run_len.sum())
-    # ids = start of the run + position within it
-    run_first = np.cumsum(run_len) - run_len
-    values = np.repeat(starts - run_first, run_len) + np.arange(total, dtype=np.int64)
-    offsets = np.concatenate(([0], np.cumsum(ids_per_row)))
-    return list_column(runs.name, [values[offsets[i] : offsets[i + 1]] for i in range(n)])
+    row_runs = np.zeros(runs.len() + 1, dtype=np.int64)
+    np.cumsum(lengths // 2, out=row_runs[1:])
+    return PrefixRuns(row_runs, starts.copy(), run_len.copy()).column(runs.name)

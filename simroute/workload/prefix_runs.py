@@ -2,7 +2,7 @@
 
 An agent session's calls share long prefixes whose block ids count up one by one, so a row's ids
 ``[0, 1, 2, 40_000, 40_001]`` hold as the runs ``(0, 3), (40_000, 2)``. The synthetic agent fleet
-has about 90 ids a row in about 6 runs, so the runs take about an eighth of the flat ids' memory
+has about 91 ids a row in about 3 runs, so the runs take about a twelfth of the flat ids' memory
 (at a million requests: about 700 MiB of flat ids). The tiers expand one row's ids when they need
 them (:meth:`PrefixRuns.ids`); the expanded ids equal the table's ``prefix_hashes`` exactly.
 """
