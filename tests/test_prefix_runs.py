@@ -54,9 +54,92 @@ def test_runs_are_maximal_within_a_row() -> None:
 
 def test_synthetic_fleet_ids_compress_and_round_trip(cfg, skills) -> None:
     table = generate(dict(cfg["workload"]) | {"n_requests": 3_000}, skills, 4)
-    col = table.df["prefix_hashes"]
+    col = table.with_prefix_column().df["prefix_hashes"]
     runs = PrefixRuns.from_column(col, chunk_rows=500)
     for i, ids in enumerate(col.to_list()):
         assert runs.ids(i).tolist() == ids
     flat_bytes = 8 * int(col.list.len().sum())
     assert runs.nbytes < flat_bytes / 4  # the point of holding runs
+
+
+def _walk_inputs(seed: int, total: int, sys_tokens: list[int]) -> dict[str, np.ndarray]:
+    """Random sessions of 1-6 steps (skills, fresh and output tokens), some first steps repeating
+    an earlier first step word for word."""
+    rng = np.random.default_rng(seed)
+    steps = rng.integers(1, 7, total)
+    steps = steps[: int(np.searchsorted(np.cumsum(steps), total)) + 1]
+    step = np.concatenate([np.arange(m) for m in steps])[:total]
+    sess_skill = rng.integers(0, len(sys_tokens), len(steps))
+    sk = np.repeat(sess_skill, steps)[:total]
+    copy_row = np.full(total, -1, dtype=np.int64)
+    firsts = np.flatnonzero(step == 0)
+    for a in firsts[1:]:
+        same = firsts[(firsts < a) & (sk[firsts] == sk[a])]
+        if len(same) and rng.random() < 0.2:  # repeat an earlier first step of the same skill
+            copy_row[a] = int(rng.choice(same))
+    return {
+        "sk": sk,
+        "step": step,
+        "fresh": rng.integers(1, 900, total),
+        "out": rng.integers(1, 400, total),
+        "copy_row": copy_row,
+    }
+
+
+@pytest.mark.parametrize(
+    ("seed", "sys_tokens"), [(0, [64, 128, 0]), (1, [100, 64]), (2, [32]), (3, [640, 16, 48])]
+)
+def test_runs_built_directly_equal_the_flat_ids_encoded(seed: int, sys_tokens: list[int]) -> None:
+    from simroute.workload.prefix_blocks import prefix_block_runs, prefix_blocks, session_blocks
+
+    x = _walk_inputs(seed, 3_000, sys_tokens)
+    k = len(sys_tokens)
+    sys_arr = np.array(sys_tokens, dtype=np.int64)
+    walk = session_blocks(
+        x["sk"],
+        x["step"],
+        x["fresh"],
+        x["out"],
+        sys_arr,
+        np.full(k, 0.8),
+        np.full(k, 4_000),
+        16,
+        x["copy_row"],
+    )
+    order = np.random.default_rng(seed).permutation(len(x["sk"]))
+    ref = PrefixRuns.from_flat(*prefix_blocks(order, x["sk"], sys_arr, 16, walk))
+    got = PrefixRuns(*prefix_block_runs(order, x["sk"], sys_arr, 16, walk))
+    assert (x["copy_row"] >= 0).sum() > 50  # repeats are exercised
+    assert ref.start.size > len(order)  # several runs a row: carried context, new ids
+    assert np.array_equal(got.row_runs, ref.row_runs)
+    assert np.array_equal(got.start, ref.start) and np.array_equal(got.length, ref.length)
+
+
+def test_a_table_holding_runs_checks_them_and_keeps_them_through_row_operations(cfg, skills) -> None:
+    from simroute.errors import InputError
+    from simroute.workload.respace import respace_sessions
+    from simroute.workload.schema import RequestTable
+
+    table = generate(dict(cfg["workload"]) | {"n_requests": 400}, skills, 4)
+    assert table.prefixes is not None and table.df["prefix_hashes"].list.len().sum() == 0
+    ids = table.with_prefix_column().df["prefix_hashes"].to_list()
+    assert [table.prefix_ids().ids(i).tolist() for i in range(len(table))] == ids
+    assert table.rows(100, 250).with_prefix_column().df["prefix_hashes"].to_list() == ids[100:250]
+    moved = respace_sessions(table, 30.0).df  # re-sorted rows carry their ids
+    by_id = dict(zip(table.df["request_id"].to_list(), ids, strict=True))
+    assert all(
+        by_id[r] == h for r, h in zip(moved["request_id"], moved["prefix_hashes"].to_list(), strict=True)
+    )
+
+    def rebuilt(prefixes: PrefixRuns, df: pl.DataFrame = table.df) -> RequestTable:
+        return RequestTable(df, "t.parquet", table.block_tokens, table.skills, prefixes=prefixes)
+
+    with pytest.raises(InputError, match="prefix ids for 399 rows, the table has 400"):
+        rebuilt(table.prefixes.rows(0, 399))
+    neg = PrefixRuns(table.prefixes.row_runs, table.prefixes.start.copy(), table.prefixes.length)
+    neg.start[neg.row_runs[7]] = -5
+    with pytest.raises(InputError, match="block ids >= 0") as ei:
+        rebuilt(neg)
+    assert (ei.value.row, ei.value.column) == (8, "prefix_hashes")
+    with pytest.raises(InputError, match="both as runs and as prefix_hashes lists"):
+        rebuilt(table.prefixes, table.with_prefix_column().df)

@@ -162,7 +162,7 @@ def test_synthetic_repeats_copy_the_original(repeat_skills: SkillCatalog) -> Non
     wl = compose_cfg()["workload"]
     wl["n_requests"] = 6000
     wl["repeat_window_s"] = 600.0
-    d = generate(wl, repeat_skills, 3).df
+    d = generate(wl, repeat_skills, 3).with_prefix_column().df
     first = d.filter(pl.col("step") == 0)
     exact = d.filter(pl.col("content_id").is_duplicated())
     assert exact.height > 0

@@ -27,15 +27,15 @@ def test_generates_exactly_n_sorted_valid_requests(cfg, skills) -> None:
 
 
 def test_same_seed_same_table_other_seed_differs(cfg, skills) -> None:
-    a = generate(_wl(cfg, n_requests=2000), skills, seed=7).df
-    b = generate(_wl(cfg, n_requests=2000), skills, seed=7).df
-    c = generate(_wl(cfg, n_requests=2000), skills, seed=8).df
+    a = generate(_wl(cfg, n_requests=2000), skills, seed=7).with_prefix_column().df
+    b = generate(_wl(cfg, n_requests=2000), skills, seed=7).with_prefix_column().df
+    c = generate(_wl(cfg, n_requests=2000), skills, seed=8).with_prefix_column().df
     assert a.equals(b)
     assert not a.equals(c)
 
 
 def test_sessions_grow_context_and_share_prefixes(cfg, skills) -> None:
-    df = generate(_wl(cfg, n_requests=20000), skills, seed=3).df
+    df = generate(_wl(cfg, n_requests=20000), skills, seed=3).with_prefix_column().df
     multi = df.filter(pl.col("skill") == "code_change").sort(["session_id", "step"])
     s = multi.group_by("session_id").agg(
         pl.len().alias("n"), pl.col("prompt_tokens"), pl.col("prefix_hashes")

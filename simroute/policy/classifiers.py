@@ -19,15 +19,23 @@ from simroute.policy.types import Label, RequestView
 
 
 class _Simulated:
-    """Labels drawn by the world before the run, looked up by request row."""
+    """Labels drawn by the world before the run, looked up by request row: per row the index of
+    its predicted skill (one byte or so a row, not a label object each), and one shared
+    :class:`Label` per skill."""
 
-    _labels: list[Label]
+    _codes: np.ndarray = np.zeros(0, dtype=np.int64)
+    _by_code: tuple[Label, ...] = ()
 
     def classify(self, request: RequestView) -> Label:
         """The label the world drew for this request's row."""
-        if request.idx >= len(self._labels):
+        if request.idx >= len(self._codes):
             raise RuntimeError("simulated classifier: simulate() was not given this request's row")
-        return self._labels[request.idx]
+        return self._by_code[int(self._codes[request.idx])]
+
+
+def _skill_codes(true_skills: Sequence[str], index: Mapping[str, int]) -> np.ndarray:
+    """Each true skill's index (``index``: skill name -> index)."""
+    return np.fromiter((index[s] for s in true_skills), dtype=np.int64, count=len(true_skills))
 
 
 class OracleClassifier(_Simulated):
@@ -38,12 +46,11 @@ class OracleClassifier(_Simulated):
     latency_s = 0.0
     cost_usd = 0.0
 
-    def __init__(self) -> None:
-        self._labels = []
-
     def simulate(self, true_skills: Sequence[str], u_classify: np.ndarray) -> None:
         """World side: every request's label is its true skill."""
-        self._labels = [Label(s, 1.0) for s in true_skills]
+        names = tuple(dict.fromkeys(true_skills))
+        self._by_code = tuple(Label(s, 1.0) for s in names)
+        self._codes = _skill_codes(true_skills, {s: i for i, s in enumerate(names)})
 
 
 class NoisyClassifier(_Simulated):
@@ -97,14 +104,17 @@ class NoisyClassifier(_Simulated):
         self._cum = np.cumsum(m, axis=1)
         self._index = {s: i for i, s in enumerate(self.skills)}
         self.oracle = bool(np.allclose(m, np.eye(k)))
-        self._labels = []
+        self._by_code = tuple(Label(s, float(m[j, j])) for j, s in enumerate(self.skills))
 
     def simulate(self, true_skills: Sequence[str], u_classify: np.ndarray) -> None:
         """World side: draw each request's predicted skill from its true skill's confusion row,
-        with the request's uniform ``u_classify`` (common random numbers)."""
-        last = len(self.skills) - 1
-        labels = []
-        for s, u in zip(true_skills, u_classify.tolist(), strict=True):
-            j = min(int(np.searchsorted(self._cum[self._index[s]], u, side="right")), last)
-            labels.append(Label(self.skills[j], float(self.matrix[j, j])))
-        self._labels = labels
+        with the request's uniform ``u_classify`` (common random numbers), for all rows at once."""
+        if len(true_skills) != len(u_classify):
+            raise ValueError("simulated classifier: one uniform per request is needed")
+        true = _skill_codes(true_skills, self._index)
+        u = np.asarray(u_classify, dtype=np.float64)
+        codes = np.empty(len(true), dtype=np.int64)
+        for i in range(len(self.skills)):
+            rows = np.flatnonzero(true == i)
+            codes[rows] = np.searchsorted(self._cum[i], u[rows], side="right")
+        self._codes = np.minimum(codes, len(self.skills) - 1)

@@ -104,13 +104,14 @@ def _day_table(table: RequestTable, day: int) -> RequestTable | None:
     Closed-loop sessions are gated within the day only: a step whose gate arrived on an earlier day
     loses that gate (``after_ids`` keeps the ids present in the day's table) and is issued at its own
     arrival time, so a session crossing midnight goes on without waiting for yesterday's steps."""
-    df = table.df
-    day_df = df.filter((pl.col("arrival_s") >= day * DAY_S) & (pl.col("arrival_s") < (day + 1) * DAY_S))
-    if day_df.height == 0:
+    arrival = table.df["arrival_s"].to_numpy()  # sorted: the day's rows are contiguous
+    a, b = (int(x) for x in np.searchsorted(arrival, [day * DAY_S, (day + 1) * DAY_S], side="left"))
+    if a == b:
         return None
-    ids = day_df["request_id"].implode()
+    part = table.rows(a, b)
+    ids = part.df["request_id"].implode()
     return RequestTable(
-        day_df.with_columns(
+        part.df.with_columns(
             pl.col("arrival_s") - day * DAY_S,
             (pl.col("recorded_arrival_s") - day * DAY_S).clip(lower_bound=0.0),
             pl.col("after_ids").list.eval(pl.element().filter(pl.element().is_in(ids))),
@@ -119,6 +120,7 @@ def _day_table(table: RequestTable, day: int) -> RequestTable | None:
         table.block_tokens,
         table.skills,
         table.label_counts,
+        prefixes=part.prefixes,
     )
 
 

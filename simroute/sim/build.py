@@ -48,13 +48,7 @@ def load_workload(cfg: Mapping[str, Any], skills: SkillCatalog, seed: int) -> Re
         table = label_trace(raw, skills, rules, str(labels["default"]), seed)
         limit = cfg.get("n_requests")
         if limit is not None and int(limit) < len(table):
-            table = RequestTable(
-                table.df.head(int(limit)),
-                table.source,
-                table.block_tokens,
-                table.skills,
-                table.label_counts,
-            )
+            table = table.rows(0, int(limit))
         spacing = cfg.get("session_spacing_s")
         return table if spacing is None else respace_sessions(table, float(spacing))
     raise ConfigError(f"workload.kind: expected 'synthetic' or 'trace', got {kind!r}")
@@ -150,9 +144,9 @@ def build_policies(cfg_policy: Mapping[str, Any], ctx: registry.PolicyContext) -
 
 
 def prefix_runs(table: RequestTable) -> PrefixRuns:
-    """The request table's ``prefix_hashes`` as runs of consecutive ids (encoded a chunk of rows at
-    a time)."""
-    return PrefixRuns.from_column(table.df["prefix_hashes"])
+    """The request table's prefix ids as runs of consecutive ids (those it holds, or its
+    ``prefix_hashes`` encoded a chunk of rows at a time)."""
+    return table.prefix_ids()
 
 
 def build_tiers(

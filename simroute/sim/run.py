@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,12 +24,13 @@ from simroute.economics.accounting import (
 )
 from simroute.economics.quality import QualityModel, correlate_attempts
 from simroute.errors import ConfigError
+from simroute.memory import release_memory
 from simroute.outcomes import COMPLETED, OUTCOMES, TIERS
 from simroute.policy.catalog import ModelCatalog
 from simroute.policy.response_cache import ResponseCache
 from simroute.records import SimResult
 from simroute.sim.build import build_tiers
-from simroute.sim.lifecycle import Lifecycle, Policies
+from simroute.sim.lifecycle import Lifecycle, Policies, Records
 from simroute.sim.rows import RequestRows
 from simroute.sim.sessions import ReplayConfig, route_deadlines
 from simroute.tiers.batch import BatchTier
@@ -123,7 +125,39 @@ def simulate(
     if len(lc.records.requests) != n:  # conservation: every request reached a terminal state
         raise RuntimeError(f"{n - len(lc.records.requests)} requests did not terminate")
     counts = {k: v - counts0.get(k, 0) for k, v in lc.cache.counts.items()} if lc.cache is not None else {}
-    return _tables(table, lc, catalog, local, quality, counts, billing_s)
+    ended = _Ended.of(lc, local, counts)
+    del lc, env, tiers, local, u_q, u_verify, u_cache, u_cls, bar
+    release_memory()  # the engines, queues and per-request draws: freed before the tables are built
+    return _tables(table, ended, catalog, quality, billing_s)
+
+
+@dataclass(frozen=True)
+class _Ended:
+    """What the result tables need from a finished simulation (so the rest of it can be freed
+    first): the logs, the local GPUs (count, USD per GPU-hour, whether provisioned), the batch
+    jobs submitted and expired, and the response-cache counts of this run."""
+
+    records: Records
+    local_gpus: int
+    gpu_hour_usd: float
+    provision_local: bool
+    batch_jobs: int
+    batch_expired_jobs: int
+    cache_counts: Mapping[str, int]
+
+    @staticmethod
+    def of(lc: Lifecycle, local: LocalTier, cache_counts: Mapping[str, int]) -> _Ended:
+        batch = lc.tiers["batch"]
+        assert isinstance(batch, BatchTier)
+        return _Ended(
+            lc.records,
+            local.n_gpus,
+            local.gpu_hour_usd,
+            lc.policies.provision_local,
+            batch.jobs,
+            batch.expired_jobs,
+            dict(cache_counts),
+        )
 
 
 def _check_local_pools(local: LocalTier, catalog: ModelCatalog) -> None:
@@ -150,17 +184,15 @@ def hard_truth(table: RequestTable, catalog: ModelCatalog, quality: QualityModel
 
 def _tables(
     table: RequestTable,
-    lc: Lifecycle,
+    ended: _Ended,
     catalog: ModelCatalog,
-    local: LocalTier,
     quality: QualityModel,
-    cache_counts: Mapping[str, int],
     billing_s: float | None = None,
 ) -> SimResult:
     """Join the request table with the records and the cost accounting into a :class:`SimResult`."""
     n = len(table)
-    req = lc.records.requests.frame().sort("idx")
-    att = lc.records.attempts.frame().sort(["idx", "attempt"])
+    req = ended.records.requests.frame().sort("idx")
+    att = ended.records.attempts.frame().sort(["idx", "attempt"])
     idx = att["idx"].to_numpy().astype(np.int64)
     costs = _attempt_costs(table, att, idx, catalog)
     att = att.with_columns(
@@ -176,7 +208,7 @@ def _tables(
         if billing_s is not None
         else billing_horizon_s(last_arrival, att.filter(pl.col("tier") == "local")["end_s"].to_numpy())
     )
-    fixed = local_fixed_usd(local.n_gpus, local.gpu_hour_usd, horizon, lc.policies.provision_local)
+    fixed = local_fixed_usd(ended.local_gpus, ended.gpu_hour_usd, horizon, ended.provision_local)
     completed = (att["status"] == COMPLETED).to_numpy()
     cols = request_cost_columns(
         RequestCostInputs(
@@ -201,17 +233,15 @@ def _tables(
     ).drop("prefix_hashes", "prompt")
     out = out.with_columns(saved_response_cache_usd=source_costs(out, out))
     out = out.with_columns(pl.col("attempts").cast(pl.Int32), pl.col("outcome").cast(pl.Enum(list(OUTCOMES))))
-    batch = lc.tiers["batch"]
-    assert isinstance(batch, BatchTier)
     return SimResult(
         out,
         att.rename({"idx": "request_index"}),
         fixed,
-        local.n_gpus,
+        ended.local_gpus,
         horizon,
-        batch.jobs,
-        batch.expired_jobs,
-        dict(cache_counts),
+        ended.batch_jobs,
+        ended.batch_expired_jobs,
+        dict(ended.cache_counts),
     )
 
 

@@ -19,7 +19,7 @@ def respace_sessions(table: RequestTable, spacing_s: float) -> RequestTable:
     ``k * spacing_s`` seconds; shift ``arrival_s`` and ``recorded_arrival_s`` of all its calls alike."""
     if not spacing_s > 0.0:
         raise ConfigError(f"workload.session_spacing_s: expected a time > 0 (seconds), got {spacing_s!r}")
-    df = table.df
+    df = table.with_prefix_column().df  # rows are re-sorted: the ids go with them
     starts = (
         df.group_by("session_id")
         .agg(pl.col("arrival_s").min().alias("_start"))

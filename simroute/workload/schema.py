@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 
 from simroute.errors import InputError
+from simroute.workload.prefix_runs import PrefixRuns
 from simroute.workload.skills import URGENCIES
 
 SCHEMA: dict[str, pl.DataType] = {
@@ -96,6 +97,10 @@ class RequestTable:
         label_counts: how many rows each labelling rule assigned (empty when labels were given).
         skills: the valid skill names.
         column_names: the source file's name for canonical columns (used in error messages).
+        prefixes: the rows' prefix-block ids held as runs (a generator that makes them so gives
+            them here, and ``df``'s ``prefix_hashes`` lists are then empty: a million rows' lists
+            would take about 700 MiB); None: they are ``df``'s ``prefix_hashes``. Read them with
+            :meth:`prefix_ids` either way.
     """
 
     df: pl.DataFrame
@@ -104,25 +109,69 @@ class RequestTable:
     skills: tuple[str, ...]
     label_counts: Mapping[str, int] = field(default_factory=dict)
     column_names: Mapping[str, str] = field(default_factory=dict)
+    prefixes: PrefixRuns | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "df", validate(self.df, self.source, self.skills, self.column_names))
         if self.block_tokens < 1:
             raise InputError(self.source, f"block_tokens must be >= 1, got {self.block_tokens}")
+        if self.prefixes is not None:
+            _check_runs(self.prefixes, self.df, self.source)
 
     def __len__(self) -> int:
         return self.df.height
 
+    def prefix_ids(self) -> PrefixRuns:
+        """The rows' prefix-block ids as runs (:attr:`prefixes`, or ``prefix_hashes`` encoded)."""
+        if self.prefixes is not None:
+            return self.prefixes
+        return PrefixRuns.from_column(self.df["prefix_hashes"])
+
+    def with_prefix_column(self) -> RequestTable:
+        """This table with its prefix ids in ``df``'s ``prefix_hashes`` lists (for row operations
+        that reorder or filter ``df``, and for inspection; no re-validation)."""
+        if self.prefixes is None:
+            return self
+        return self._replace(self.df.with_columns(self.prefixes.column("prefix_hashes")), None)
+
     def without_prefix_hashes(self) -> RequestTable:
-        """This table with every ``prefix_hashes`` list emptied (no re-validation): for a simulation
-        that was given the ids as runs already (:func:`simroute.sim.build.prefix_runs`), so
-        the per-row lists need not be held (or sent to another process) twice."""
+        """This table with every ``prefix_hashes`` list emptied and no :attr:`prefixes` (no
+        re-validation): for a simulation that was given the ids as runs already
+        (:meth:`prefix_ids`), so the ids need not be held (or sent to another process) twice."""
+        return self._replace(self.df.with_columns(empty_prefix_column(self.df.height)), None)
+
+    def rows(self, a: int, b: int) -> RequestTable:
+        """Rows ``a`` to ``b - 1`` with their prefix ids (no re-validation: a contiguous slice of
+        a valid table is valid, but for ``after_ids`` that point before ``a``, which a caller that
+        keeps them must handle)."""
+        prefixes = self.prefixes.rows(a, b) if self.prefixes is not None else None
+        return self._replace(self.df.slice(a, b - a), prefixes)
+
+    def _replace(self, df: pl.DataFrame, prefixes: PrefixRuns | None) -> RequestTable:
         out = object.__new__(RequestTable)
-        empty = pl.repeat(pl.lit([], dtype=pl.List(pl.Int64)), self.df.height, eager=True)
         for f in fields(self):
             object.__setattr__(out, f.name, getattr(self, f.name))
-        object.__setattr__(out, "df", self.df.with_columns(empty.alias("prefix_hashes")))
+        object.__setattr__(out, "df", df)
+        object.__setattr__(out, "prefixes", prefixes)
         return out
+
+
+def empty_prefix_column(n: int) -> pl.Series:
+    """A ``prefix_hashes`` column of ``n`` empty lists (the ids held elsewhere, or none)."""
+    return pl.repeat(pl.lit([], dtype=pl.List(pl.Int64)), n, eager=True).alias("prefix_hashes")
+
+
+def _check_runs(prefixes: PrefixRuns, df: pl.DataFrame, source: str) -> None:
+    """Prefix ids given as runs: one entry per row, ids >= 0, and not also given as lists."""
+    if len(prefixes) != df.height:
+        raise InputError(source, f"prefix ids for {len(prefixes)} rows, the table has {df.height}")
+    bad = np.flatnonzero(prefixes.start < 0)
+    if len(bad):
+        row = int(np.searchsorted(prefixes.row_runs, bad[0], side="right")) - 1
+        got = prefixes.ids(row).tolist()
+        raise InputError(source, f"expected block ids >= 0, got {got!r}", row=row + 1, column="prefix_hashes")
+    if df["prefix_hashes"].list.len().sum():
+        raise InputError(source, "prefix ids given both as runs and as prefix_hashes lists")
 
 
 def _fail(

@@ -38,7 +38,7 @@ from simroute.errors import ConfigError
 from simroute.workload import arrivals
 from simroute.workload.prefix_blocks import list_column, prefix_blocks, session_blocks
 from simroute.workload.prefix_runs import PrefixRuns
-from simroute.workload.schema import RequestTable
+from simroute.workload.schema import RequestTable, empty_prefix_column
 from simroute.workload.skills import RISK_FEATURES, SkillCatalog, draw_urgency, sample_attributes
 
 
@@ -103,7 +103,7 @@ def generate(cfg: Mapping[str, Any], catalog: SkillCatalog, seed: int) -> Reques
             "prompt_tokens": walk.prompt[order],
             "output_tokens": out[order],
             **attrs,
-            "prefix_hashes": prefixes.column("prefix_hashes"),
+            "prefix_hashes": empty_prefix_column(n),  # the ids are held as runs (``prefixes``)
             "content_id": content[order],
             "intent_id": intent[order],
             "think_s": gaps[order],
@@ -116,6 +116,7 @@ def generate(cfg: Mapping[str, Any], catalog: SkillCatalog, seed: int) -> Reques
         block,
         catalog.names,
         {"synthetic (labels drawn from skill profiles)": n},
+        prefixes=prefixes,
     )
 
 
