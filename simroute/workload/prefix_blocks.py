@@ -154,7 +154,8 @@ def prefix_blocks(
     order: np.ndarray, sk: np.ndarray, sys_tokens: np.ndarray, block: int, walk: SessionBlocks
 ) -> tuple[np.ndarray, np.ndarray]:
     """The prefix-block ids of the generated rows ``order`` as flat arrays (offsets of length
-    ``len(order) + 1``, values). Every row a kept row carries from or repeats must be kept (earlier
+    ``len(order) + 1``, values): the straightforward reference that :func:`prefix_block_runs`, which
+    the generator uses, is tested against. Every row a kept row carries from or repeats must be kept (earlier
     steps and earlier sessions arrive first, so the earliest arrivals always are)."""
     sys_blocks = (sys_tokens // block).astype(np.int64)
     with_ctx = (sys_tokens % block) == 0

@@ -36,7 +36,7 @@ import polars as pl
 from simroute import rng as rng_mod
 from simroute.errors import ConfigError
 from simroute.workload import arrivals
-from simroute.workload.prefix_blocks import list_column, prefix_blocks, session_blocks
+from simroute.workload.prefix_blocks import list_column, prefix_block_runs, session_blocks
 from simroute.workload.prefix_runs import PrefixRuns
 from simroute.workload.schema import RequestTable, empty_prefix_column
 from simroute.workload.skills import RISK_FEATURES, SkillCatalog, draw_urgency, sample_attributes
@@ -89,7 +89,7 @@ def generate(cfg: Mapping[str, Any], catalog: SkillCatalog, seed: int) -> Reques
     )
     content, intent = _duplicate_ids(rep, total)
     order = np.lexsort((step, sess, arrival))[:n]
-    prefixes = PrefixRuns.from_flat(*prefix_blocks(order, sk, sys_tokens, block, walk))  # flat ids freed
+    prefixes = PrefixRuns(*prefix_block_runs(order, sk, sys_tokens, block, walk))  # never flat
     urgency = draw_urgency(profiles, skill, rng_mod.stream(seed, "workload.session_urgency"))[sess[order]]
     attrs = sample_attributes(profiles, sk[order], catalog.deadlines_s, rng, urgency=urgency)
     _inherit_attributes(attrs, rep, order, total)
