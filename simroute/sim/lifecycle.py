@@ -179,12 +179,9 @@ class Lifecycle:
         self._rows = requests
         gated = np.zeros(len(requests), dtype=bool)
         if closed:
-            self.gate = SessionGate(self.env, self.replay.session_retry, self._release)
-            for i in range(len(requests)):
-                after = requests.after_ids(i)
-                if after:
-                    gated[i] = True
-                    self.gate.register(i, after)
+            offsets, after = requests.after_arrays()
+            self.gate = SessionGate(self.env, self.replay.session_retry, self._release, offsets, after)
+            gated = self.gate.gated
         for i in np.flatnonzero(~gated).tolist():
             req = requests[i]
             if req.arrival_s > self.env.now:

@@ -69,6 +69,10 @@ class RequestRows:
     def __len__(self) -> int:
         return self._n
 
+    def after_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every row's ``after_ids`` as flat arrays: offsets (length rows + 1) and ids."""
+        return self._after_off, self._after
+
     def after_ids(self, i: int) -> tuple[int, ...]:
         """Row ``i``'s ``after_ids``."""
         return tuple(self._after[self._after_off[i] : self._after_off[i + 1]].tolist())

@@ -82,73 +82,89 @@ def route_deadlines(df: pl.DataFrame) -> np.ndarray:
     return np.where(has_dependents, rest, own)
 
 
+_STATE_CODE = {ANSWERED: 1, UNANSWERED: 2, CANCELLED_GATE: 3}
+"""A gating request's terminal state as a code (0: not terminal yet)."""
+
+
 class SessionGate:
     """Which steps wait for which gating requests, the gating requests' terminal states and each
-    session's remaining retry budget — without a SimPy process or event per waiting step.
+    session's remaining retry budget — without a SimPy process or event per waiting step, and in
+    arrays (gates left per step; per gating request, the steps it gates and its state), not a
+    Python object per step.
 
-    A step is registered with its ``after_ids`` at the start; when the last of them is terminal,
-    ``on_ready(key)`` is called (from a SimPy event processed at that time, so a step is released
-    exactly where a SimPy ``AllOf`` over per-gate events would release it).
+    Built from every row's ``after_ids`` at the start; when the last gate of a step is terminal,
+    ``on_ready(row)`` is called (from a SimPy event processed at that time, so a step is released
+    exactly where a SimPy ``AllOf`` over per-gate events would release it). Steps that become ready
+    together are released in row order.
 
     Args:
         env: SimPy environment.
         session_retry: unanswered steps a session survives.
-        on_ready: called with a registered step's key when all its gates are terminal.
+        on_ready: called with a step's row when all its gates are terminal.
+        after_offsets: row ``i``'s gates are ``after_ids[after_offsets[i]:after_offsets[i + 1]]``
+            (length rows + 1).
+        after_ids: the request ids every row waits for, row after row.
     """
 
-    def __init__(self, env: simpy.Environment, session_retry: int, on_ready: Callable[[int], None]) -> None:
+    def __init__(
+        self,
+        env: simpy.Environment,
+        session_retry: int,
+        on_ready: Callable[[int], None],
+        after_offsets: np.ndarray,
+        after_ids: np.ndarray,
+    ) -> None:
         self.env = env
         self.session_retry = session_retry
         self.on_ready = on_ready
-        self._state: dict[int, str] = {}
-        self._waiting: dict[int, list[int]] = {}
-        self._left: dict[int, int] = {}
-        self._readers: dict[int, int] = {}
+        counts = np.diff(after_offsets)
+        self.gated = counts > 0
+        """Per row: whether it waits for any request."""
+        self._left = counts.astype(np.int64)
+        rows = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+        by_gate = np.argsort(after_ids, kind="stable")  # within a gate: its steps in row order
+        self._gate_ids, first = np.unique(after_ids[by_gate], return_index=True)
+        self._steps_off = np.append(first, len(by_gate)).astype(np.int64)
+        self._steps = rows[by_gate]
+        self._state = np.zeros(len(self._gate_ids), dtype=np.int8)
         self._forgiven: dict[int, set[int]] = {}
 
-    def register(self, key: int, after_ids: Sequence[int]) -> None:
-        """Step ``key`` waits for every request id in ``after_ids`` (registration order is release
-        order among steps that become ready together)."""
-        self._left[key] = len(after_ids)
-        for i in after_ids:
-            self._waiting.setdefault(int(i), []).append(key)
-            self._readers[int(i)] = self._readers.get(int(i), 0) + 1
+    def _slot(self, request_id: int) -> int:
+        """The gating request's index in the gate arrays (-1: it gates no step)."""
+        k = int(np.searchsorted(self._gate_ids, request_id))
+        return k if k < len(self._gate_ids) and self._gate_ids[k] == request_id else -1
 
     def finish(self, request_id: int, state: str) -> None:
         """Mark ``request_id`` terminal with ``state`` (answered / unanswered / cancelled); the steps
         it gates are counted down when the event scheduled here is processed."""
-        waiting = self._waiting.pop(request_id, None)
-        if waiting is None:
+        k = self._slot(request_id)
+        if k < 0 or self._state[k]:
             return
-        self._state[request_id] = state
+        self._state[k] = _STATE_CODE[state]
+        waiting = self._steps[self._steps_off[k] : self._steps_off[k + 1]].tolist()
         ev = self.env.event()
         ev.callbacks.append(lambda _ev: self._count_down(waiting))
         ev.succeed(state)
 
     def _count_down(self, waiting: list[int]) -> None:
-        for key in waiting:
-            self._left[key] -= 1
-            if self._left[key] == 0:
-                del self._left[key]
-                self.on_ready(key)
+        left = self._left
+        for row in waiting:
+            left[row] -= 1
+            if left[row] == 0:
+                self.on_ready(row)
 
     def may_go_on(self, session_id: int, after_ids: Sequence[int]) -> bool:
         """Whether a step may be issued once its gates are terminal: every gate answered, or each
-        unanswered one forgiven within the session's ``session_retry`` budget (never a cancelled one).
-        Called once per released step (it forgets gate states no other step will read)."""
+        unanswered one forgiven within the session's ``session_retry`` budget (never a cancelled one)."""
         forgiven = self._forgiven.get(session_id, set())
         ok = True
         for i in after_ids:
-            state = self._state[int(i)]
-            if not ok or state == ANSWERED or int(i) in forgiven:
+            state = int(self._state[self._slot(int(i))])
+            if not ok or state == _STATE_CODE[ANSWERED] or int(i) in forgiven:
                 continue
-            if state == CANCELLED_GATE or len(forgiven) >= self.session_retry:
+            if state == _STATE_CODE[CANCELLED_GATE] or len(forgiven) >= self.session_retry:
                 ok = False
                 continue
             forgiven.add(int(i))
             self._forgiven[session_id] = forgiven
-        for i in after_ids:
-            self._readers[int(i)] -= 1
-            if self._readers[int(i)] == 0:
-                del self._readers[int(i)], self._state[int(i)]
         return ok
