@@ -183,3 +183,18 @@ def test_registry_injects_run_objects(ctx) -> None:
     assert isinstance(clf, NoisyClassifier) and clf.skills == ctx.skills
     sel = registry.build("selector", {"name": "threshold", "threshold": 0.8}, ctx)
     assert isinstance(sel, ThresholdSelector) and sel.catalog is ctx.catalog
+
+
+def test_strongest_picks_what_argmax_picks() -> None:
+    from simroute.policy.catalog import Offer
+
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        q = rng.choice([0.2, 0.5, 0.9, float("nan")], size=int(rng.integers(1, 5)), p=[0.3, 0.3, 0.3, 0.1])
+        offers = [
+            Offer(f"m{i}", "realtime", "standard", np.array([1.0 + i, 2.0, 0, 0, 0]), {"s": float(v)})
+            for i, v in enumerate(q)
+        ]
+        cat = ModelCatalog(offers)
+        want = {o.model: o for o in offers}[f"m{int(np.argmax(q))}"]  # offers are re-sorted by price
+        assert cat.strongest("realtime", "s") is want

@@ -20,6 +20,7 @@ from simroute.engine.profiles import ProfileStepTime
 from simroute.engine.replica import Replica
 from simroute.engine.steptime import LinearStepTime
 from simroute.errors import ConfigError, InputError
+from simroute.policy.types import TierState
 from simroute.tiers.base import AttemptResult
 from simroute.tiers.batch import BatchTier
 from simroute.tiers.latency_fit import LatencySpec, fit_profiles, fit_report, ks_distance
@@ -77,8 +78,19 @@ def test_local_tier_matches_the_bare_engine(env: simpy.Environment) -> None:
     arr = np.cumsum(g.exponential(0.05, n))
     p, o = g.integers(1, 300, n), g.integers(1, 60, n)
 
+    def counted() -> TierState:  # the tier's state counted afresh
+        engines = [e.rep for es in tier.engines.values() for e in es]
+        return TierState(
+            sum(r.num_waiting + r.num_pending for r in engines),
+            sum(r.num_running for r in engines),
+            sum(r.config.max_num_seqs for r in engines),
+        )
+
+    states_right = []
+
     def noise() -> Any:  # unrelated events at odd times, to cut the driver's look-ahead
         while env.now < arr[-1] + 5:
+            states_right.append(tier.state() == counted())  # the remembered state is current
             yield env.timeout(float(g.exponential(0.013)))
 
     env.process(noise())
@@ -97,6 +109,7 @@ def test_local_tier_matches_the_bare_engine(env: simpy.Environment) -> None:
     np.testing.assert_allclose([r.end_s for r in res], rep.request_time(K.DONET), rtol=0, atol=1e-12)
     np.testing.assert_allclose([r.first_token_s for r in res], rep.request_time(K.FIRSTT), rtol=0, atol=1e-12)
     assert all(r.status == "completed" for r in res)
+    assert len(states_right) > 100 and all(states_right)
 
 
 def test_local_rejects_when_queue_full_or_request_cannot_fit(env: simpy.Environment) -> None:

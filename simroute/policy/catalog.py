@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,8 +80,12 @@ class ModelCatalog:
     def strongest(self, tier: str, skill: str) -> Offer:
         """Highest expected quality for ``skill`` in ``tier`` (ties: cheapest)."""
         offers = self.offers(tier)
-        q = np.array([o.expected_quality[skill] for o in offers])
-        return offers[int(np.argmax(q))]
+        best, top = offers[0], offers[0].expected_quality[skill]
+        for o in offers[1:]:  # the first highest, as argmax picks it (a NaN counts as highest)
+            q = o.expected_quality[skill]
+            if not math.isnan(top) and (q > top or math.isnan(q)):
+                best, top = o, q
+        return best
 
     def without_tier(self, tier: str) -> ModelCatalog:
         """The same offers (shared objects: learned expectations stay in sync) minus ``tier``'s."""

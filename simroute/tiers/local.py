@@ -184,6 +184,7 @@ class LocalTier:
         self._sleep_until = np.inf
         self._kicked = False
         self._driver = env.process(self._drive())
+        self._state: TierState | None = None  # the engines' counts, until an engine changes
 
     @property
     def n_gpus(self) -> int:
@@ -227,6 +228,7 @@ class LocalTier:
             blocks_per_key=max(self.block_tokens // cfg.block_size, 1),
         )
         eng.inflight[i] = (ev, now, request)
+        self._state = None
         if was_idle:
             if self._wake is not None:
                 if not self._wake.triggered:
@@ -256,6 +258,7 @@ class LocalTier:
                         self._complete(e, int(i))
                     if rep.steps == before and not rep.idle:
                         raise RuntimeError(f"local replica of {e.spec.model} cannot schedule its queue")
+            self._state = None  # the engines ran
             clocks = [e.rep.clock_s for e in active if not e.rep.idle]  # the others stayed idle
             if not clocks:
                 continue
@@ -285,11 +288,15 @@ class LocalTier:
         self.env.timeout(max(res.end_s - self.env.now, 0.0)).callbacks.append(fire)
 
     def state(self) -> TierState:
-        """Waiting and running requests over all replicas."""
+        """Waiting and running requests over all replicas (counted again only after a request was
+        queued or an engine ran)."""
+        if self._state is not None:
+            return self._state
         q = s = c = 0
         for engines in self.engines.values():
             for e in engines:
                 q += e.rep.num_waiting + e.rep.num_pending
                 s += e.rep.num_running
                 c += e.spec.engine.max_num_seqs
-        return TierState(q, s, c)
+        self._state = TierState(q, s, c)
+        return self._state
