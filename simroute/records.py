@@ -159,20 +159,39 @@ class RecordLog:
 
     def frame(self) -> pl.DataFrame:
         """The logged records as a table, one column per field in field order."""
-        series = []
-        for name, dt in self._schema.items():
-            buf = self._cols[name]
-            if name in self._vocab:
-                words: list[str | None] = [None] * len(self._vocab[name])
-                for w, code in self._vocab[name].items():
-                    words[code] = w
-                codes = np.frombuffer(buf, dtype=np.int32) if len(buf) else np.zeros(0, np.int32)
-                series.append(pl.Series(name, words, dtype=pl.String).gather(codes))
-            else:
-                kind = self._kind[name]
-                vals = np.frombuffer(buf, dtype=_ARRAY_CODES[kind][1]) if len(buf) else np.zeros(0)
-                series.append(pl.Series(name, vals.astype(bool) if kind == "bool" else vals, dtype=dt))
+        return pl.DataFrame([self._series(name) for name in self._schema])
+
+    def column(self, name: str) -> np.ndarray:
+        """A logged number or flag column (a view of the log's buffer, int8 for flags)."""
+        dtype = _ARRAY_CODES[self._kind[name]][1]
+        buf = self._cols[name]
+        return np.frombuffer(buf, dtype=dtype) if len(buf) else np.zeros(0, dtype)
+
+    def take_frame(self, order: np.ndarray) -> pl.DataFrame:
+        """The logged records in the row order ``order`` (a permutation of the record numbers) as
+        :meth:`frame` would give them sorted so, and the log emptied: each column is reordered and
+        its buffer freed before the next, so the log and the table are never both held in full."""
+        series = [self._series(name, order) for name in self._schema]
+        self._n = 0
         return pl.DataFrame(series)
+
+    def _series(self, name: str, order: np.ndarray | None = None) -> pl.Series:
+        """Column ``name`` (in ``order``, its buffer then dropped from the log, if given)."""
+        buf = self._cols[name]
+        if order is not None:
+            self._cols[name] = array(buf.typecode)
+        dt = self._schema[name]
+        if name in self._vocab:
+            words: list[str | None] = [None] * len(self._vocab[name])
+            for w, code in self._vocab[name].items():
+                words[code] = w
+            codes = np.frombuffer(buf, dtype=np.int32) if len(buf) else np.zeros(0, np.int32)
+            return pl.Series(name, words, dtype=pl.String).gather(codes if order is None else codes[order])
+        kind = self._kind[name]
+        vals = np.frombuffer(buf, dtype=_ARRAY_CODES[kind][1]) if len(buf) else np.zeros(0)
+        if order is not None:
+            vals = vals[order]
+        return pl.Series(name, vals.astype(bool) if kind == "bool" else vals, dtype=dt)
 
 
 @dataclass(frozen=True)

@@ -165,3 +165,7 @@ def test_record_log_gives_the_table_to_frame_gives(cls: type) -> None:
     assert len(log) == 50
     assert log.frame().equals(records.to_frame(recs, cls))
     assert records.RecordLog(cls).frame().schema == records.to_frame([], cls).schema
+    order = rng.permutation(50)
+    assert log.take_frame(order).equals(records.to_frame([recs[i] for i in order], cls))
+    assert len(log) == 0 and log.frame().height == 0  # taken: the log is empty
+    assert records.RecordLog(cls).take_frame(np.zeros(0, np.int64)).schema == records.to_frame([], cls).schema

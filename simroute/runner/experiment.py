@@ -292,6 +292,8 @@ def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> 
     }
     summary = summarize(res, meta, base)
     summary.update(knowledge(built["policy"], res))
+    runs = {arm: replace(r, attempts=r.attempts.clear()) for arm, r in runs.items()}  # summarised
+    res, base = runs["policy"], runs.get("baseline")
     sessions = {arm: session_table(r.requests) for arm, r in runs.items()}
     summary["sessions"] = session_summary(sessions["policy"])
     if base is not None:

@@ -191,8 +191,9 @@ def _tables(
 ) -> SimResult:
     """Join the request table with the records and the cost accounting into a :class:`SimResult`."""
     n = len(table)
-    req = ended.records.requests.frame().sort("idx")
-    att = ended.records.attempts.frame().sort(["idx", "attempt"])
+    reqs, atts = ended.records.requests, ended.records.attempts
+    req = reqs.take_frame(np.argsort(reqs.column("idx"), kind="stable"))
+    att = atts.take_frame(np.lexsort((atts.column("attempt"), atts.column("idx"))))
     idx = att["idx"].to_numpy().astype(np.int64)
     costs = _attempt_costs(table, att, idx, catalog)
     att = att.with_columns(
