@@ -371,3 +371,20 @@ def test_multiday_cache_carries_over_and_attributes_savings() -> None:
     assert (daily["response_cache_hits"] > 0).all()
     assert daily["saved_response_cache_usd"].is_finite().all()
     assert (daily["saved_response_cache_usd"] > 0).all()
+
+
+def test_source_costs_equal_a_lookup_by_request_id() -> None:
+    from simroute.sim.run import source_costs
+
+    rng = np.random.default_rng(2)
+    for n_src in (0, 1, 40):
+        ids = rng.integers(0, 30, n_src)  # repeated ids: the last row counts
+        sources = pl.DataFrame(
+            {"request_id": ids, "cost_api_usd": rng.random(n_src), "cost_verifier_usd": rng.random(n_src)}
+        )
+        requests = pl.DataFrame({"cache_source_id": rng.integers(-3, 35, 200)})
+        marginal = (sources["cost_api_usd"] + sources["cost_verifier_usd"]).to_list()
+        cost = dict(zip(ids.tolist(), marginal, strict=True))
+        want = [0.0 if s < 0 else cost.get(s, float("nan")) for s in requests["cache_source_id"].to_list()]
+        got = source_costs(requests, sources).to_list()
+        assert np.array_equal(np.array(got), np.array(want), equal_nan=True)

@@ -272,7 +272,16 @@ def source_costs(requests: pl.DataFrame, sources: pl.DataFrame) -> pl.Series:
     anyway, nor its classification, which the hit pays again): the direct estimate of what the hit
     saved. 0 for requests not served from the cache; NaN when the source is not among ``sources``
     (``request_id``, ``cost_api_usd``, ``cost_verifier_usd``)."""
-    marginal = (sources["cost_api_usd"] + sources["cost_verifier_usd"]).to_list()
-    cost = dict(zip(sources["request_id"].to_list(), marginal, strict=True))
-    vals = [0.0 if s < 0 else float(cost.get(s, float("nan"))) for s in requests["cache_source_id"].to_list()]
+    src = requests["cache_source_id"].to_numpy()
+    vals = np.where(src < 0, 0.0, np.nan)
+    if sources.height:
+        ids = sources["request_id"].to_numpy()
+        marginal = (sources["cost_api_usd"] + sources["cost_verifier_usd"]).to_numpy()
+        by_id = np.argsort(ids, kind="stable")
+        ids, marginal = ids[by_id], marginal[by_id]
+        last = np.append(ids[1:] != ids[:-1], True)  # a repeated id: its last row counts
+        ids, marginal = ids[last], marginal[last]
+        k = np.minimum(np.searchsorted(ids, src), len(ids) - 1)
+        found = (src >= 0) & (ids[k] == src)
+        vals[found] = marginal[k[found]]
     return pl.Series("saved_response_cache_usd", vals, dtype=pl.Float64)
