@@ -22,7 +22,8 @@ from numba.typed import Dict
 def use_kernel(exp, ready, ids, now, ready_at, until):  # type: ignore[no-untyped-def]
     """Numba kernel: the leading blocks of ``ids`` cached and readable at ``now`` (s), then every
     block refreshed until ``until`` (s) — a block this call writes (new or expired) or whose
-    pending write finishes later becomes readable at ``ready_at`` (s). Returns the hit blocks."""
+    pending write finishes later becomes readable at ``ready_at`` (s). Returns the hit blocks and
+    the entries now in ``exp`` (asked here: a typed dict's length from Python costs a call)."""
     hit = 0
     for h in ids:
         if exp.get(h, -1.0) > now and ready.get(h, np.inf) <= now:
@@ -33,7 +34,7 @@ def use_kernel(exp, ready, ids, now, ready_at, until):  # type: ignore[no-untype
         if exp.get(h, -1.0) <= now or ready.get(h, np.inf) > ready_at:
             ready[h] = ready_at
         exp[h] = until
-    return hit
+    return hit, len(exp)
 
 
 def use_reference(
@@ -62,7 +63,10 @@ def _purge_kernel(exp, ready, now, new_exp, new_ready):  # type: ignore[no-untyp
             new_ready[k] = ready[k]
 
 
+@numba.njit(cache=True)
 def _new_table() -> Dict:
+    """An empty id -> time table, made in compiled code (cached on disk: ``Dict.empty`` called
+    from Python compiles its constructor anew in every process, about half a second)."""
     return Dict.empty(key_type=types.int64, value_type=types.float64)
 
 
@@ -96,13 +100,13 @@ class PromptCache:
         self.lookups += 1
         ready_at = now if ready_s is None else ready_s
         keys = np.ascontiguousarray(ids, dtype=np.int64)
-        hit = int(use_kernel(self._expiry, self._ready, keys, now, ready_at, now + self.ttl_s))
+        hit, size = use_kernel(self._expiry, self._ready, keys, now, ready_at, now + self.ttl_s)
         cached = min(hit * self.block_tokens, max(prompt_tokens - 1, 0))
         if cached < self.min_tokens:
             cached = 0
         prefix = min(len(ids) * self.block_tokens, prompt_tokens)
         written = max(prefix - max(cached, hit * self.block_tokens), 0) if prefix >= self.min_tokens else 0
-        if len(self._expiry) > self._purge_at:
+        if size > self._purge_at:
             exp, ready = _new_table(), _new_table()
             _purge_kernel(self._expiry, self._ready, now, exp, ready)
             self._expiry, self._ready = exp, ready
