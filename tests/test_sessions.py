@@ -236,7 +236,8 @@ def test_recorded_model_not_offered_is_a_clean_error() -> None:
         )
 
 
-def test_session_gate_releases_in_row_order_and_applies_the_retry_budget() -> None:
+@pytest.mark.parametrize("b", [0, 10**12])  # dense ids (a lookup table) and sparse ones (binary search)
+def test_session_gate_releases_in_row_order_and_applies_the_retry_budget(b: int) -> None:
     import simpy
 
     from simroute.sim.sessions import ANSWERED, CANCELLED_GATE, UNANSWERED, SessionGate
@@ -246,26 +247,26 @@ def test_session_gate_releases_in_row_order_and_applies_the_retry_budget() -> No
     # rows 0-1 gate nothing; row 2 waits for ids 10, 11; row 3 for 10; row 4 for 11 twice; row 5 for 12
     off = np.array([0, 0, 0, 2, 3, 5, 6])
     gate = SessionGate(
-        env, 1, lambda row: released.append((env.now, row)), off, np.array([10, 11, 10, 11, 11, 12])
+        env, 1, lambda row: released.append((env.now, row)), off, b + np.array([10, 11, 10, 11, 11, 12])
     )
     assert gate.gated.tolist() == [False, False, True, True, True, True]
 
     def finishing() -> Any:
-        gate.finish(99, ANSWERED)  # gates nothing
-        gate.finish(11, UNANSWERED)
+        gate.finish(b + 99, ANSWERED)  # gates nothing
+        gate.finish(b + 11, UNANSWERED)
         yield env.timeout(1.0)
-        gate.finish(10, ANSWERED)
-        gate.finish(10, CANCELLED_GATE)  # already terminal: ignored
+        gate.finish(b + 10, ANSWERED)
+        gate.finish(b + 10, CANCELLED_GATE)  # already terminal: ignored
         yield env.timeout(1.0)
-        gate.finish(12, CANCELLED_GATE)
+        gate.finish(b + 12, CANCELLED_GATE)
 
     env.process(finishing())
     env.run()
     assert released == [(0.0, 4), (1.0, 2), (1.0, 3), (2.0, 5)]  # ready together: row order
-    assert gate.may_go_on(7, [10]) and gate.may_go_on(7, [10, 11])  # one unanswered step forgiven
-    assert gate.may_go_on(7, [11])  # the same one again: still forgiven
-    assert not gate.may_go_on(8, [12])  # a cancelled gate always cancels
-    gate2 = SessionGate(env, 0, released.append, np.array([0, 1]), np.array([11]))
-    gate2.finish(11, UNANSWERED)
+    assert gate.may_go_on(7, [b + 10]) and gate.may_go_on(7, [b + 10, b + 11])  # one unanswered step forgiven
+    assert gate.may_go_on(7, [b + 11])  # the same one again: still forgiven
+    assert not gate.may_go_on(8, [b + 12])  # a cancelled gate always cancels
+    gate2 = SessionGate(env, 0, released.append, np.array([0, 1]), b + np.array([11]))
+    gate2.finish(b + 11, UNANSWERED)
     env.run()
-    assert not gate2.may_go_on(7, [11])  # no retry budget
+    assert not gate2.may_go_on(7, [b + 11])  # no retry budget

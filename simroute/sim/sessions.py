@@ -128,9 +128,18 @@ class SessionGate:
         self._steps = rows[by_gate]
         self._state = np.zeros(len(self._gate_ids), dtype=np.int8)
         self._forgiven: dict[int, set[int]] = {}
+        self._slots: np.ndarray | None = None  # request id -> slot, when the ids are dense
+        ids = self._gate_ids
+        if len(ids) and ids[0] >= 0 and ids[-1] < 4 * len(ids) + 1024:
+            table = np.full(int(ids[-1]) + 1, -1, dtype=np.int64)
+            table[ids] = np.arange(len(ids))
+            self._slots = table
 
     def _slot(self, request_id: int) -> int:
-        """The gating request's index in the gate arrays (-1: it gates no step)."""
+        """The gating request's index in the gate arrays (-1: it gates no step): from the id
+        table when the ids are dense (e.g. row numbers), else by binary search."""
+        if self._slots is not None:
+            return int(self._slots[request_id]) if 0 <= request_id < len(self._slots) else -1
         k = int(np.searchsorted(self._gate_ids, request_id))
         return k if k < len(self._gate_ids) and self._gate_ids[k] == request_id else -1
 
