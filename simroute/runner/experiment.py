@@ -28,7 +28,7 @@ from simroute import __version__
 from simroute.analysis.sessions import session_summary, session_table
 from simroute.analysis.summary import headline, summarize
 from simroute.economics.quality import QualityModel
-from simroute.memory import release_memory
+from simroute.memory import LARGE_RUN_REQUESTS, release_memory
 from simroute.policy.catalog import ModelCatalog
 from simroute.policy.registry import PolicyContext
 from simroute.records import SimResult
@@ -155,7 +155,8 @@ class ArmJob:
             replay=self.replay,
             prefixes=self.prefixes,
         )
-        release_memory()  # the simulation's engines, caches and logs are reference cycles now
+        if len(self.table) >= LARGE_RUN_REQUESTS:
+            release_memory()  # the simulation's engines, caches and logs are reference cycles now
         return res
 
 
@@ -193,7 +194,8 @@ def _inputs(cfg: Mapping[str, Any]) -> tuple[RunInputs, PrefixRuns]:
     inp = setup(cfg, int(cfg["seed"]))
     prefixes = prefix_runs(inp.table)
     inp = replace(inp, table=inp.table.without_prefix_hashes())
-    release_memory()  # the workload's temporaries and per-row lists are garbage now
+    if len(inp.table) >= LARGE_RUN_REQUESTS:
+        release_memory()  # the workload's temporaries and per-row lists are garbage now
     return inp, prefixes
 
 
@@ -206,8 +208,10 @@ def _baseline_from_config(cfg: Mapping[str, Any], progress: bool, spool: Path) -
     replay = ReplayConfig.from_config(cfg["workload"])
     res = _job(cfg, inp, ctx, "baseline", progress, replay, prefixes).run()
     spooled = SpooledResult.write(res, spool)
+    large = len(inp.table) >= LARGE_RUN_REQUESTS
     del res, inp, prefixes
-    release_memory()  # this worker idles until the policy arm is done: hold little meanwhile
+    if large:
+        release_memory()  # this worker idles until the policy arm is done: hold little meanwhile
     return spooled
 
 

@@ -24,7 +24,7 @@ from simroute.economics.accounting import (
 )
 from simroute.economics.quality import QualityModel, correlate_attempts
 from simroute.errors import ConfigError
-from simroute.memory import release_memory
+from simroute.memory import LARGE_RUN_REQUESTS, release_memory
 from simroute.outcomes import COMPLETED, OUTCOMES, TIERS
 from simroute.policy.catalog import ModelCatalog
 from simroute.policy.response_cache import ResponseCache
@@ -127,7 +127,8 @@ def simulate(
     counts = {k: v - counts0.get(k, 0) for k, v in lc.cache.counts.items()} if lc.cache is not None else {}
     ended = _Ended.of(lc, local, counts)
     del lc, env, tiers, local, u_q, u_verify, u_cache, u_cls, bar
-    release_memory()  # the engines, queues and per-request draws: freed before the tables are built
+    if n >= LARGE_RUN_REQUESTS:
+        release_memory()  # the engines, queues and per-request draws: freed before the tables are built
     return _tables(table, ended, catalog, quality, billing_s)
 
 
