@@ -195,6 +195,33 @@ class RecordLog:
 
 
 @dataclass(frozen=True)
+class ArmRecords:
+    """What a finished simulation logged, before it is joined with the request table and priced
+    (:func:`simroute.sim.run.result_tables` makes the :class:`SimResult`): small enough to hand
+    from a worker process, since it holds none of the request table's columns.
+
+    Attributes:
+        requests: :class:`RequestRecord` columns, one row per request, in row (``idx``) order.
+        attempts: :class:`AttemptRecord` columns, by ``idx`` then ``attempt``.
+        local_gpus: GPUs provisioned for the local tier.
+        gpu_hour_usd: what a provisioned GPU-hour costs (USD).
+        provision_local: whether the architecture provisions the local GPUs.
+        batch_jobs: batch jobs submitted; ``batch_expired_jobs`` of them expired.
+        batch_expired_jobs: see ``batch_jobs``.
+        cache_counts: response-cache lookups by outcome, inserts, evictions, expiries (this run).
+    """
+
+    requests: pl.DataFrame
+    attempts: pl.DataFrame
+    local_gpus: int
+    gpu_hour_usd: float
+    provision_local: bool
+    batch_jobs: int
+    batch_expired_jobs: int
+    cache_counts: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class SimResult:
     """What one simulated architecture produced.
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 
 from simroute.outcomes import OUTCOMES
-from simroute.records import SimResult
+from simroute.records import ArmRecords, SimResult
 from simroute.runner.handoff import SpooledResult
 
 
@@ -23,4 +23,23 @@ def test_a_result_comes_back_equal_through_files(tmp_path: Path) -> None:
     assert back.attempts.equals(res.attempts)
     assert (back.local_fixed_usd, back.local_gpus, back.horizon_s) == (12.5, 4, 86_400.0)
     assert (back.batch_jobs, back.batch_expired_jobs, dict(back.cache_counts)) == (3, 1, {"exact": 2})
+    assert not (tmp_path / "spool").exists()
+
+
+def test_an_arms_records_come_back_equal_and_of_their_class(tmp_path: Path) -> None:
+    rec = ArmRecords(
+        pl.DataFrame({"idx": [0, 1], "route_reason": ["a", None]}),
+        pl.DataFrame({"idx": [0, 0], "attempt": [0, 1]}),
+        8,
+        2.5,
+        False,
+        4,
+        0,
+        {"miss": 7},
+    )
+    back = SpooledResult.write(rec, tmp_path / "spool").read()
+    assert isinstance(back, ArmRecords)
+    assert back.requests.equals(rec.requests) and back.attempts.equals(rec.attempts)
+    assert (back.local_gpus, back.gpu_hour_usd, back.provision_local) == (8, 2.5, False)
+    assert (back.batch_jobs, back.batch_expired_jobs, dict(back.cache_counts)) == (4, 0, {"miss": 7})
     assert not (tmp_path / "spool").exists()

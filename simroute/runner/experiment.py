@@ -31,11 +31,11 @@ from simroute.economics.quality import QualityModel
 from simroute.memory import LARGE_RUN_REQUESTS, release_memory
 from simroute.policy.catalog import ModelCatalog
 from simroute.policy.registry import PolicyContext
-from simroute.records import SimResult
+from simroute.records import ArmRecords, SimResult
 from simroute.runner.handoff import SpooledResult
 from simroute.sim.build import RunInputs, build_policies, prefix_runs, setup
 from simroute.sim.lifecycle import Policies
-from simroute.sim.run import simulate
+from simroute.sim.run import result_tables, simulate, simulate_records
 from simroute.sim.sessions import ReplayConfig
 from simroute.workload.prefix_runs import PrefixRuns
 from simroute.workload.schema import RequestTable
@@ -159,6 +159,23 @@ class ArmJob:
             release_memory()  # the simulation's engines, caches and logs are reference cycles now
         return res
 
+    def records(self) -> ArmRecords:
+        """Simulate the arm (policies built from its config) and return its records, not yet
+        joined with the request table or priced (what a worker hands back: see
+        :func:`~simroute.sim.run.result_tables`)."""
+        return simulate_records(
+            self.table,
+            build_policies(self.pcfg, self.ctx),
+            self.tiers_cfg,
+            self.catalog,
+            self.quality,
+            self.seed,
+            label=self.label,
+            progress=self.progress,
+            replay=self.replay,
+            prefixes=self.prefixes,
+        )
+
 
 def _job(
     cfg: Mapping[str, Any],
@@ -199,14 +216,15 @@ def _inputs(cfg: Mapping[str, Any]) -> tuple[RunInputs, PrefixRuns]:
     return inp, prefixes
 
 
-def _baseline_from_config(cfg: Mapping[str, Any], progress: bool, spool: Path) -> SpooledResult:
+def _baseline_from_config(cfg: Mapping[str, Any], progress: bool, spool: Path) -> SpooledResult[ArmRecords]:
     """In a worker process: build the run's inputs from ``cfg`` (the same config and seed give the
     same table) and simulate its baseline arm — no table or prefix arrays are sent to the worker;
-    its result tables come back through files in ``spool`` (:mod:`simroute.runner.handoff`)."""
+    its records come back through files in ``spool`` (:mod:`simroute.runner.handoff`), and the
+    parent joins them with its own request table (the table's columns are not sent back either)."""
     inp, prefixes = _inputs(cfg)
     ctx = PolicyContext(inp.skills.names, inp.catalog, int(cfg["seed"]))
     replay = ReplayConfig.from_config(cfg["workload"])
-    res = _job(cfg, inp, ctx, "baseline", progress, replay, prefixes).run()
+    res = _job(cfg, inp, ctx, "baseline", progress, replay, prefixes).records()
     spooled = SpooledResult.write(res, spool)
     large = len(inp.table) >= LARGE_RUN_REQUESTS
     del res, inp, prefixes
@@ -230,7 +248,7 @@ class _BaselineWorker:
     """The baseline arm simulated in a second process (:func:`_baseline_from_config`)."""
 
     pool: ProcessPoolExecutor
-    future: Future[SpooledResult]
+    future: Future[SpooledResult[ArmRecords]]
 
     @classmethod
     def start(
@@ -243,11 +261,12 @@ class _BaselineWorker:
         stack.callback(shutil.rmtree, spool, ignore_errors=True)
         return cls(pool, pool.submit(_baseline_from_config, cfg, progress, spool))
 
-    def result(self) -> SimResult:
-        """Its result; the worker is shut down (its memory given back) before the tables are read."""
+    def result(self, inp: RunInputs) -> SimResult:
+        """Its result, joined with the request table of ``inp`` and priced here; the worker is shut
+        down (its memory given back) before its records are read."""
         spooled = self.future.result()
         self.pool.shutdown()
-        return spooled.read()
+        return result_tables(inp.table, spooled.read(), inp.catalog, inp.quality)
 
 
 def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> dict[str, Any]:
@@ -273,7 +292,7 @@ def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> 
         }
         del prefixes  # not needed after the simulation (memory)
         if elsewhere is not None:
-            runs["baseline"] = elsewhere.result()
+            runs["baseline"] = elsewhere.result(inp)
     t_sim = time.perf_counter()
     res = runs["policy"]
     base = runs.get("baseline")

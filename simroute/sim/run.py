@@ -28,7 +28,7 @@ from simroute.memory import LARGE_RUN_REQUESTS, release_memory
 from simroute.outcomes import COMPLETED, OUTCOMES, TIERS
 from simroute.policy.catalog import ModelCatalog
 from simroute.policy.response_cache import ResponseCache
-from simroute.records import SimResult
+from simroute.records import ArmRecords, SimResult
 from simroute.sim.build import build_tiers
 from simroute.sim.lifecycle import Lifecycle, Policies, Records
 from simroute.sim.rows import RequestRows
@@ -84,6 +84,43 @@ def simulate(
     result is the simulated issue time (``recorded_arrival_s`` keeps the table's), ``first_model``
     the model of the first attempt. ``prefixes``: the table's prefix ids as runs, if already encoded.
     """
+    return result_tables(
+        table,
+        simulate_records(
+            table,
+            policies,
+            tiers_cfg,
+            catalog,
+            quality,
+            seed,
+            label=label,
+            progress=progress,
+            cache=cache,
+            replay=replay,
+            prefixes=prefixes,
+        ),
+        catalog,
+        quality,
+        billing_s,
+    )
+
+
+def simulate_records(
+    table: RequestTable,
+    policies: Policies,
+    tiers_cfg: Mapping[str, Any],
+    catalog: ModelCatalog,
+    quality: QualityModel,
+    seed: int,
+    *,
+    label: str = "run",
+    progress: bool = True,
+    cache: ResponseCache | None = None,
+    replay: ReplayConfig | None = None,
+    prefixes: PrefixRuns | None = None,
+) -> ArmRecords:
+    """The simulation part of :func:`simulate` (same arguments but ``billing_s``): the records it
+    logged, not yet joined with the request table or priced (:func:`result_tables` does that)."""
     env = simpy.Environment()
     tiers = build_tiers(env, tiers_cfg, seed, table, catalog, prefixes)
     local = tiers["local"]
@@ -129,7 +166,7 @@ def simulate(
     del lc, env, tiers, local, u_q, u_verify, u_cache, u_cls, bar
     if n >= LARGE_RUN_REQUESTS:
         release_memory()  # the engines, queues and per-request draws: freed before the tables are built
-    return _tables(table, ended, catalog, quality, billing_s)
+    return ended.take()
 
 
 @dataclass(frozen=True)
@@ -160,6 +197,20 @@ class _Ended:
             dict(cache_counts),
         )
 
+    def take(self) -> ArmRecords:
+        """The logs as tables in row order (each log buffer freed as its column is built)."""
+        reqs, atts = self.records.requests, self.records.attempts
+        return ArmRecords(
+            reqs.take_frame(np.argsort(reqs.column("idx"), kind="stable")),
+            atts.take_frame(np.lexsort((atts.column("attempt"), atts.column("idx")))),
+            self.local_gpus,
+            self.gpu_hour_usd,
+            self.provision_local,
+            self.batch_jobs,
+            self.batch_expired_jobs,
+            self.cache_counts,
+        )
+
 
 def _check_local_pools(local: LocalTier, catalog: ModelCatalog) -> None:
     """Every local pool serves a configured local model and every local model has a pool."""
@@ -183,18 +234,17 @@ def hard_truth(table: RequestTable, catalog: ModelCatalog, quality: QualityModel
     return np.asarray(best - table.df["difficulty"].to_numpy() < 0.0)
 
 
-def _tables(
+def result_tables(
     table: RequestTable,
-    ended: _Ended,
+    ended: ArmRecords,
     catalog: ModelCatalog,
     quality: QualityModel,
     billing_s: float | None = None,
 ) -> SimResult:
-    """Join the request table with the records and the cost accounting into a :class:`SimResult`."""
+    """Join the request table with an arm's records and the cost accounting into a
+    :class:`SimResult` (see :func:`simulate`)."""
     n = len(table)
-    reqs, atts = ended.records.requests, ended.records.attempts
-    req = reqs.take_frame(np.argsort(reqs.column("idx"), kind="stable"))
-    att = atts.take_frame(np.lexsort((atts.column("attempt"), atts.column("idx"))))
+    req, att = ended.requests, ended.attempts
     idx = att["idx"].to_numpy().astype(np.int64)
     costs = _attempt_costs(table, att, idx, catalog)
     att = att.with_columns(
