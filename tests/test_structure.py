@@ -169,3 +169,25 @@ def test_record_log_gives_the_table_to_frame_gives(cls: type) -> None:
     assert log.take_frame(order).equals(records.to_frame([recs[i] for i in order], cls))
     assert len(log) == 0 and log.frame().height == 0  # taken: the log is empty
     assert records.RecordLog(cls).take_frame(np.zeros(0, np.int64)).schema == records.to_frame([], cls).schema
+
+
+@pytest.mark.parametrize("overrides", [["workload.n_requests=3000"], ["experiment=claude_code"]])
+def test_request_rows_give_each_row_by_column_name(overrides: list[str]) -> None:
+    """A request record built from the row store equals one filled by name from the table's row
+    (types included: ints, floats, flags, text, gates), with an issue time given or not."""
+    from simroute.config import compose
+    from simroute.sim.build import setup
+    from simroute.sim.rows import RequestRows
+
+    table = setup(compose(overrides), 0).table
+    u = np.random.default_rng(0).random(len(table))
+    rows = RequestRows(table, u)
+    names = [f.name for f in dataclasses.fields(Request)]
+    for i in range(0, len(table), max(len(table) // 300, 1)):
+        row = table.df.row(i, named=True)
+        kw = {n: row[n] for n in names if n not in ("idx", "u_classify", "after_ids")}
+        want = Request(idx=i, u_classify=float(u[i]), after_ids=tuple(row["after_ids"]), **kw)
+        got = rows.get(i)
+        types = [type(getattr(r, n)) for r in (got, want) for n in names]
+        assert got == want and types[: len(names)] == types[len(names) :]
+        assert rows.get(i, arrival_s=7.5) == dataclasses.replace(want, arrival_s=7.5)
