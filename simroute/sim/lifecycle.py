@@ -38,6 +38,7 @@ from simroute.policy.protocols import Classifier, Escalator, RiskPredictor, Rout
 from simroute.policy.response_cache import CacheConfig, Hit, ResponseCache
 from simroute.policy.types import Attempt, Label, RequestView, Risk, Route, TierState
 from simroute.records import AttemptRecord, RecordLog, RequestRecord
+from simroute.sim.luck_blocks import Uniforms
 from simroute.sim.rows import RequestRows
 from simroute.sim.sessions import ANSWERED, CANCELLED_GATE, UNANSWERED, ReplayConfig, SessionGate
 from simroute.tiers.base import AttemptResult, Tier
@@ -142,11 +143,11 @@ class Lifecycle:
         policies: Policies,
         tiers: Mapping[str, Tier],
         p_success: Callable[[str, str, float], float],
-        u_quality: np.ndarray,
+        u_quality: Uniforms,
         on_done: Callable[[], Any] | None = None,
-        u_verify: np.ndarray | None = None,
+        u_verify: Uniforms | None = None,
         cache: ResponseCache | None = None,
-        u_cache: np.ndarray | None = None,
+        u_cache: Uniforms | None = None,
         replay: ReplayConfig | None = None,
         route_deadline_s: np.ndarray | None = None,
     ) -> None:

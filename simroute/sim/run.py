@@ -22,7 +22,7 @@ from simroute.economics.accounting import (
     local_fixed_usd,
     request_cost_columns,
 )
-from simroute.economics.quality import QualityModel, correlate_attempts
+from simroute.economics.quality import QualityModel
 from simroute.errors import ConfigError
 from simroute.memory import LARGE_RUN_REQUESTS, release_memory
 from simroute.outcomes import COMPLETED, OUTCOMES, TIERS
@@ -31,6 +31,7 @@ from simroute.policy.response_cache import ResponseCache
 from simroute.records import ArmRecords, SimResult
 from simroute.sim.build import build_tiers
 from simroute.sim.lifecycle import Lifecycle, Policies, Records
+from simroute.sim.luck_blocks import BlockedUniforms, LuckStreams
 from simroute.sim.rows import RequestRows
 from simroute.sim.sessions import ReplayConfig, route_deadlines
 from simroute.tiers.batch import BatchTier
@@ -128,11 +129,12 @@ def simulate_records(
     local.affinity = policies.sticky_sessions
     _check_local_pools(local, catalog)
     n = len(table)
-    u_cls, u_q = rng_mod.request_luck(seed, n)
+    luck = LuckStreams(seed, n, quality.attempt_correlation)  # drawn a block of rows at a time
+    u_cls = luck.classify()
     _prepare_classifier(policies, table, u_cls)
-    u_q = correlate_attempts(u_q, quality.attempt_correlation, rng_mod.stream(seed, "request.luck.shared"))
-    u_verify = rng_mod.stream(seed, "request.verify").random(u_q.shape)
-    u_cache = rng_mod.stream(seed, "request.cache").random((n, 2))
+    u_q = BlockedUniforms(luck.quality_block, n, rng_mod.MAX_ATTEMPTS_LUCK)
+    u_verify = BlockedUniforms(luck.verify_block, n, rng_mod.MAX_ATTEMPTS_LUCK)
+    u_cache = BlockedUniforms(luck.cache_block, n, 2)
     bar = tqdm(
         total=n,
         desc=f"simulating {label}",
