@@ -43,3 +43,25 @@ def test_an_arms_records_come_back_equal_and_of_their_class(tmp_path: Path) -> N
     assert (back.local_gpus, back.gpu_hour_usd, back.provision_local) == (8, 2.5, False)
     assert (back.batch_jobs, back.batch_expired_jobs, dict(back.cache_counts)) == (4, 0, {"miss": 7})
     assert not (tmp_path / "spool").exists()
+
+
+def test_a_baseline_process_error_or_crash_is_raised_in_the_parent(tmp_path: Path) -> None:
+    from contextlib import ExitStack
+
+    import pytest
+
+    from simroute.config import compose
+    from simroute.errors import ConfigError
+    from simroute.runner.experiment import _BaselineWorker
+
+    with ExitStack() as stack:  # an error in the worker: the same error here, the worker reaped
+        worker = _BaselineWorker.start(compose(["workload.n_requests=0"]), tmp_path, False, stack)
+        with pytest.raises(ConfigError, match="n_requests must be >= 1"):
+            worker.result(None)  # type: ignore[arg-type]
+        assert not worker.process.is_alive()
+    with ExitStack() as stack:  # a worker that dies without a word: a clear error, no hang
+        worker = _BaselineWorker.start(compose(["workload.n_requests=200"]), tmp_path, False, stack)
+        worker.process.kill()
+        with pytest.raises(RuntimeError, match="ended without a result"):
+            worker.result(None)  # type: ignore[arg-type]
+    assert not (tmp_path / ".baseline_result").exists()

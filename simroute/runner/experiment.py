@@ -16,9 +16,10 @@ import resource
 import shutil
 import time
 from collections.abc import Mapping
-from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -225,12 +226,7 @@ def _baseline_from_config(cfg: Mapping[str, Any], progress: bool, spool: Path) -
     ctx = PolicyContext(inp.skills.names, inp.catalog, int(cfg["seed"]))
     replay = ReplayConfig.from_config(cfg["workload"])
     res = _job(cfg, inp, ctx, "baseline", progress, replay, prefixes).records()
-    spooled = SpooledResult.write(res, spool)
-    large = len(inp.table) >= LARGE_RUN_REQUESTS
-    del res, inp, prefixes
-    if large:
-        release_memory()  # this worker idles until the policy arm is done: hold little meanwhile
-    return spooled
+    return SpooledResult.write(res, spool)
 
 
 def _baseline_elsewhere(cfg: Mapping[str, Any]) -> bool:
@@ -243,30 +239,62 @@ def _baseline_elsewhere(cfg: Mapping[str, Any]) -> bool:
     return bool(cfg.get("baseline")) and bool(cfg.get("parallel_arms", True)) and not in_worker and cores >= 2
 
 
+def _baseline_main(cfg: Mapping[str, Any], progress: bool, spool: Path, conn: Connection) -> None:
+    """A baseline process's body: simulate, send ``("ok", spooled records)`` or ``("error",
+    exception)`` to the parent, and end (its memory goes back to the system at once)."""
+    try:
+        conn.send(("ok", _baseline_from_config(cfg, progress, spool)))
+    except BaseException as e:  # raised again in the parent
+        conn.send(("error", e))
+    finally:
+        conn.close()
+
+
+def _stop(process: BaseProcess) -> None:
+    """End ``process`` if it still runs (the run failed or was interrupted) and reap it."""
+    if process.is_alive():
+        process.terminate()
+    process.join()
+
+
 @dataclass(frozen=True)
 class _BaselineWorker:
-    """The baseline arm simulated in a second process (:func:`_baseline_from_config`)."""
+    """The baseline arm simulated in a second process (:func:`_baseline_main`), which ends as soon
+    as its records are written (it does not idle, holding memory, until the policy arm is done)."""
 
-    pool: ProcessPoolExecutor
-    future: Future[SpooledResult[ArmRecords]]
+    process: BaseProcess
+    conn: Connection
 
     @classmethod
     def start(
         cls, cfg: Mapping[str, Any], out_dir: Path, progress: bool, stack: ExitStack
     ) -> _BaselineWorker:
-        """Start it; ``stack`` shuts the worker down and removes its handoff folder in
-        ``out_dir`` however the run ends."""
-        pool = stack.enter_context(ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")))
+        """Start it; ``stack`` ends it and removes its handoff folder in ``out_dir`` however the
+        run ends."""
+        ctx = multiprocessing.get_context("spawn")
+        conn, child_end = ctx.Pipe(duplex=False)
         spool = out_dir / ".baseline_result"
+        process = ctx.Process(target=_baseline_main, args=(cfg, progress, spool, child_end))
+        process.start()
+        child_end.close()
         stack.callback(shutil.rmtree, spool, ignore_errors=True)
-        return cls(pool, pool.submit(_baseline_from_config, cfg, progress, spool))
+        stack.callback(_stop, process)
+        return cls(process, conn)
 
     def result(self, inp: RunInputs) -> SimResult:
-        """Its result, joined with the request table of ``inp`` and priced here; the worker is shut
-        down (its memory given back) before its records are read."""
-        spooled = self.future.result()
-        self.pool.shutdown()
-        return result_tables(inp.table, spooled.read(), inp.catalog, inp.quality)
+        """Its result, joined with the request table of ``inp`` and priced here (the worker has
+        ended before its records are read)."""
+        try:
+            kind, value = self.conn.recv()
+        except EOFError:
+            self.process.join()
+            raise RuntimeError(
+                f"the baseline arm's process ended without a result (exit code {self.process.exitcode})"
+            ) from None
+        self.process.join()
+        if kind == "error":
+            raise value
+        return result_tables(inp.table, value.read(), inp.catalog, inp.quality)
 
 
 def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> dict[str, Any]:
