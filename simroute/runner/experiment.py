@@ -36,7 +36,7 @@ from simroute.records import ArmRecords, SimResult
 from simroute.runner.handoff import SpooledResult
 from simroute.sim.build import RunInputs, build_policies, prefix_runs, setup
 from simroute.sim.lifecycle import Policies
-from simroute.sim.run import result_tables, simulate, simulate_records
+from simroute.sim.run import result_tables, simulate_records
 from simroute.sim.sessions import ReplayConfig
 from simroute.workload.prefix_runs import PrefixRuns
 from simroute.workload.schema import RequestTable
@@ -143,30 +143,18 @@ class ArmJob:
 
     def run(self, policies: Policies | None = None) -> SimResult:
         """Simulate the arm (with ``policies``, or ones built from its config here)."""
-        pol = policies if policies is not None else build_policies(self.pcfg, self.ctx)
-        res = simulate(
-            self.table,
-            pol,
-            self.tiers_cfg,
-            self.catalog,
-            self.quality,
-            self.seed,
-            label=self.label,
-            progress=self.progress,
-            replay=self.replay,
-            prefixes=self.prefixes,
-        )
+        res = result_tables(self.table, self.records(policies), self.catalog, self.quality)
         if len(self.table) >= LARGE_RUN_REQUESTS:
             release_memory()  # the simulation's engines, caches and logs are reference cycles now
         return res
 
-    def records(self) -> ArmRecords:
-        """Simulate the arm (policies built from its config) and return its records, not yet
-        joined with the request table or priced (what a worker hands back: see
+    def records(self, policies: Policies | None = None) -> ArmRecords:
+        """Simulate the arm (with ``policies``, or ones built from its config here) and return its
+        records, not yet joined with the request table or priced (what a worker hands back: see
         :func:`~simroute.sim.run.result_tables`)."""
         return simulate_records(
             self.table,
-            build_policies(self.pcfg, self.ctx),
+            policies if policies is not None else build_policies(self.pcfg, self.ctx),
             self.tiers_cfg,
             self.catalog,
             self.quality,

@@ -157,13 +157,19 @@ def prefix_blocks(
     ``len(order) + 1``, values): the straightforward reference that :func:`prefix_block_runs`, which
     the generator uses, is tested against. Every row a kept row carries from or repeats must be kept (earlier
     steps and earlier sessions arrive first, so the earliest arrivals always are)."""
-    sys_blocks = (sys_tokens // block).astype(np.int64)
-    with_ctx = (sys_tokens % block) == 0
-    return _fill(  # type: ignore[no-any-return]
+    return _fill(*_fill_args(order, sk, sys_tokens, block, walk))  # type: ignore[no-any-return]
+
+
+def _fill_args(
+    order: np.ndarray, sk: np.ndarray, sys_tokens: np.ndarray, block: int, walk: SessionBlocks
+) -> tuple[np.ndarray, ...]:
+    """The arguments of :func:`_fill` and :func:`_fill_runs`: rows, skills, system-prompt blocks
+    per skill, whether a skill's context is block-aligned, and the walk's per-row arrays."""
+    return (
         order.astype(np.int64),
         sk.astype(np.int64),
-        sys_blocks,
-        with_ctx,
+        (sys_tokens // block).astype(np.int64),
+        (sys_tokens % block) == 0,
         walk.n_blocks,
         walk.keep,
         walk.ctx_row,
@@ -265,19 +271,7 @@ def prefix_block_runs(
     """The ids of :func:`prefix_blocks` as maximal runs of consecutive ids per row (runs per row
     as offsets of length ``len(order) + 1``, run starts, run lengths), built without the flat ids
     (about 700 MiB at a million rows); equal to encoding :func:`prefix_blocks`'s ids (tested)."""
-    sys_blocks = (sys_tokens // block).astype(np.int64)
-    with_ctx = (sys_tokens % block) == 0
-    return _fill_runs(  # type: ignore[no-any-return]
-        order.astype(np.int64),
-        sk.astype(np.int64),
-        sys_blocks,
-        with_ctx,
-        walk.n_blocks,
-        walk.keep,
-        walk.ctx_row,
-        walk.start_id,
-        walk.same_as,
-    )
+    return _fill_runs(*_fill_args(order, sk, sys_tokens, block, walk))  # type: ignore[no-any-return]
 
 
 def list_column(name: str, offsets: np.ndarray, values: np.ndarray, chunk_rows: int = 65_536) -> pl.Series:
