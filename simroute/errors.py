@@ -44,3 +44,13 @@ class InputError(SimrouteError):
         if column is not None:
             where.append(f"column {column!r}")
         super().__init__(": ".join([", ".join(where), message]))
+
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickled by its arguments (so it crosses from a worker process to the parent)."""
+        kw = {"row": self.row, "column": self.column, "line": self.line}
+        return (_input_error, (self.path, self.message, kw))
+
+
+def _input_error(path: str, message: str, kw: dict[str, object]) -> InputError:
+    """Rebuild a pickled :class:`InputError`."""
+    return InputError(path, message, **kw)  # type: ignore[arg-type]

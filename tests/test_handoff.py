@@ -65,3 +65,20 @@ def test_a_baseline_process_error_or_crash_is_raised_in_the_parent(tmp_path: Pat
         with pytest.raises(RuntimeError, match="ended without a result"):
             worker.result(None)  # type: ignore[arg-type]
     assert not (tmp_path / ".baseline_result").exists()
+
+
+def test_an_input_error_crosses_a_process_boundary_whole() -> None:
+    import pickle
+
+    from simroute.errors import InputError
+
+    err = InputError("trace.csv", "expected a number", row=3, column="arrival_s", line=4)
+    back = pickle.loads(pickle.dumps(err))
+    assert isinstance(back, InputError) and str(back) == str(err)
+    assert (back.path, back.message, back.row, back.column, back.line) == (
+        "trace.csv",
+        "expected a number",
+        3,
+        "arrival_s",
+        4,
+    )
