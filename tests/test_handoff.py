@@ -67,18 +67,19 @@ def test_a_baseline_process_error_or_crash_is_raised_in_the_parent(tmp_path: Pat
     assert not (tmp_path / ".baseline_result").exists()
 
 
-def test_an_input_error_crosses_a_process_boundary_whole() -> None:
-    import pickle
+def test_an_input_error_in_the_baseline_process_reaches_the_parent_whole(tmp_path: Path) -> None:
+    from contextlib import ExitStack
 
+    import pytest
+
+    from simroute.config import compose
     from simroute.errors import InputError
+    from simroute.runner.experiment import _BaselineWorker
 
-    err = InputError("trace.csv", "expected a number", row=3, column="arrival_s", line=4)
-    back = pickle.loads(pickle.dumps(err))
-    assert isinstance(back, InputError) and str(back) == str(err)
-    assert (back.path, back.message, back.row, back.column, back.line) == (
-        "trace.csv",
-        "expected a number",
-        3,
-        "arrival_s",
-        4,
-    )
+    trace = tmp_path / "t.txt"
+    trace.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n0,100,10\n1,-4,10\n")
+    cfg = compose(["workload=trace", f"workload.path={trace}", "workload.format=azure"])
+    with ExitStack() as stack, pytest.raises(InputError) as ei:
+        _BaselineWorker.start(cfg, tmp_path, False, stack).result(None)  # type: ignore[arg-type]
+    assert (ei.value.row, ei.value.column) == (2, "ContextTokens")
+    assert "expected an integer >= 1 (tokens), got -4" in str(ei.value)
