@@ -27,7 +27,9 @@ MAX_ATTEMPTS_LUCK = 8
 def request_luck(seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Common random numbers of ``n`` requests: classifier uniforms (n,) and quality uniforms
     (n, :data:`MAX_ATTEMPTS_LUCK`). They depend only on the seed and the request's position, so every
-    policy simulated on the same workload sees the same luck (paired comparisons)."""
+    policy simulated on the same workload sees the same luck (paired comparisons). This is the
+    whole-array definition; a simulation reads the same values a block of rows at a time
+    (:mod:`simroute.sim.luck_blocks`, tested equal to this)."""
     g = stream(seed, "request.luck")
     u = g.random((n, 1 + MAX_ATTEMPTS_LUCK))
     return u[:, 0].copy(), u[:, 1:].copy()
