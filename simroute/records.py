@@ -8,10 +8,12 @@ fields reorders the columns of the table and never misaligns a value (tested).
 from __future__ import annotations
 
 import operator
+import tempfile
+import weakref
 from array import array
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import polars as pl
@@ -122,13 +124,30 @@ def _coder(codes: array[Any], vocab: dict[str | None, int]) -> Callable[[str | N
     return put
 
 
+SPILL_ROWS = 65_536
+"""Records a :class:`RecordLog` holds in memory before it writes their columns to its spill file
+(about 19 MiB for request and attempt records together): a run's logs then hold at most this
+many records in memory, whatever its size."""
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """Where one spilled column chunk lies in a log's spill file: byte offset and values."""
+
+    offset: int
+    count: int
+
+
 class RecordLog:
     """An append-only log of records of one class, held by column: numbers and flags in typed
     ``array`` buffers (8 bytes a value, not a Python object each), strings as codes into a small
-    per-column vocabulary. :meth:`frame` gives the table :func:`to_frame` gives for the same records
-    (tested); a record reaches its columns by field name."""
+    per-column vocabulary. Every ``spill_rows`` records the buffers are written to an anonymous
+    temporary file (in ``tempfile.gettempdir()``: ``TMPDIR``) and emptied, so a long run's log
+    does not grow in memory; ``None`` keeps everything in memory. :meth:`frame` gives the table
+    :func:`to_frame` gives for the same records, spilled or not (tested); a record reaches its
+    columns by field name."""
 
-    def __init__(self, cls: type) -> None:
+    def __init__(self, cls: type, spill_rows: int | None = SPILL_ROWS) -> None:
         self.cls = cls
         self._schema = schema(cls)
         self._get = operator.attrgetter(*self._schema)
@@ -147,6 +166,10 @@ class RecordLog:
                 self._vocab[f.name] = vocab
                 self._append.append(_coder(buf, vocab))
         self._n = 0
+        self._spill_rows = spill_rows
+        self._spilled = 0  # records in the spill file
+        self._file: IO[bytes] | None = None
+        self._chunks: dict[str, list[_Chunk]] = {name: [] for name in self._schema}
 
     def __len__(self) -> int:
         return self._n
@@ -156,41 +179,71 @@ class RecordLog:
         for put, v in zip(self._append, self._get(record), strict=True):
             put(v)
         self._n += 1
+        if self._n - self._spilled == self._spill_rows:
+            self._spill()
+
+    def _spill(self) -> None:
+        """Append every column's buffer to the spill file and empty the buffers."""
+        if self._file is None:
+            # closed by take_frame, or when the log is collected (a failed run): it has no name
+            self._file = tempfile.TemporaryFile(prefix="simroute-log-")  # noqa: SIM115
+            weakref.finalize(self, self._file.close)
+        for name, buf in self._cols.items():
+            self._chunks[name].append(_Chunk(self._file.tell(), len(buf)))
+            buf.tofile(self._file)
+            del buf[:]  # in place: the append functions hold this buffer
+        self._spilled = self._n
 
     def frame(self) -> pl.DataFrame:
         """The logged records as a table, one column per field in field order."""
         return pl.DataFrame([self._series(name) for name in self._schema])
 
     def column(self, name: str) -> np.ndarray:
-        """A logged number or flag column (a view of the log's buffer, int8 for flags)."""
-        dtype = _ARRAY_CODES[self._kind[name]][1]
+        """A logged number or flag column (int8 for flags; a copy)."""
+        return self._values(name, _ARRAY_CODES[self._kind[name]][1])
+
+    def _values(self, name: str, dtype: type) -> np.ndarray:
+        """Column ``name``'s values, spilled chunks then buffer, as a new array of ``dtype``."""
+        out: np.ndarray = np.empty(self._n, dtype)
+        k = 0
+        for c in self._chunks[name]:
+            assert self._file is not None
+            self._file.seek(c.offset)
+            got: np.ndarray = np.fromfile(self._file, dtype=dtype, count=c.count)
+            if len(got) != c.count:
+                raise OSError(f"short read from the record log's spill file ({len(got)} of {c.count} values)")
+            out[k : k + c.count] = got
+            k += c.count
         buf = self._cols[name]
-        return np.frombuffer(buf, dtype=dtype) if len(buf) else np.zeros(0, dtype)
+        if len(buf):
+            out[k:] = np.frombuffer(buf, dtype=dtype)
+        return out
 
     def take_frame(self, order: np.ndarray) -> pl.DataFrame:
         """The logged records in the row order ``order`` (a permutation of the record numbers) as
         :meth:`frame` would give them sorted so, and the log emptied: each column is reordered and
         its buffer freed before the next, so the log and the table are never both held in full."""
         series = [self._series(name, order) for name in self._schema]
-        self._n = 0
+        self._n = self._spilled = 0
+        self._chunks = {name: [] for name in self._schema}
+        if self._file is not None:
+            self._file.close()
+            self._file = None
         return pl.DataFrame(series)
 
     def _series(self, name: str, order: np.ndarray | None = None) -> pl.Series:
-        """Column ``name`` (in ``order``, its buffer then dropped from the log, if given)."""
-        buf = self._cols[name]
-        if order is not None:
-            self._cols[name] = array(buf.typecode)
+        """Column ``name`` (in ``order``, its buffer then emptied, if given)."""
         dt = self._schema[name]
+        kind = self._kind[name]
+        vals = self._values(name, np.int32 if name in self._vocab else _ARRAY_CODES[kind][1])
+        if order is not None:
+            del self._cols[name][:]
+            vals = vals[order]
         if name in self._vocab:
             words: list[str | None] = [None] * len(self._vocab[name])
             for w, code in self._vocab[name].items():
                 words[code] = w
-            codes = np.frombuffer(buf, dtype=np.int32) if len(buf) else np.zeros(0, np.int32)
-            return pl.Series(name, words, dtype=pl.String).gather(codes if order is None else codes[order])
-        kind = self._kind[name]
-        vals = np.frombuffer(buf, dtype=_ARRAY_CODES[kind][1]) if len(buf) else np.zeros(0)
-        if order is not None:
-            vals = vals[order]
+            return pl.Series(name, words, dtype=pl.String).gather(vals)
         return pl.Series(name, vals.astype(bool) if kind == "bool" else vals, dtype=dt)
 
 

@@ -75,7 +75,9 @@ def summarize(res: SimResult, meta: Mapping[str, Any], baseline: SimResult | Non
     out["savings"] = savings(res)
     out["risk_predictor"] = _risk_predictor(r)
     out["undetected_failures"] = int(r["undetected_failure"].sum())
-    inter = r.filter((pl.col("urgency") == "interactive") & pl.col("e2e_s").is_not_nan())  # issued
+    inter = r.select("urgency", "e2e_s", "deadline_s").filter(
+        (pl.col("urgency") == "interactive") & pl.col("e2e_s").is_not_nan()
+    )  # issued
     out["interactive_p95_deadline_ratio"] = (
         float(np.percentile((inter["e2e_s"] / inter["deadline_s"]).to_numpy(), 95)) if inter.height else None
     )
@@ -90,6 +92,7 @@ def summarize(res: SimResult, meta: Mapping[str, Any], baseline: SimResult | Non
 def _cost(res: SimResult, head: Mapping[str, Any]) -> dict[str, Any]:
     """The cost block (USD): totals, API parts, discounts, local fixed cost, per tier."""
     r, a = res.requests, res.attempts
+    a = a.select("tier", "cost_usd")  # filters copy only what they read (memory)
     by_tier_cost = {t: float(a.filter(pl.col("tier") == t)["cost_usd"].sum()) for t in TIERS}
     by_tier_cost["local"] += res.local_fixed_usd
     return {
@@ -158,6 +161,7 @@ def _escalations(res: SimResult) -> dict[str, int]:
 
 def _latency(r: pl.DataFrame) -> dict[str, Any]:
     """vLLM-bench latency fields, and percentiles per serving tier and per urgency class."""
+    r = r.select("ttft_s", "tpot_s", "e2e_s", "final_tier", "urgency", "correct", "deadline_met")  # memory
     return {
         **_bench(r["ttft_s"].to_numpy(), "ttft"),
         **_bench(r["tpot_s"].to_numpy(), "tpot"),
@@ -192,7 +196,12 @@ def _by_skill(r: pl.DataFrame) -> dict[str, dict[str, Any]]:
             "served_local": _mean(g["final_tier"] == "local"),
             "cost_usd": float(g["cost_total_usd"].sum()),
         }
-        for s, g in ((str(k[0]), g) for k, g in r.group_by("skill", maintain_order=True))
+        for s, g in (
+            (str(k[0]), g)
+            for k, g in r.select("skill", "correct", "skill_pred", "final_tier", "cost_total_usd").group_by(
+                "skill", maintain_order=True
+            )
+        )
     }
 
 
@@ -223,9 +232,12 @@ def savings(res: SimResult) -> dict[str, Any]:
     (``experiments/savings.py`` runs the ablations)."""
     r, a = res.requests, res.attempts
     look = {k: int((r["cache_lookup"] == k).sum()) for k in CACHE_LOOKUPS}
-    hits = r.filter(pl.col("final_tier") == "cache")
+    hits = r.select("final_tier", "saved_response_cache_usd", "outcome").filter(
+        pl.col("final_tier") == "cache"
+    )
     saved = hits["saved_response_cache_usd"].to_numpy()
     eligible = look["exact"] + look["semantic"] + look["miss"]
+    a = a.select("tier", "status", "request_index", "cached_tokens")  # filters copy only these (memory)
     api = a.filter(pl.col("tier") != "local")
     loc = a.filter((pl.col("tier") == "local") & (pl.col("status") == "completed"))
     loc_prompt = (
