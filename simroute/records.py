@@ -143,11 +143,12 @@ class RecordLog:
     ``array`` buffers (8 bytes a value, not a Python object each), strings as codes into a small
     per-column vocabulary. Every ``spill_rows`` records the buffers are written to an anonymous
     temporary file (in ``tempfile.gettempdir()``: ``TMPDIR``) and emptied, so a long run's log
-    does not grow in memory; ``None`` keeps everything in memory. :meth:`frame` gives the table
+    does not grow in memory (``None``: :data:`SPILL_ROWS` as it is when the log is made).
+    :meth:`frame` gives the table
     :func:`to_frame` gives for the same records, spilled or not (tested); a record reaches its
     columns by field name."""
 
-    def __init__(self, cls: type, spill_rows: int | None = SPILL_ROWS) -> None:
+    def __init__(self, cls: type, spill_rows: int | None = None) -> None:
         self.cls = cls
         self._schema = schema(cls)
         self._get = operator.attrgetter(*self._schema)
@@ -166,7 +167,7 @@ class RecordLog:
                 self._vocab[f.name] = vocab
                 self._append.append(_coder(buf, vocab))
         self._n = 0
-        self._spill_rows = spill_rows
+        self._spill_rows = SPILL_ROWS if spill_rows is None else spill_rows
         self._spilled = 0  # records in the spill file
         self._file: IO[bytes] | None = None
         self._chunks: dict[str, list[_Chunk]] = {name: [] for name in self._schema}

@@ -410,6 +410,22 @@ def test_an_error_free_checker_is_reported_as_an_oracle() -> None:
     assert not NoisyVerifier(false_accept=0.1, false_reject=0.0).oracle
 
 
+def test_spilled_record_logs_give_the_same_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run whose record logs are written to their spill files every 97 records (many chunks and
+    a partial one in memory) writes the same files as a run that never spills."""
+    import simroute.records
+
+    outs = {}
+    for spill in (10**9, 97):
+        monkeypatch.setattr(simroute.records, "SPILL_ROWS", spill)
+        cfg = compose(["workload.n_requests=600", "figures=false", "parallel_arms=false"])
+        d = tmp_path / str(spill)
+        execute(cfg, d, progress=False)
+        files = ("requests.parquet", "baseline_requests.parquet", "sessions.parquet", "summary.json")
+        outs[spill] = {f: (d / f).read_bytes() for f in files}
+    assert outs[97] == outs[10**9]
+
+
 def test_arms_in_two_processes_give_the_same_bytes(tmp_path: Path) -> None:
     """The baseline simulated in a second process (parallel_arms) writes the same files."""
     outs = {}
