@@ -85,7 +85,7 @@ def summarize(res: SimResult, meta: Mapping[str, Any], baseline: SimResult | Non
     out["latency"] = _latency(r)
     out["by_skill"] = _by_skill(r)
     if baseline is not None:
-        out["baseline"] = _paired(res, head, baseline)
+        out["baseline"] = paired(head, r["correct"].to_numpy(), baseline)
     return out
 
 
@@ -205,10 +205,12 @@ def _by_skill(r: pl.DataFrame) -> dict[str, dict[str, Any]]:
     }
 
 
-def _paired(res: SimResult, head: Mapping[str, Any], baseline: SimResult) -> dict[str, Any]:
-    """The baseline's headline, the cost reduction and the paired success comparison."""
+def paired(head: Mapping[str, Any], ok: np.ndarray, baseline: SimResult) -> dict[str, Any]:
+    """The baseline's headline, the cost reduction and the paired success comparison against an
+    arm of headline ``head`` (:func:`headline`) whose requests were answered right where ``ok``
+    (its ``correct`` column, in row order): all the comparison needs of that arm, so its tables
+    can be freed before the baseline's are built."""
     b = headline(baseline)
-    ok = res.requests["correct"].to_numpy()
     ok_base = baseline.requests["correct"].to_numpy()
     return {
         **b,

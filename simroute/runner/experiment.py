@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 
 from simroute import __version__
 from simroute.analysis.sessions import session_summary, session_table
-from simroute.analysis.summary import headline, summarize
+from simroute.analysis.summary import headline, paired, summarize
 from simroute.economics.quality import QualityModel
 from simroute.memory import LARGE_RUN_REQUESTS, release_memory
 from simroute.policy.catalog import ModelCatalog
@@ -101,27 +102,28 @@ def _policy_name(cfg: Mapping[str, Any]) -> str:
     return str(cfg.get("label") or cfg["router"]["name"])
 
 
-def _figures(
-    runs: Mapping[str, SimResult],
-    sessions: Mapping[str, Any],
-    summary: Mapping[str, Any],
-    out_dir: Path,
-    title: str,
-) -> None:
-    """The run's PNG figures (tier shares, latency CDF, cost vs success, session-makespan CDF).
+def _policy_figures(res: SimResult, out_dir: Path, title: str) -> None:
+    """The policy arm's tier-share and latency-CDF figures (drawn while its tables are held).
     Matplotlib is imported here, only by runs that draw (about 30 MiB a process otherwise)."""
     from simroute.analysis import plots
 
-    res, base = runs["policy"], runs.get("baseline")
-    names = {"policy": str(summary["policy"]), "baseline": str(summary["baseline_policy"])}
     plots.tier_share(res, out_dir / "tier_share.png", title)
     plots.latency_cdf(res, out_dir / "latency_cdf.png", title)
-    points = [{"name": names["policy"], **headline(res)}]
-    if base is not None:
-        points.append({"name": names["baseline"], **headline(base)})
+
+
+def _comparison_figures(
+    summary: Mapping[str, Any], pout: _ArmOutput, bout: _ArmOutput | None, out_dir: Path, title: str
+) -> None:
+    """The cost-vs-success and session-makespan-CDF figures of the arms."""
+    from simroute.analysis import plots
+
+    arms = {str(summary["policy"]): pout}
+    if bout is not None:
+        arms[str(summary["baseline_policy"])] = bout
+    points = [{"name": name, **o.head} for name, o in arms.items()]
     plots.cost_vs_success(points, out_dir / "cost_vs_success.png", title)
     plots.session_makespan_cdf(
-        {names[a]: s for a, s in sessions.items()}, out_dir / "session_makespan_cdf.png", title
+        {name: o.sessions for name, o in arms.items()}, out_dir / "session_makespan_cdf.png", title
     )
 
 
@@ -285,81 +287,153 @@ class _BaselineWorker:
         return result_tables(inp.table, value.read(), inp.catalog, inp.quality)
 
 
-def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> dict[str, Any]:
-    """Run the experiment described by the resolved config ``cfg``; return the summary."""
-    t0 = time.perf_counter()
-    seed = int(cfg["seed"])
-    with ExitStack() as stack:
-        # started first: it builds its own inputs while this one does
-        elsewhere = _BaselineWorker.start(cfg, out_dir, progress, stack) if _baseline_elsewhere(cfg) else None
-        inp, prefixes = _inputs(cfg)
-        skills, table, prices, catalog = inp.skills, inp.table, inp.prices, inp.catalog
-        ctx = PolicyContext(skills.names, catalog, seed)
-        t_load = time.perf_counter()
-        arms = {"policy": cfg["policy"]}
-        if cfg.get("baseline"):
-            arms["baseline"] = cfg["baseline"]
-        built = {arm: build_policies(pcfg, ctx) for arm, pcfg in arms.items()}
-        replay = ReplayConfig.from_config(cfg["workload"])
-        runs = {
-            arm: _job(cfg, inp, ctx, arm, progress, replay, prefixes).run(built[arm])
-            for arm in arms
-            if not (arm == "baseline" and elsewhere is not None)
-        }
-        del prefixes  # not needed after the simulation (memory)
-        if elsewhere is not None:
-            runs["baseline"] = elsewhere.result(inp)
-    t_sim = time.perf_counter()
-    res = runs["policy"]
-    base = runs.get("baseline")
-    meta = {
+@dataclass(frozen=True)
+class _ArmOutput:
+    """What the summary and the figures need from an arm once its tables are written and freed
+    (so the run never holds two arms' result tables at once).
+
+    Attributes:
+        head: its :func:`~simroute.analysis.summary.headline`.
+        correct: its ``correct`` column (row order): the paired comparison reads it.
+        knowledge: its :func:`knowledge` block.
+        sessions: its session table (one row per session).
+        span_s: its last simulated issue time (s).
+    """
+
+    head: dict[str, Any]
+    correct: np.ndarray
+    knowledge: dict[str, Any]
+    sessions: pl.DataFrame
+    span_s: float
+
+
+def _write_arm(res: SimResult, policies: Policies, out_dir: Path, prefix: str) -> _ArmOutput:
+    """Write an arm's request and session tables (``{prefix}requests.parquet``,
+    ``{prefix}sessions.parquet``) and keep what the summary needs from it."""
+    sessions = session_table(res.requests)
+    res.requests.write_parquet(out_dir / f"{prefix}requests.parquet")
+    sessions.write_parquet(out_dir / f"{prefix}sessions.parquet")
+    return _ArmOutput(
+        headline(res),
+        res.requests["correct"].to_numpy(),
+        knowledge(policies, res),
+        sessions,
+        float(res.requests["arrival_s"].to_numpy().max()),
+    )
+
+
+def _meta(cfg: Mapping[str, Any], inp: RunInputs, replay: ReplayConfig, span_s: float) -> dict[str, Any]:
+    """The run-description block at the top of ``summary.json``."""
+    table = inp.table
+    return {
         "simroute_version": __version__,
-        "seed": seed,
+        "seed": int(cfg["seed"]),
         "policy": _policy_name(cfg["policy"]),
-        "baseline_policy": _policy_name(cfg["baseline"]) if base is not None else None,
+        "baseline_policy": _policy_name(cfg["baseline"]) if cfg.get("baseline") else None,
         "workload": {
             "source": table.source,
             "n_requests": len(table),
             "replay": "closed_loop" if replay.closed_loop else "open_loop",
             "session_retry": replay.session_retry,
-            "span_s": float(res.requests["arrival_s"].to_numpy().max()),
+            "span_s": span_s,
             "block_tokens": table.block_tokens,
             "label_counts": dict(table.label_counts),
-            "skill_share": {s: float(np.mean((table.df["skill"] == s).to_numpy())) for s in skills.names},
+            "skill_share": {s: float(np.mean((table.df["skill"] == s).to_numpy())) for s in inp.skills.names},
         },
-        "prices": prices.source.split("/")[-1],
+        "prices": inp.prices.source.split("/")[-1],
     }
-    summary = summarize(res, meta, base)
-    summary.update(knowledge(built["policy"], res))
-    runs = {arm: replace(r, attempts=r.attempts.clear()) for arm, r in runs.items()}  # summarised
-    res, base = runs["policy"], runs.get("baseline")
-    sessions = {arm: session_table(r.requests) for arm, r in runs.items()}
-    summary["sessions"] = session_summary(sessions["policy"])
-    if base is not None:
-        summary["baseline"].update(knowledge(built["baseline"], base))
-        summary["baseline"]["sessions"] = session_summary(sessions["baseline"])
+
+
+@dataclass
+class _Summary:
+    """``summary.json`` assembled arm by arm, in the key order of one summary of both arms."""
+
+    body: dict[str, Any]
+    policy: _ArmOutput
+    baseline: dict[str, Any] | None = None
+
+    @classmethod
+    def of_policy(cls, res: SimResult, meta: Mapping[str, Any], out: _ArmOutput) -> _Summary:
+        """The policy arm's part: its :func:`~simroute.analysis.summary.summarize` body."""
+        return cls(summarize(res, meta), out)
+
+    def add_baseline(self, base: SimResult, out: _ArmOutput) -> None:
+        """The paired comparison with the baseline arm ``base`` (its :class:`_ArmOutput` ``out``)."""
+        block = paired(self.policy.head, self.policy.correct, base)
+        block.update(out.knowledge)
+        block["sessions"] = session_summary(out.sessions)
+        self.baseline = block
+
+    def json(self) -> dict[str, Any]:
+        """The summary: the policy's body, the baseline block, then knowledge and sessions."""
+        out = dict(self.body)
+        if self.baseline is not None:
+            out["baseline"] = self.baseline
+        out.update(self.policy.knowledge)
+        out["sessions"] = session_summary(self.policy.sessions)
+        return out
+
+
+def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> dict[str, Any]:
+    """Run the experiment described by the resolved config ``cfg``; return the summary.
+
+    The policy arm's tables are written and freed before the baseline's are built: the run holds
+    one arm's result tables at a time."""
+    t0 = time.perf_counter()
+    seed = int(cfg["seed"])
     out_dir.mkdir(parents=True, exist_ok=True)
-    res.requests.write_parquet(out_dir / "requests.parquet")
-    sessions["policy"].write_parquet(out_dir / "sessions.parquet")
-    if base is not None:
-        base.requests.write_parquet(out_dir / "baseline_requests.parquet")
-        sessions["baseline"].write_parquet(out_dir / "baseline_sessions.parquet")
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    snapshot = policy_snapshot(cfg["policy"], skills.names, catalog, built["policy"].router)
+    with ExitStack() as stack:
+        # started first: it builds its own inputs while this one does
+        elsewhere = _BaselineWorker.start(cfg, out_dir, progress, stack) if _baseline_elsewhere(cfg) else None
+        inp, prefixes = _inputs(cfg)
+        ctx = PolicyContext(inp.skills.names, inp.catalog, seed)
+        t_load = time.perf_counter()
+        arms = {"policy": cfg["policy"]} | ({"baseline": cfg["baseline"]} if cfg.get("baseline") else {})
+        built = {arm: build_policies(pcfg, ctx) for arm, pcfg in arms.items()}
+        replay = ReplayConfig.from_config(cfg["workload"])
+        local = [arm for arm in arms if not (arm == "baseline" and elsewhere is not None)]
+        jobs = {arm: _job(cfg, inp, ctx, arm, progress, replay, prefixes) for arm in local}
+        del prefixes  # the jobs hold them until they have run
+        res = jobs.pop("policy").run(built["policy"])
+        t_write = time.perf_counter()
+        pout = _write_arm(res, built["policy"], out_dir, "")
+        summary = _Summary.of_policy(res, _meta(cfg, inp, replay, pout.span_s), pout)
+        n = len(inp.table)
+        title = f"{summary.body['policy']} on {Path(inp.table.source).name} ({n:,} requests, seed {seed})"
+        if cfg.get("figures", True):
+            _policy_figures(res, out_dir, title)
+        del res  # freed before the baseline's tables are built
+        write_s = time.perf_counter() - t_write
+        bout = None
+        if "baseline" in arms:
+            base = (
+                elsewhere.result(inp)
+                if elsewhere is not None
+                else jobs.pop("baseline").run(built["baseline"])
+            )
+            t_write = time.perf_counter()
+            bout = _write_arm(base, built["baseline"], out_dir, "baseline_")
+            summary.add_baseline(base, bout)
+            del base
+            write_s += time.perf_counter() - t_write
+    t_sim = time.perf_counter()
+    out = summary.json()
+    (out_dir / "summary.json").write_text(json.dumps(out, indent=2) + "\n")
+    snapshot = policy_snapshot(cfg["policy"], inp.skills.names, inp.catalog, built["policy"].router)
     (out_dir / "policy_snapshot.json").write_text(json.dumps(snapshot, indent=1, sort_keys=True) + "\n")
-    title = f"{summary['policy']} on {Path(table.source).name} ({len(table):,} requests, seed {seed})"
     if cfg.get("figures", True):
-        _figures(runs, sessions, summary, out_dir, title)
+        _comparison_figures(out, pout, bout, out_dir, title)
     t_end = time.perf_counter()
-    n_sim = len(table) * len(runs)
+    n_sim = n * len(arms)
+    write_s += t_end - t_sim
     timing = {
         "wall_s": t_end - t0,
         "load_s": t_load - t0,
-        "simulate_s": t_sim - t_load,
-        "write_s": t_end - t_sim,
+        "simulate_s": t_end - t_load - write_s,
+        "write_s": write_s,
         "simulated_requests": n_sim,
-        "simulated_requests_per_s": n_sim / max(t_sim - t_load, 1e-9),
+        "simulated_requests_per_s": n_sim / max(t_end - t_load - write_s, 1e-9),
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
     }
     (out_dir / "timing.json").write_text(json.dumps(timing, indent=2) + "\n")
-    return summary
+    return out
