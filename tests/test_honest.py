@@ -426,6 +426,38 @@ def test_spilled_record_logs_give_the_same_bytes(tmp_path: Path, monkeypatch: py
     assert outs[97] == outs[10**9]
 
 
+def test_arms_of_the_same_name_are_both_drawn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cost-vs-success figure gets one point per arm, also when both arms have the same name."""
+    from simroute.analysis import plots
+
+    drawn: list[list[dict[str, Any]]] = []
+    monkeypatch.setattr(plots, "cost_vs_success", lambda points, _path, _title: drawn.append(points))
+    cfg = compose(["workload.n_requests=600", "baseline.label=router_first", "parallel_arms=false"])
+    out = execute(cfg, tmp_path, progress=False)
+    assert out["policy"] == out["baseline_policy"] == "router_first"
+    (points,) = drawn
+    assert [p["cost_total_usd"] for p in points] == [out["cost_total_usd"], out["baseline"]["cost_total_usd"]]
+
+
+def test_a_failed_baseline_leaves_no_result_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The policy arm's tables and figures are written before the baseline runs; if the baseline
+    then fails, they are removed (a failed run leaves no result files) and the error is raised."""
+    from simroute.runner import experiment
+
+    run = experiment.ArmJob.run
+
+    def fail_baseline(job: experiment.ArmJob, policies: Any = None) -> SimResult:
+        if job.label.endswith("(baseline)"):
+            raise RuntimeError("baseline failed")
+        return run(job, policies)
+
+    monkeypatch.setattr(experiment.ArmJob, "run", fail_baseline)
+    cfg = compose(["workload.n_requests=300", "parallel_arms=false"])
+    with pytest.raises(RuntimeError, match="baseline failed"):
+        execute(cfg, tmp_path, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_arms_in_two_processes_give_the_same_bytes(tmp_path: Path) -> None:
     """The baseline simulated in a second process (parallel_arms) writes the same files."""
     outs = {}

@@ -171,6 +171,12 @@ def test_record_log_gives_the_table_to_frame_gives(cls: type, spill_rows: int) -
     assert log.frame().equals(records.to_frame(recs, cls))
     idx = next(f.name for f in fs if str(f.type) == "int")
     assert log.column(idx).tolist() == [getattr(r, idx) for r in recs]
+    more = records.RecordLog(cls, spill_rows=spill_rows)  # a column read between spills
+    for k, r in enumerate(recs):
+        more.append(r)
+        if k in (9, 23):
+            assert more.column(idx).tolist() == [getattr(x, idx) for x in recs[: k + 1]]
+    assert more.frame().equals(records.to_frame(recs, cls))
     assert records.RecordLog(cls).frame().schema == records.to_frame([], cls).schema
     order = rng.permutation(50)
     assert log.take_frame(order).equals(records.to_frame([recs[i] for i in order], cls))

@@ -15,7 +15,7 @@ import os
 import resource
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
@@ -102,13 +102,16 @@ def _policy_name(cfg: Mapping[str, Any]) -> str:
     return str(cfg.get("label") or cfg["router"]["name"])
 
 
-def _policy_figures(res: SimResult, out_dir: Path, title: str) -> None:
-    """The policy arm's tier-share and latency-CDF figures (drawn while its tables are held).
-    Matplotlib is imported here, only by runs that draw (about 30 MiB a process otherwise)."""
+def _policy_figures(res: SimResult, out_dir: Path, title: str) -> list[Path]:
+    """The policy arm's tier-share and latency-CDF figures (drawn while its tables are held);
+    their paths. Matplotlib is imported here, only by runs that draw (about 30 MiB a process
+    otherwise)."""
     from simroute.analysis import plots
 
-    plots.tier_share(res, out_dir / "tier_share.png", title)
-    plots.latency_cdf(res, out_dir / "latency_cdf.png", title)
+    paths = [out_dir / "tier_share.png", out_dir / "latency_cdf.png"]
+    plots.tier_share(res, paths[0], title)
+    plots.latency_cdf(res, paths[1], title)
+    return paths
 
 
 def _comparison_figures(
@@ -117,13 +120,13 @@ def _comparison_figures(
     """The cost-vs-success and session-makespan-CDF figures of the arms."""
     from simroute.analysis import plots
 
-    arms = {str(summary["policy"]): pout}
+    arms = [(str(summary["policy"]), pout)]  # a list: two arms may have the same name
     if bout is not None:
-        arms[str(summary["baseline_policy"])] = bout
-    points = [{"name": name, **o.head} for name, o in arms.items()]
+        arms.append((str(summary["baseline_policy"]), bout))
+    points = [{"name": name, **o.head} for name, o in arms]
     plots.cost_vs_success(points, out_dir / "cost_vs_success.png", title)
     plots.session_makespan_cdf(
-        {name: o.sessions for name, o in arms.items()}, out_dir / "session_makespan_cdf.png", title
+        {name: o.sessions for name, o in arms}, out_dir / "session_makespan_cdf.png", title
     )
 
 
@@ -307,12 +310,15 @@ class _ArmOutput:
     span_s: float
 
 
-def _write_arm(res: SimResult, policies: Policies, out_dir: Path, prefix: str) -> _ArmOutput:
+def _write_arm(
+    res: SimResult, policies: Policies, out_dir: Path, prefix: str, written: list[Path]
+) -> _ArmOutput:
     """Write an arm's request and session tables (``{prefix}requests.parquet``,
-    ``{prefix}sessions.parquet``) and keep what the summary needs from it."""
+    ``{prefix}sessions.parquet``, added to ``written``) and keep what the summary needs from it."""
     sessions = session_table(res.requests)
-    res.requests.write_parquet(out_dir / f"{prefix}requests.parquet")
-    sessions.write_parquet(out_dir / f"{prefix}sessions.parquet")
+    for table, name in ((res.requests, "requests"), (sessions, "sessions")):
+        written.append(out_dir / f"{prefix}{name}.parquet")
+        table.write_parquet(written[-1])
     return _ArmOutput(
         headline(res),
         res.requests["correct"].to_numpy(),
@@ -374,15 +380,31 @@ class _Summary:
         return out
 
 
+def _remove_on_error(paths: list[Path]) -> Callable[..., bool]:
+    """An exit callback that removes ``paths`` if the block it guards raised (a failed run leaves
+    no result files behind)."""
+
+    def exit_(exc_type: type[BaseException] | None, *_: Any) -> bool:
+        if exc_type is not None:
+            for p in paths:
+                p.unlink(missing_ok=True)
+        return False
+
+    return exit_
+
+
 def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> dict[str, Any]:
     """Run the experiment described by the resolved config ``cfg``; return the summary.
 
     The policy arm's tables are written and freed before the baseline's are built: the run holds
-    one arm's result tables at a time."""
+    one arm's result tables at a time. ``timing.json``'s ``simulate_s`` is the time spent
+    simulating the arms here or waiting for the other process's arm, records joined and priced."""
     t0 = time.perf_counter()
     seed = int(cfg["seed"])
     out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
     with ExitStack() as stack:
+        stack.push(_remove_on_error(written))  # runs last: after the worker has stopped
         # started first: it builds its own inputs while this one does
         elsewhere = _BaselineWorker.start(cfg, out_dir, progress, stack) if _baseline_elsewhere(cfg) else None
         inp, prefixes = _inputs(cfg)
@@ -395,28 +417,26 @@ def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> 
         jobs = {arm: _job(cfg, inp, ctx, arm, progress, replay, prefixes) for arm in local}
         del prefixes  # the jobs hold them until they have run
         res = jobs.pop("policy").run(built["policy"])
-        t_write = time.perf_counter()
-        pout = _write_arm(res, built["policy"], out_dir, "")
+        sim_s = time.perf_counter() - t_load
+        pout = _write_arm(res, built["policy"], out_dir, "", written)
         summary = _Summary.of_policy(res, _meta(cfg, inp, replay, pout.span_s), pout)
         n = len(inp.table)
         title = f"{summary.body['policy']} on {Path(inp.table.source).name} ({n:,} requests, seed {seed})"
         if cfg.get("figures", True):
-            _policy_figures(res, out_dir, title)
+            written += _policy_figures(res, out_dir, title)
         del res  # freed before the baseline's tables are built
-        write_s = time.perf_counter() - t_write
         bout = None
         if "baseline" in arms:
+            t = time.perf_counter()
             base = (
                 elsewhere.result(inp)
                 if elsewhere is not None
                 else jobs.pop("baseline").run(built["baseline"])
             )
-            t_write = time.perf_counter()
-            bout = _write_arm(base, built["baseline"], out_dir, "baseline_")
+            sim_s += time.perf_counter() - t
+            bout = _write_arm(base, built["baseline"], out_dir, "baseline_", written)
             summary.add_baseline(base, bout)
             del base
-            write_s += time.perf_counter() - t_write
-    t_sim = time.perf_counter()
     out = summary.json()
     (out_dir / "summary.json").write_text(json.dumps(out, indent=2) + "\n")
     snapshot = policy_snapshot(cfg["policy"], inp.skills.names, inp.catalog, built["policy"].router)
@@ -425,14 +445,13 @@ def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> 
         _comparison_figures(out, pout, bout, out_dir, title)
     t_end = time.perf_counter()
     n_sim = n * len(arms)
-    write_s += t_end - t_sim
     timing = {
         "wall_s": t_end - t0,
         "load_s": t_load - t0,
-        "simulate_s": t_end - t_load - write_s,
-        "write_s": write_s,
+        "simulate_s": sim_s,
+        "write_s": t_end - t_load - sim_s,
         "simulated_requests": n_sim,
-        "simulated_requests_per_s": n_sim / max(t_end - t_load - write_s, 1e-9),
+        "simulated_requests_per_s": n_sim / max(sim_s, 1e-9),
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
     }
     (out_dir / "timing.json").write_text(json.dumps(timing, indent=2) + "\n")
