@@ -146,9 +146,8 @@ class RecordLog:
     per-column vocabulary. Every ``spill_rows`` records the buffers are written to an anonymous
     temporary file (in ``tempfile.gettempdir()``: ``TMPDIR``) and emptied, so a long run's log
     does not grow in memory (``None``: :data:`SPILL_ROWS` as it is when the log is made).
-    :meth:`frame` gives the table
-    :func:`to_frame` gives for the same records, spilled or not (tested); a record reaches its
-    columns by field name."""
+    :meth:`frame` gives the table :func:`to_frame` gives for the same records, spilled or not
+    (tested); a record reaches its columns by field name."""
 
     def __init__(self, cls: type, spill_rows: int | None = None) -> None:
         self.cls = cls
