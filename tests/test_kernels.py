@@ -98,7 +98,35 @@ def test_prompt_cache_kernel_matches_reference(calls: list[tuple[list[int], floa
         hit = use_reference(exp, ready, arr, now, now + prefill, now + 10.0)
         cached, _ = pc.use(arr, len(ids) + 1, now, now + prefill)
         assert cached == hit
-    assert dict(pc._expiry) == exp and dict(pc._ready) == ready
+    assert pc._table.entries() == (exp, ready)
+
+
+def test_prompt_cache_table_grows_and_purges_like_dicts() -> None:
+    """Through many table growths and purges (threshold lowered to 300 entries), the open-addressing
+    table answers call by call as the dict reference does, and holds the same live entries."""
+    from simroute.economics.prompt_cache import PromptCache, use_reference
+
+    g = np.random.default_rng(11)
+    pc = PromptCache(ttl_s=5.0, min_tokens=0, block_tokens=1)
+    exp: dict[int, float] = {}
+    ready: dict[int, float] = {}
+    now, grown, purged = 0.0, 0, 0
+    for _ in range(3000):
+        now += float(g.exponential(0.05))
+        start = int(g.integers(-(2**62), 2**62)) if g.random() < 0.3 else int(g.integers(0, 4000))
+        ids = start + np.arange(int(g.integers(0, 40)), dtype=np.int64)
+        prefill = float(g.exponential(0.2))
+        cap, size = len(pc._table.keys), pc._table.size
+        pc._purge_at = 300  # a purge whenever the table holds more
+        cached, _ = pc.use(ids, len(ids) + 1, now, now + prefill)
+        grown += len(pc._table.keys) > cap
+        purged += pc._table.size < size
+        assert cached == use_reference(exp, ready, ids, now, now + prefill, now + 5.0)
+    got_exp, got_ready = pc._table.entries()
+    live = {k for k, v in exp.items() if v > now}
+    assert {k for k, v in got_exp.items() if v > now} == live
+    assert all(got_exp[k] == exp[k] and got_ready[k] == ready[k] for k in live)
+    assert grown >= 2 and purged >= 100
 
 
 def test_keyed_uniform_kernel_equals_its_python_definition() -> None:

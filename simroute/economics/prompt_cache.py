@@ -7,40 +7,79 @@ time: a call hits the longest run of its leading blocks that is still cached (ca
 length - 1, and only when at least ``min_tokens`` long), and refreshes / writes all its blocks. A
 newly written block becomes readable only when the writing call's prefill is done (``ready_s``):
 concurrent calls do not hit an entry whose first write has not finished. The per-block loops are a
-Numba kernel over typed dicts (:func:`use_kernel`; plain-Python reference :func:`use_reference`).
+Numba kernel over an open-addressing table in NumPy arrays (:func:`use_kernel`; plain-Python
+reference over dicts: :func:`use_reference`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numba
 import numpy as np
-from numba import types
-from numba.typed import Dict
+
+_EMPTY = np.iinfo(np.int64).min  # marks a free slot: block ids are any other int64
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: 2**64 / golden ratio
+_MIN_BITS = 10  # a new table has 2**10 slots
 
 
 @numba.njit(cache=True)
-def use_kernel(exp, ready, ids, now, ready_at, until):  # type: ignore[no-untyped-def]
-    """Numba kernel: the leading blocks of ``ids`` cached and readable at ``now`` (s), then every
-    block refreshed until ``until`` (s) — a block this call writes (new or expired) or whose
-    pending write finishes later becomes readable at ``ready_at`` (s). Returns the hit blocks and
-    the entries now in ``exp`` (asked here: a typed dict's length from Python costs a call)."""
+def _slot(keys, h, shift):  # type: ignore[no-untyped-def]
+    """The slot of id ``h`` in the open-addressing table ``keys`` (linear probing from the top
+    ``64 - shift`` bits of ``h`` times the golden constant): where it is, or the free slot where it
+    goes."""
+    mask = keys.shape[0] - 1
+    i = np.int64((np.uint64(h) * _GOLDEN) >> np.uint64(shift))
+    while keys[i] != h and keys[i] != _EMPTY:
+        i = (i + 1) & mask
+    return i
+
+
+@numba.njit(cache=True)
+def use_kernel(keys, exp, ready, meta, ids, now, ready_at, until):  # type: ignore[no-untyped-def]
+    """Numba kernel over the table ``keys`` / ``exp`` / ``ready`` (``meta`` = [entries, shift]):
+    the leading blocks of ``ids`` cached and readable at ``now`` (s), then every block refreshed
+    until ``until`` (s) — a block this call writes (new or expired) or whose pending write finishes
+    later becomes readable at ``ready_at`` (s). An absent id reads as expiry -1 and readiness
+    infinity. The table must have room for ``ids`` (:meth:`PromptCache.use` grows it first).
+    Returns the hit blocks and the entries now in the table."""
+    shift = meta[1]
     hit = 0
     for h in ids:
-        if exp.get(h, -1.0) > now and ready.get(h, np.inf) <= now:
+        i = _slot(keys, h, shift)
+        if keys[i] == h and exp[i] > now and ready[i] <= now:
             hit += 1
         else:
             break
     for h in ids:
-        if exp.get(h, -1.0) <= now or ready.get(h, np.inf) > ready_at:
-            ready[h] = ready_at
-        exp[h] = until
-    return hit, len(exp)
+        i = _slot(keys, h, shift)
+        if keys[i] != h:
+            keys[i], exp[i], ready[i] = h, -1.0, np.inf
+            meta[0] += 1
+        if exp[i] <= now or ready[i] > ready_at:
+            ready[i] = ready_at
+        exp[i] = until
+    return hit, meta[0]
+
+
+@numba.njit(cache=True)
+def _rebuild(keys, exp, ready, alive_after, nkeys, nexp, nready, shift):  # type: ignore[no-untyped-def]
+    """Copy the entries of the old table whose expiry is after ``alive_after`` (s) into the empty
+    new table ``nkeys`` / ``nexp`` / ``nready`` (hashed with ``shift``); returns their count."""
+    n = 0
+    for j in range(keys.shape[0]):
+        h = keys[j]
+        if h != _EMPTY and exp[j] > alive_after:
+            i = _slot(nkeys, h, shift)
+            nkeys[i], nexp[i], nready[i] = h, exp[j], ready[j]
+            n += 1
+    return n
 
 
 def use_reference(
     exp: dict[int, float], ready: dict[int, float], ids: np.ndarray, now: float, ready_at: float, until: float
 ) -> int:
-    """Plain-Python reference of :func:`use_kernel` (used by the tests)."""
+    """Plain-Python reference of :func:`use_kernel` over two dicts (used by the tests)."""
     hit = 0
     for h in ids.tolist():
         if exp.get(h, -1.0) > now and ready.get(h, np.inf) <= now:
@@ -54,20 +93,48 @@ def use_reference(
     return hit
 
 
-@numba.njit(cache=True)
-def _purge_kernel(exp, ready, now, new_exp, new_ready):  # type: ignore[no-untyped-def]
-    """Copy the entries still alive at ``now`` into the empty ``new_exp`` / ``new_ready``."""
-    for k, v in exp.items():
-        if v > now:
-            new_exp[k] = v
-            new_ready[k] = ready[k]
+@dataclass(frozen=True)
+class _Table:
+    """An open-addressing id -> (expiry s, readable-from s) table: ``keys`` (``_EMPTY`` = free),
+    ``exp``, ``ready`` of 2**bits slots, and ``meta`` = [entries, 64 - bits]."""
 
+    keys: np.ndarray
+    exp: np.ndarray
+    ready: np.ndarray
+    meta: np.ndarray
 
-@numba.njit(cache=True)
-def _new_table() -> Dict:
-    """An empty id -> time table, made in compiled code (cached on disk: ``Dict.empty`` called
-    from Python compiles its constructor anew in every process, about half a second)."""
-    return Dict.empty(key_type=types.int64, value_type=types.float64)
+    @classmethod
+    def empty(cls, bits: int) -> _Table:
+        n = 1 << bits
+        return cls(
+            np.full(n, _EMPTY, dtype=np.int64),
+            np.empty(n, dtype=np.float64),
+            np.empty(n, dtype=np.float64),
+            np.array([0, 64 - bits], dtype=np.int64),
+        )
+
+    @property
+    def size(self) -> int:
+        """Entries held."""
+        return int(self.meta[0])
+
+    def rebuilt(self, room: int, alive_after: float = -np.inf) -> _Table:
+        """A new table with the entries whose expiry is after ``alive_after`` (s; default all),
+        at most half full once ``room`` more entries are added."""
+        keep = int(np.count_nonzero(self.exp[self.keys != _EMPTY] > alive_after))
+        bits = max(_MIN_BITS, int(2 * (keep + room)).bit_length())
+        new = _Table.empty(bits)
+        new.meta[0] = _rebuild(
+            self.keys, self.exp, self.ready, alive_after, new.keys, new.exp, new.ready, new.meta[1]
+        )
+        return new
+
+    def entries(self) -> tuple[dict[int, float], dict[int, float]]:
+        """The table as (id -> expiry, id -> readable-from) dicts (for tests)."""
+        held = self.keys != _EMPTY
+        keys = self.keys[held].tolist()
+        exp = dict(zip(keys, self.exp[held].tolist(), strict=True))
+        return exp, dict(zip(keys, self.ready[held].tolist(), strict=True))
 
 
 class PromptCache:
@@ -83,8 +150,7 @@ class PromptCache:
         self.ttl_s = ttl_s
         self.min_tokens = min_tokens
         self.block_tokens = block_tokens
-        self._expiry = _new_table()
-        self._ready = _new_table()
+        self._table = _Table.empty(_MIN_BITS)
         self._purge_at = 1 << 16
         self.hits = 0
         self.lookups = 0
@@ -100,17 +166,18 @@ class PromptCache:
         self.lookups += 1
         ready_at = now if ready_s is None else ready_s
         keys = np.ascontiguousarray(ids, dtype=np.int64)
-        hit, size = use_kernel(self._expiry, self._ready, keys, now, ready_at, now + self.ttl_s)
+        tab = self._table
+        if 2 * (tab.size + len(keys)) > len(tab.keys):  # keep it at most half full
+            tab = self._table = tab.rebuilt(len(keys))
+        hit, size = use_kernel(tab.keys, tab.exp, tab.ready, tab.meta, keys, now, ready_at, now + self.ttl_s)
         cached = min(hit * self.block_tokens, max(prompt_tokens - 1, 0))
         if cached < self.min_tokens:
             cached = 0
         prefix = min(len(ids) * self.block_tokens, prompt_tokens)
         written = max(prefix - max(cached, hit * self.block_tokens), 0) if prefix >= self.min_tokens else 0
-        if size > self._purge_at:
-            exp, ready = _new_table(), _new_table()
-            _purge_kernel(self._expiry, self._ready, now, exp, ready)
-            self._expiry, self._ready = exp, ready
-            self._purge_at = max(1 << 16, 2 * len(exp))
+        if size > self._purge_at:  # drop the entries expired by now
+            self._table = tab.rebuilt(0, alive_after=now)
+            self._purge_at = max(1 << 16, 2 * self._table.size)
         if cached:
             self.hits += 1
         return cached, written
