@@ -177,6 +177,30 @@ def test_fast_forward_registers_shared_blocks_in_time_order() -> None:
     assert a.step_log().kv_blocks_used.tolist() == b.step_log().kv_blocks_used.tolist()
 
 
+def test_prefix_hash_map_matches_a_dict() -> None:
+    """The kernel's open-addressing prefix map (linear probing, backward-shift deletion) holds what
+    a dict holds through random inserts, updates and deletions, filled up to its ``blocks`` entries
+    in small tables (so probe runs collide and wrap), keys spread over the int64 range too."""
+    g = np.random.default_rng(1)
+    for _ in range(200):
+        blocks = int(g.integers(1, 13))
+        table = K.new_hash_map(blocks)
+        want: dict[int, int] = {}
+        for _ in range(300):
+            small = int(g.integers(-40, 41))
+            key = small if small % 3 else (small * 0x2545F4914F6CDD1D + 2**63) % 2**64 - 2**63  # int64 wrap
+            if g.random() < 0.6 and (key in want or len(want) < blocks):
+                want[key] = int(g.integers(0, 100))
+                table[K._ht_slot(table, key)] = key, want[key]
+            elif key in want:
+                K._ht_delete(table, key)
+                del want[key]
+            assert all(K._ht_get(table, k) == v for k, v in want.items())
+            assert K._ht_get(table, key) == want.get(key, -1)
+        held = table[:, 0] != K.HT_EMPTY
+        assert dict(zip(table[held, 0].tolist(), table[held, 1].tolist(), strict=True)) == want
+
+
 def test_identical_prompts_hit_the_prefix_cache() -> None:
     cfg = EngineConfig(
         max_num_batched_tokens=2048, max_num_seqs=8, block_size=16, num_gpu_blocks=200, max_model_len=4096

@@ -162,19 +162,78 @@ def _key(rq: np.ndarray, keys: np.ndarray, r: int, j: int) -> int:
     return -(((r + 1) << 21) + j) - 1
 
 
+# ---- the prefix-cache hash map: open addressing over a (slots, 2) array of [hash, block] ----------
+# Entries are registered hashes (at most one per KV block), so a table of 2 x blocks slots, rounded
+# up to a power of two, never fills past half; linear probing, backward-shift deletion.
+HT_EMPTY = np.iinfo(np.int64).min  # a free slot's key (block hashes never take this value)
+_HT_MUL = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: 2**64 / golden ratio
+
+
+def new_hash_map(num_blocks: int) -> np.ndarray:
+    """An empty prefix-cache map for an engine of ``num_blocks`` KV blocks."""
+    slots = 1 << max(int(2 * num_blocks - 1).bit_length(), 4)
+    table = np.zeros((slots, 2), dtype=np.int64)
+    table[:, 0] = HT_EMPTY
+    return table
+
+
+@numba.njit(cache=True)
+def _ht_home(k, mask):
+    """The first slot probed for hash ``k`` (``mask`` = slots - 1)."""
+    h = np.uint64(k) * _HT_MUL
+    return np.int64((h ^ (h >> np.uint64(32))) & np.uint64(mask))
+
+
+@numba.njit(cache=True)
+def _ht_slot(cache, k):
+    """The slot holding hash ``k``, or the free slot where it would go."""
+    mask = cache.shape[0] - 1
+    i = _ht_home(k, mask)
+    while cache[i, 0] != k and cache[i, 0] != HT_EMPTY:
+        i = (i + 1) & mask
+    return i
+
+
+@numba.njit(cache=True)
+def _ht_get(cache, k):
+    """The block registered first under hash ``k``, or -1."""
+    i = _ht_slot(cache, k)
+    return cache[i, 1] if cache[i, 0] == k else -1
+
+
+@numba.njit(cache=True)
+def _ht_delete(cache, k):
+    """Remove hash ``k`` (present), shifting later entries of its probe run back into the gap."""
+    mask = cache.shape[0] - 1
+    i = _ht_slot(cache, k)
+    j = i
+    while True:
+        j = (j + 1) & mask
+        kj = cache[j, 0]
+        if kj == HT_EMPTY:
+            break
+        if ((j - _ht_home(kj, mask)) & mask) >= ((j - i) & mask):  # its probe run passes the gap
+            cache[i, 0] = kj
+            cache[i, 1] = cache[j, 1]
+            i = j
+    cache[i, 0] = HT_EMPTY
+
+
 @numba.njit(cache=True)
 def _chain_add(bp, sc, cache, k, b):
     """Register block ``b`` under hash ``k``. Like vLLM's hash -> {block_id: block} map, several
     blocks may share a hash (computed concurrently); a lookup returns the earliest registered."""
     bp[b, CHNEXT] = -1
     bp[b, INDICT] = 1
-    if k not in cache:
+    i = _ht_slot(cache, k)
+    if cache[i, 0] != k:
         if k == sc[S_MMISS]:  # the remembered lookup would now hit further
             sc[S_MOK] = 0
-        cache[k] = b
+        cache[i, 0] = k
+        cache[i, 1] = b
         bp[b, CHPREV] = -1
         return
-    last = cache[k]
+    last = cache[i, 1]
     while bp[last, CHNEXT] >= 0:
         last = bp[last, CHNEXT]
     bp[last, CHNEXT] = b
@@ -190,9 +249,9 @@ def _chain_remove(bp, sc, cache, b):
     if p >= 0:
         bp[p, CHNEXT] = n
     elif n >= 0:
-        cache[bp[b, HASH]] = n
+        cache[_ht_slot(cache, bp[b, HASH]), 1] = n
     else:
-        del cache[bp[b, HASH]]
+        _ht_delete(cache, bp[b, HASH])
     if n >= 0:
         bp[n, CHPREV] = p
     bp[b, CHPREV] = -1
@@ -674,7 +733,7 @@ def _prefix_hits(rq, bp, sc, keys, cache, cfg, r, ntok, hits):
     miss = NOHASH  # no key missed: every block in range hit
     for j in range((ntok - 1) // cfg[C_BS]):
         k = _key(rq, keys, r, j)
-        b = cache.get(k, -1)
+        b = _ht_get(cache, k)
         if b < 0:
             miss = k
             break

@@ -9,21 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
-from numba import types
-from numba.typed import Dict
 
 from simroute.engine import kernel as K
 from simroute.engine.config import EngineConfig
 from simroute.engine.steptime import StepTimeModel
-
-
-@numba.njit(cache=True)
-def _new_cache() -> Dict:
-    """An empty prefix-cache table (block hash -> block), made in compiled code (cached on disk:
-    ``Dict.empty`` called from Python compiles its constructor anew in every process)."""
-    return Dict.empty(key_type=types.int64, value_type=types.int64)
 
 
 @dataclass(frozen=True)
@@ -88,7 +78,7 @@ class Replica:
         self.slots = np.zeros((config.max_num_seqs, max_blocks), dtype=np.int64)
         self.slotfree = np.arange(config.max_num_seqs, dtype=np.int64)[::-1].copy()
         self.sc[K.S_NSLOT] = config.max_num_seqs
-        self.cache = _new_cache()
+        self.cache = K.new_hash_map(config.num_gpu_blocks)  # prefix cache: block hash -> block
         self.hits = np.zeros(max_blocks, dtype=np.int64)  # the kernel's remembered prefix lookup
         self.log = np.zeros((max(log_steps, 1), K.N_LOG), dtype=np.float64)
         self.log_on = log_steps > 0
