@@ -192,11 +192,38 @@ class RealtimeTier:
         return b
 
     def _down(self, model: str, now: float) -> bool:
+        if not self.outages:
+            return False
         return any(o.start_s <= now < o.end_s and (not o.models or model in o.models) for o in self.outages)
 
     def submit(self, request: Request, model: str, attempt: int = 0) -> simpy.Event:
-        """Call the API for ``model`` (with retries)."""
-        return self.env.process(self._call(request, model, attempt))
+        """Call the API for ``model`` (with retries). A call that is let through at once and needs
+        no concurrency slot is one timeout event carrying its result; any other runs as a process."""
+        why = self._refused(request, model, attempt, 0)
+        if why is None and self.slots is None:
+            return self._served(request, model, attempt)
+        return self.env.process(self._call(request, model, attempt, why))
+
+    def _served(self, req: Request, model: str, attempt: int) -> simpy.Event:
+        """A call let through now without a slot to wait for: an event at its end whose value is
+        its :class:`AttemptResult` (its prompt-cache use and in-flight count as in :meth:`_call`)."""
+        now = self.env.now
+        ttft, itl = self._draw(req, model, attempt)
+        cached, written = self._cache(req, model, now, ttft)
+        self._in_flight += 1
+        duration = ttft + (req.output_tokens - 1) * itl
+        res = AttemptResult("completed", now, now, now + ttft, now + duration, 0.0, 0, 0, cached, written)
+        done = self.env.timeout(duration, res)
+        done.callbacks.append(self._landed)  # before the caller's resumption: as the process did
+        return done
+
+    def _landed(self, _event: simpy.Event) -> None:
+        self._in_flight -= 1
+
+    def _draw(self, req: Request, model: str, attempt: int) -> tuple[float, float]:
+        """The call's TTFT and inter-token latency (s), keyed by request and attempt."""
+        lat = self.latency.get(model, self.latency["*"])
+        return lat.draw(self._u(_P_TTFT, req, attempt), self._u(_P_ITL, req, attempt), req.prompt_tokens)
 
     def _u(self, purpose: int, req: Request, attempt: int, draw: int = 0) -> float:
         return luck.uniform(self.seed, purpose, req.request_id, attempt, draw)
@@ -216,12 +243,16 @@ class RealtimeTier:
             return "error"
         return None
 
-    def _call(self, req: Request, model: str, attempt: int) -> Generator[simpy.Event, Any, AttemptResult]:
+    def _call(
+        self, req: Request, model: str, attempt: int, why: str | None
+    ) -> Generator[simpy.Event, Any, AttemptResult]:
+        """A call whose first try was refused for ``why`` (or that waits for a slot): backoff and
+        retries, then the slot, then the call."""
         env = self.env
         submit = env.now
         deadline = req.arrival_s + req.deadline_s
         retries = limited = 0
-        while (why := self._refused(req, model, attempt, retries)) is not None:
+        while why is not None:
             limited += why == "429"
             now = env.now
             wait = min(self.retry.backoff_base_s * 2.0**retries, self.retry.backoff_max_s)
@@ -230,8 +261,8 @@ class RealtimeTier:
                 return AttemptResult("error", submit, now, now, now, 0.0, retries, limited)
             retries += 1
             yield env.timeout(wait)
-        lat = self.latency.get(model, self.latency["*"])
-        ttft, itl = lat.draw(self._u(_P_TTFT, req, attempt), self._u(_P_ITL, req, attempt), req.prompt_tokens)
+            why = self._refused(req, model, attempt, retries)
+        ttft, itl = self._draw(req, model, attempt)
         if self.slots is None:
             start = env.now
             cached, written = self._cache(req, model, start, ttft)
