@@ -120,9 +120,10 @@ class _Table:
 
     def rebuilt(self, room: int, alive_after: float = -np.inf) -> _Table:
         """A new table with the entries whose expiry is after ``alive_after`` (s; default all),
-        at most half full once ``room`` more entries are added."""
+        at most half full once ``room`` more entries are added, and never smaller than this one
+        (a purge keeps the size the traffic grew it to, rather than growing back step by step)."""
         keep = int(np.count_nonzero(self.exp[self.keys != _EMPTY] > alive_after))
-        bits = max(_MIN_BITS, int(2 * (keep + room)).bit_length())
+        bits = max(_MIN_BITS, int(2 * (keep + room)).bit_length(), len(self.keys).bit_length() - 1)
         new = _Table.empty(bits)
         new.meta[0] = _rebuild(
             self.keys, self.exp, self.ready, alive_after, new.keys, new.exp, new.ready, new.meta[1]
