@@ -155,6 +155,45 @@ def test_fast_forward_is_identical_across_calls_and_long_prefix_ids(
     assert sorted(i for call in fa for i in call) == list(range(len(reqs)))
 
 
+class _GrowingKeys(Replica):
+    """A replica that only ever grows its prefix-id array (no packing): the reference."""
+
+    def _make_key_room(self, k: int, n: int) -> None:
+        while self.n_keys + k > len(self.keys):
+            self.keys = np.concatenate([self.keys, np.zeros_like(self.keys)])
+
+
+@pytest.mark.parametrize("blocks", [80, 400])
+def test_packing_finished_requests_prefix_ids_changes_no_step(blocks: int) -> None:
+    """Requests added while others run and finish, with shared and private prefix ids (and, with 80
+    KV blocks, preemptions): packing the ids of requests in flight (dropping finished ones') gives
+    the same steps, times, cache hits and completions per call as an array that only grows, and
+    holds fewer ids."""
+    cfg = EngineConfig(max_num_batched_tokens=512, max_num_seqs=8, block_size=16, num_gpu_blocks=blocks)
+    g = np.random.default_rng(3)
+    reps = (
+        Replica(cfg, STEP, capacity=8, log_steps=100_000),
+        _GrowingKeys(cfg, STEP, capacity=8, log_steps=100_000),
+    )
+    done: tuple[list[list[int]], list[list[int]]] = ([], [])
+    t = 0.0
+    for _ in range(400):
+        t += float(g.exponential(0.05))
+        p, o = int(g.integers(16, 600)), int(g.integers(1, 40))
+        nkeys = int(g.integers(0, 12))
+        keys = int(g.integers(0, 5)) * 1000 + np.arange(nkeys, dtype=np.int64) if nkeys else None
+        for rep, fin in zip(reps, done, strict=True):
+            rep.add(p, o, arrival_s=t, prefix_keys=keys, blocks_per_key=2)
+            fin.append(rep.run_until(t + 0.05).tolist())
+    for rep, fin in zip(reps, done, strict=True):
+        fin.append(rep.run_until().tolist())
+    _assert_same_run(*reps)
+    assert done[0] == done[1]
+    assert np.count_nonzero(reps[0].request_field(K.NCACHED) > 0) > 200
+    assert np.count_nonzero(reps[0].request_field(K.NPRE)) > (10 if blocks == 80 else -1)
+    assert 4 * len(reps[0].keys) <= len(reps[1].keys)
+
+
 def test_fast_forward_registers_shared_blocks_in_time_order() -> None:
     """Shared prefix ids that reach past the prompts: decoding registers those blocks, and a jump
     would register them request by request, not step by step, so a later request would find

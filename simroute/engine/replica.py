@@ -123,8 +123,9 @@ class Replica:
         rq[K.KPER] = blocks_per_key
         if prefix_keys is not None and len(prefix_keys):
             k = len(prefix_keys)
-            while self.n_keys + k > len(self.keys):
-                self.keys = np.concatenate([self.keys, np.zeros_like(self.keys)])
+            if self.n_keys + k > len(self.keys):
+                self._make_key_room(k, n)
+                rq[K.KSTART] = self.n_keys
             self.keys[self.n_keys : self.n_keys + k] = prefix_keys
             self.n_keys += k
             rq[K.KLEN] = k
@@ -132,6 +133,27 @@ class Replica:
         self.order[n] = n
         self.sc[K.S_NREQ] = n + 1
         return n
+
+    def _make_key_room(self, k: int, n: int) -> None:
+        """Room for ``k`` more prefix ids: the ids of the first ``n`` requests that are not done
+        (the kernel never reads a finished request's ids) are packed to the front, in order, into
+        an array at most half full afterwards (the same size, or doubled until so), so the ids held
+        follow the requests in flight, not every request the replica has served."""
+        rq = self.rq[:n]
+        live = np.flatnonzero((rq[:, K.STATUS] != K.ST_DONE) & (rq[:, K.KLEN] > 0))
+        lens = rq[live, K.KLEN]
+        need = int(lens.sum()) + k
+        size = len(self.keys)
+        while 2 * need > size:
+            size *= 2
+        starts = np.zeros(len(live), dtype=np.int64)
+        np.cumsum(lens[:-1], out=starts[1:])
+        src = np.repeat(rq[live, K.KSTART] - starts, lens) + np.arange(need - k)
+        keys = np.zeros(size, dtype=np.int64)
+        keys[: need - k] = self.keys[src]
+        self.rq[live, K.KSTART] = starts
+        self.keys = keys
+        self.n_keys = need - k
 
     def _grow(self) -> None:
         cap = self.rq.shape[0] * 2
