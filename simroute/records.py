@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import operator
 import os
+import shutil
 import tempfile
 import weakref
 from array import array
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
@@ -227,27 +229,80 @@ class RecordLog:
         :meth:`frame` would give them sorted so, and the log emptied: each column is reordered and
         its buffer freed before the next, so the log and the table are never both held in full."""
         series = [self._series(name, order) for name in self._schema]
+        self._empty()
+        return pl.DataFrame(series)
+
+    def spool(self, folder: Path, order: np.ndarray) -> ColumnSpool:
+        """Write the logged records, in the row order ``order``, into ``folder`` (created) one
+        column at a time, each freed before the next is built, and empty the log: the table is
+        never held whole here (:meth:`ColumnSpool.frame` reads it back equal to
+        :meth:`take_frame`'s)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, name in enumerate(self._schema):
+            np.save(folder / f"{i}.npy", self._ordered(name, order))
+        words = {name: self._words(name) for name in self._vocab}
+        self._empty()
+        return ColumnSpool(self.cls, folder, words)
+
+    def _empty(self) -> None:
+        """Forget every record and close the spill file."""
         self._n = self._spilled = 0
         self._chunks = {name: [] for name in self._schema}
         if self._file is not None:
             self._file.close()
             self._file = None
-        return pl.DataFrame(series)
 
-    def _series(self, name: str, order: np.ndarray | None = None) -> pl.Series:
-        """Column ``name`` (in ``order``, its buffer then emptied, if given)."""
-        dt = self._schema[name]
+    def _ordered(self, name: str, order: np.ndarray | None) -> np.ndarray:
+        """Column ``name``'s values (string codes for a string column), in ``order`` and its
+        buffer then emptied if given."""
         kind = self._kind[name]
         vals = self._values(name, np.int32 if name in self._vocab else _ARRAY_CODES[kind][1])
         if order is not None:
             del self._cols[name][:]
             vals = vals[order]
-        if name in self._vocab:
-            words: list[str | None] = [None] * len(self._vocab[name])
-            for w, code in self._vocab[name].items():
-                words[code] = w
-            return pl.Series(name, words, dtype=pl.String).gather(vals)
-        return pl.Series(name, vals.astype(bool) if kind == "bool" else vals, dtype=dt)
+        return vals
+
+    def _words(self, name: str) -> list[str | None]:
+        """String column ``name``'s vocabulary, by code."""
+        words: list[str | None] = [None] * len(self._vocab[name])
+        for w, code in self._vocab[name].items():
+            words[code] = w
+        return words
+
+    def _series(self, name: str, order: np.ndarray | None = None) -> pl.Series:
+        """Column ``name`` (in ``order``, its buffer then emptied, if given)."""
+        words = self._words(name) if name in self._vocab else None
+        return _column(name, self._schema[name], self._kind[name], self._ordered(name, order), words)
+
+
+def _column(
+    name: str, dtype: pl.DataType, kind: str, vals: np.ndarray, words: list[str | None] | None
+) -> pl.Series:
+    """A log column as a Series: its values, or for a string column its codes into ``words``."""
+    if words is not None:
+        return pl.Series(name, words, dtype=pl.String).gather(vals)
+    return pl.Series(name, vals.astype(bool) if kind == "bool" else vals, dtype=dtype)
+
+
+@dataclass(frozen=True)
+class ColumnSpool:
+    """A record log's table written by :meth:`RecordLog.spool`: one ``{i}.npy`` per field of
+    ``cls`` in field order (a string column as int32 codes into ``words[name]``). Small enough to
+    send to another process, which reads the table back with :meth:`frame`."""
+
+    cls: type
+    folder: Path
+    words: dict[str, list[str | None]]
+
+    def frame(self) -> pl.DataFrame:
+        """The table, equal to what :meth:`RecordLog.take_frame` would have given (values, dtypes
+        and order)."""
+        kinds = {f.name: str(f.type) for f in fields(self.cls)}
+        series = [
+            _column(name, dtype, kinds[name], np.load(self.folder / f"{i}.npy"), self.words.get(name))
+            for i, (name, dtype) in enumerate(schema(self.cls).items())
+        ]
+        return pl.DataFrame(series)
 
 
 @dataclass(frozen=True)
@@ -275,6 +330,26 @@ class ArmRecords:
     batch_jobs: int
     batch_expired_jobs: int
     cache_counts: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SpooledRecords:
+    """An arm's :class:`ArmRecords` handed from a worker process through files: its two tables as
+    :class:`ColumnSpool` s under ``folder`` and its other fields in ``rest``. A pickled result of a
+    million requests would be hundreds of MiB of bytes held whole while as much again is
+    unpickled; written a column at a time, the worker never holds a whole table, and the parent
+    reads each back once (equal: values, dtypes, order)."""
+
+    folder: Path
+    requests: ColumnSpool
+    attempts: ColumnSpool
+    rest: dict[str, Any]
+
+    def read(self) -> ArmRecords:
+        """The records; ``folder`` is then removed."""
+        out = ArmRecords(self.requests.frame(), self.attempts.frame(), **self.rest)
+        shutil.rmtree(self.folder)
+        return out
 
 
 @dataclass(frozen=True)

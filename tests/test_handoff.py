@@ -1,48 +1,82 @@
-"""An arm's result handed over through files comes back equal, and its files are removed."""
+"""An arm's records handed over through files come back equal, and its files are removed; a
+baseline process's failure reaches its parent."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
-import polars as pl
+import numpy as np
+import pytest
 
-from simroute.outcomes import OUTCOMES
-from simroute.records import ArmRecords, SimResult
-from simroute.runner.handoff import SpooledResult
+from simroute.records import AttemptRecord, RecordLog, RequestRecord, SpooledRecords, to_frame
 
 
-def test_a_result_comes_back_equal_through_files(tmp_path: Path) -> None:
-    requests = pl.DataFrame(
-        {"request_id": [0, 1, 2], "cost_total_usd": [0.1, float("nan"), 2.5], "final_model": ["a", None, "b"]}
-    ).with_columns(outcome=pl.Series(["succeeded", "failed", "timed_out"], dtype=pl.Enum(list(OUTCOMES))))
-    attempts = pl.DataFrame({"request_index": [0, 0, 2], "tier": ["local", "realtime", "batch"]})
-    res = SimResult(requests, attempts, 12.5, 4, 86_400.0, 3, 1, {"exact": 2})
-    spooled = SpooledResult.write(res, tmp_path / "spool")
+def _logs(n: int, spill_rows: int) -> tuple[RecordLog, RecordLog, list[RequestRecord], list[AttemptRecord]]:
+    """Logs of ``n`` requests (and one or two attempts each) logged out of row order, with strings,
+    None, NaN and flags, spilling every ``spill_rows`` records."""
+    g = np.random.default_rng(4)
+    reqs, atts = RecordLog(RequestRecord, spill_rows), RecordLog(AttemptRecord, spill_rows)
+    rr, aa = [], []
+    for idx in g.permutation(n).tolist():
+        r = _record(RequestRecord, idx, g)
+        reqs.append(r)
+        rr.append(r)
+        for k in range(int(g.integers(1, 3))):
+            a = _record(AttemptRecord, idx, g, attempt=k)
+            atts.append(a)
+            aa.append(a)
+    return reqs, atts, rr, aa
+
+
+def _record(cls: type, idx: int, g: np.random.Generator, **given: int) -> Any:
+    """A record of ``cls`` with arbitrary values of each field's type."""
+    vals: dict[str, Any] = {}
+    for f in fields(cls):
+        kind = str(f.type)
+        if f.name in given or f.name == "idx":
+            vals[f.name] = given.get(f.name, idx)
+        elif kind == "int":
+            vals[f.name] = int(g.integers(-5, 1000))
+        elif kind == "float":
+            vals[f.name] = float("nan") if g.random() < 0.1 else float(g.normal())
+        elif kind == "bool":
+            vals[f.name] = bool(g.random() < 0.5)
+        else:
+            vals[f.name] = None if kind == "str | None" and g.random() < 0.2 else f"w{int(g.integers(0, 4))}"
+    return cls(**vals)
+
+
+@pytest.mark.parametrize("spill_rows", [7, 10_000])
+def test_spooled_logs_come_back_equal_to_their_tables(tmp_path: Path, spill_rows: int) -> None:
+    """Logs written a column at a time (spilled or not) read back as the tables ``take`` builds
+    from the same logs: same values, dtypes and row order; the folder is then removed."""
+    reqs, atts, rr, aa = _logs(60, spill_rows)
+    by_idx = np.argsort(reqs.column("idx"), kind="stable")
+    by_attempt = np.lexsort((atts.column("attempt"), atts.column("idx")))
+    spooled = SpooledRecords(
+        tmp_path / "spool",
+        reqs.spool(tmp_path / "spool" / "requests", by_idx),
+        atts.spool(tmp_path / "spool" / "attempts", by_attempt),
+        {"local_gpus": 8, "gpu_hour_usd": 2.5, "provision_local": False, "batch_jobs": 4,
+         "batch_expired_jobs": 0, "cache_counts": {"miss": 7}},
+    )  # fmt: skip
+    assert len(reqs) == len(atts) == 0  # the logs are emptied as they are written
     back = spooled.read()
-    assert back.requests.equals(res.requests) and back.requests.schema == res.requests.schema
-    assert back.attempts.equals(res.attempts)
-    assert (back.local_fixed_usd, back.local_gpus, back.horizon_s) == (12.5, 4, 86_400.0)
-    assert (back.batch_jobs, back.batch_expired_jobs, dict(back.cache_counts)) == (3, 1, {"exact": 2})
-    assert not (tmp_path / "spool").exists()
-
-
-def test_an_arms_records_come_back_equal_and_of_their_class(tmp_path: Path) -> None:
-    rec = ArmRecords(
-        pl.DataFrame({"idx": [0, 1], "route_reason": ["a", None]}),
-        pl.DataFrame({"idx": [0, 0], "attempt": [0, 1]}),
-        8,
-        2.5,
-        False,
-        4,
-        0,
-        {"miss": 7},
-    )
-    back = SpooledResult.write(rec, tmp_path / "spool").read()
-    assert isinstance(back, ArmRecords)
-    assert back.requests.equals(rec.requests) and back.attempts.equals(rec.attempts)
+    want_r = to_frame([rr[i] for i in by_idx], RequestRecord)
+    want_a = to_frame([aa[i] for i in by_attempt], AttemptRecord)
+    assert back.requests.equals(want_r) and back.requests.schema == want_r.schema
+    assert back.attempts.equals(want_a) and back.attempts.schema == want_a.schema
     assert (back.local_gpus, back.gpu_hour_usd, back.provision_local) == (8, 2.5, False)
     assert (back.batch_jobs, back.batch_expired_jobs, dict(back.cache_counts)) == (4, 0, {"miss": 7})
     assert not (tmp_path / "spool").exists()
+
+
+def test_an_empty_log_spools_to_an_empty_table_of_its_schema(tmp_path: Path) -> None:
+    spool = RecordLog(AttemptRecord).spool(tmp_path / "a", np.zeros(0, np.int64))
+    assert spool.frame().schema == to_frame([], AttemptRecord).schema
+    assert spool.frame().height == 0
 
 
 def test_a_baseline_process_error_or_crash_is_raised_in_the_parent(tmp_path: Path) -> None:

@@ -33,11 +33,10 @@ from simroute.economics.quality import QualityModel
 from simroute.memory import LARGE_RUN_REQUESTS, release_memory
 from simroute.policy.catalog import ModelCatalog
 from simroute.policy.registry import PolicyContext
-from simroute.records import ArmRecords, SimResult
-from simroute.runner.handoff import SpooledResult
+from simroute.records import ArmRecords, SimResult, SpooledRecords
 from simroute.sim.build import RunInputs, build_policies, prefix_runs, setup
 from simroute.sim.lifecycle import Policies
-from simroute.sim.run import result_tables, simulate_records
+from simroute.sim.run import ArmLogs, result_tables, simulate_logs
 from simroute.sim.sessions import ReplayConfig
 from simroute.workload.prefix_runs import PrefixRuns
 from simroute.workload.schema import RequestTable
@@ -155,9 +154,15 @@ class ArmJob:
 
     def records(self, policies: Policies | None = None) -> ArmRecords:
         """Simulate the arm (with ``policies``, or ones built from its config here) and return its
-        records, not yet joined with the request table or priced (what a worker hands back: see
+        records, not yet joined with the request table or priced (see
         :func:`~simroute.sim.run.result_tables`)."""
-        return simulate_records(
+        return self.logs(policies).take()
+
+    def logs(self, policies: Policies | None = None) -> ArmLogs:
+        """Simulate the arm (with ``policies``, or ones built from its config here) and return its
+        logs (:meth:`ArmLogs.take` makes its records; :meth:`ArmLogs.spool` writes them for
+        another process)."""
+        return simulate_logs(
             self.table,
             policies if policies is not None else build_policies(self.pcfg, self.ctx),
             self.tiers_cfg,
@@ -210,16 +215,16 @@ def _inputs(cfg: Mapping[str, Any]) -> tuple[RunInputs, PrefixRuns]:
     return inp, prefixes
 
 
-def _baseline_from_config(cfg: Mapping[str, Any], progress: bool, spool: Path) -> SpooledResult[ArmRecords]:
+def _baseline_from_config(cfg: Mapping[str, Any], progress: bool, spool: Path) -> SpooledRecords:
     """In a worker process: build the run's inputs from ``cfg`` (the same config and seed give the
     same table) and simulate its baseline arm — no table or prefix arrays are sent to the worker;
-    its records come back through files in ``spool`` (:mod:`simroute.runner.handoff`), and the
-    parent joins them with its own request table (the table's columns are not sent back either)."""
+    its records come back through files in ``spool``, written a column at a time
+    (:class:`~simroute.records.SpooledRecords`), and the parent joins them with its own request
+    table (the table's columns are not sent back either)."""
     inp, prefixes = _inputs(cfg)
     ctx = PolicyContext(inp.skills.names, inp.catalog, int(cfg["seed"]))
     replay = ReplayConfig.from_config(cfg["workload"])
-    res = _job(cfg, inp, ctx, "baseline", progress, replay, prefixes).records()
-    return SpooledResult.write(res, spool)
+    return _job(cfg, inp, ctx, "baseline", progress, replay, prefixes).logs().spool(spool)
 
 
 def _baseline_elsewhere(cfg: Mapping[str, Any]) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,7 @@ from simroute.memory import LARGE_RUN_REQUESTS, release_memory
 from simroute.outcomes import COMPLETED, OUTCOMES, TIERS
 from simroute.policy.catalog import ModelCatalog
 from simroute.policy.response_cache import ResponseCache
-from simroute.records import ArmRecords, SimResult
+from simroute.records import ArmRecords, SimResult, SpooledRecords
 from simroute.sim.build import build_tiers
 from simroute.sim.lifecycle import Lifecycle, Policies, Records
 from simroute.sim.luck_blocks import BlockedUniforms, LuckStreams
@@ -87,7 +88,7 @@ def simulate(
     """
     return result_tables(
         table,
-        simulate_records(
+        simulate_logs(
             table,
             policies,
             tiers_cfg,
@@ -99,14 +100,14 @@ def simulate(
             cache=cache,
             replay=replay,
             prefixes=prefixes,
-        ),
+        ).take(),
         catalog,
         quality,
         billing_s,
     )
 
 
-def simulate_records(
+def simulate_logs(
     table: RequestTable,
     policies: Policies,
     tiers_cfg: Mapping[str, Any],
@@ -119,9 +120,10 @@ def simulate_records(
     cache: ResponseCache | None = None,
     replay: ReplayConfig | None = None,
     prefixes: PrefixRuns | None = None,
-) -> ArmRecords:
-    """The simulation part of :func:`simulate` (same arguments but ``billing_s``): the records it
-    logged, not yet joined with the request table or priced (:func:`result_tables` does that)."""
+) -> ArmLogs:
+    """Simulate (the arguments of :func:`simulate` but ``billing_s``) and return what the
+    simulation logged, the rest of it freed: :meth:`ArmLogs.take` gives the records as tables,
+    :meth:`ArmLogs.spool` writes them to files for another process."""
     env = simpy.Environment()
     tiers = build_tiers(env, tiers_cfg, seed, table, catalog, prefixes)
     local = tiers["local"]
@@ -164,15 +166,15 @@ def simulate_records(
     if len(lc.records.requests) != n:  # conservation: every request reached a terminal state
         raise RuntimeError(f"{n - len(lc.records.requests)} requests did not terminate")
     counts = {k: v - counts0.get(k, 0) for k, v in lc.cache.counts.items()} if lc.cache is not None else {}
-    ended = _Ended.of(lc, local, counts)
+    ended = ArmLogs.of(lc, local, counts)
     del lc, env, tiers, local, u_q, u_verify, u_cache, u_cls, bar
     if n >= LARGE_RUN_REQUESTS:
         release_memory()  # the engines, queues and per-request draws: freed before the tables are built
-    return ended.take()
+    return ended
 
 
 @dataclass(frozen=True)
-class _Ended:
+class ArmLogs:
     """What the result tables need from a finished simulation (so the rest of it can be freed
     first): the logs, the local GPUs (count, USD per GPU-hour, whether provisioned), the batch
     jobs submitted and expired, and the response-cache counts of this run."""
@@ -186,10 +188,10 @@ class _Ended:
     cache_counts: Mapping[str, int]
 
     @staticmethod
-    def of(lc: Lifecycle, local: LocalTier, cache_counts: Mapping[str, int]) -> _Ended:
+    def of(lc: Lifecycle, local: LocalTier, cache_counts: Mapping[str, int]) -> ArmLogs:
         batch = lc.tiers["batch"]
         assert isinstance(batch, BatchTier)
-        return _Ended(
+        return ArmLogs(
             lc.records,
             local.n_gpus,
             local.gpu_hour_usd,
@@ -199,18 +201,44 @@ class _Ended:
             dict(cache_counts),
         )
 
+    def _rest(self) -> dict[str, Any]:
+        """The :class:`ArmRecords` fields other than its two tables."""
+        return {
+            "local_gpus": self.local_gpus,
+            "gpu_hour_usd": self.gpu_hour_usd,
+            "provision_local": self.provision_local,
+            "batch_jobs": self.batch_jobs,
+            "batch_expired_jobs": self.batch_expired_jobs,
+            "cache_counts": self.cache_counts,
+        }
+
+    def _orders(self) -> tuple[np.ndarray, np.ndarray]:
+        """The row orders of the two tables: requests by ``idx``, attempts by ``idx`` then
+        ``attempt``."""
+        reqs, atts = self.records.requests, self.records.attempts
+        return (
+            np.argsort(reqs.column("idx"), kind="stable"),
+            np.lexsort((atts.column("attempt"), atts.column("idx"))),
+        )
+
     def take(self) -> ArmRecords:
         """The logs as tables in row order (each log buffer freed as its column is built)."""
-        reqs, atts = self.records.requests, self.records.attempts
+        by_request, by_attempt = self._orders()
         return ArmRecords(
-            reqs.take_frame(np.argsort(reqs.column("idx"), kind="stable")),
-            atts.take_frame(np.lexsort((atts.column("attempt"), atts.column("idx")))),
-            self.local_gpus,
-            self.gpu_hour_usd,
-            self.provision_local,
-            self.batch_jobs,
-            self.batch_expired_jobs,
-            self.cache_counts,
+            self.records.requests.take_frame(by_request),
+            self.records.attempts.take_frame(by_attempt),
+            **self._rest(),
+        )
+
+    def spool(self, folder: Path) -> SpooledRecords:
+        """The logs written as tables in row order into ``folder``, a column at a time (no table
+        is held whole): a worker process hands its records back so."""
+        by_request, by_attempt = self._orders()
+        return SpooledRecords(
+            folder,
+            self.records.requests.spool(folder / "requests", by_request),
+            self.records.attempts.spool(folder / "attempts", by_attempt),
+            self._rest(),
         )
 
 
