@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import polars as pl
 import pytest
 import simpy
 
@@ -26,6 +27,7 @@ from simroute.tiers.batch import BatchTier
 from simroute.tiers.latency_fit import LatencySpec, fit_profiles, fit_report, ks_distance
 from simroute.tiers.local import LocalTier, PoolSpec
 from simroute.tiers.realtime import LatencyModel, Outage, RateLimit, RealtimeTier, RetryPolicy
+from simroute.workload.prefix_runs import PrefixRuns
 
 MODEL = "local/m"
 
@@ -279,6 +281,60 @@ def test_outage_and_error_rate_are_retried_and_counted(env: simpy.Environment) -
     assert all(r.status == "completed" for r in res)
     assert sum(r.retries for r in res) == flaky.errors
     assert 100 < flaky.errors < 300
+
+
+class _AllProcesses(RealtimeTier):
+    """The real-time tier with every call a SimPy process (no one-event path): the reference."""
+
+    def submit(self, request: Any, model: str, attempt: int = 0) -> simpy.Event:
+        return self.env.process(
+            self._call(request, model, attempt, self._refused(request, model, attempt, 0))
+        )
+
+
+def test_realtime_one_event_calls_equal_process_calls() -> None:
+    """Calls served as one timeout event give the results, counters and in-flight counts of the
+    same calls run as processes, through rate limits, an outage, errors, retries and deadlines,
+    with latencies drawn per request (no two calls end at the same instant)."""
+    g = np.random.default_rng(8)
+    reqs = [
+        (t, make_request(idx=k, request_id=k, prompt_tokens=int(p), output_tokens=int(o), deadline_s=d))
+        for k, (t, p, o, d) in enumerate(
+            zip(np.sort(g.uniform(0, 120, 300)), g.integers(10, 3000, 300), g.integers(1, 400, 300),
+                g.choice([5.0, 60.0, 1e6], 300), strict=True)
+        )
+    ]  # fmt: skip
+    args: dict[str, Any] = {
+        "latency": {"*": LatencyModel(LatencySpec(0.5, 0.6, 0.02, 0.4))},
+        "limits": {"*": RateLimit(rpm=120, tpm=200_000)},
+        "retry": RetryPolicy(max_retries=4, backoff_base_s=1.0, jitter=0.5),
+        "outages": [Outage(40.0, 55.0, ("m",))],
+        "error_rate": 0.1,
+        "max_concurrency": 0,
+        "seed": 3,
+    }
+    shared = [(k % 7) * 100 + np.arange(int(r.prompt_tokens) // 64) for k, (_, r) in enumerate(reqs)]
+    prefix_ids = PrefixRuns.from_column(pl.Series([a.tolist() for a in shared], dtype=pl.List(pl.Int64)))
+    got, seen = [], []
+    for cls in (RealtimeTier, _AllProcesses):
+        env = simpy.Environment()
+        caches = {"m": PromptCache(ttl_s=30.0, min_tokens=128, block_tokens=64)}
+        tier = cls(env, **args, prompt_cache=caches, prefix_ids=prefix_ids)
+        in_flight: list[int] = []
+
+        def watch(env: simpy.Environment = env, tier: RealtimeTier = tier, out: list[int] = in_flight) -> Any:
+            while env.now < 200:
+                out.append(tier.state().in_service)
+                yield env.timeout(0.37)
+
+        env.process(watch())
+        got.append((_collect(env, tier, reqs, "m"), tier.calls, tier.rate_limited, tier.errors))
+        seen.append(in_flight)
+    assert got[0] == got[1] and seen[0] == seen[1]
+    results = got[0][0]
+    assert {r.status for r in results} == {"completed", "error"} and got[0][2] > 0 and got[0][3] > 0
+    assert any(r.retries for r in results if r.status == "completed")
+    assert sum(r.cached_tokens > 0 for r in results) > 20 and sum(r.written_tokens > 0 for r in results) > 20
 
 
 def test_batch_bytes_limit_splits_jobs(env: simpy.Environment) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-_EMPTY = np.iinfo(np.int64).min  # marks a free slot: block ids are any other int64
+_EMPTY = np.iinfo(np.int64).min  # marks a free slot: an id of this one value is never cached
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: 2**64 / golden ratio
 _MIN_BITS = 10  # a new table has 2**10 slots
 
@@ -47,11 +47,13 @@ def use_kernel(keys, exp, ready, meta, ids, now, ready_at, until):  # type: igno
     hit = 0
     for h in ids:
         i = _slot(keys, h, shift)
-        if keys[i] == h and exp[i] > now and ready[i] <= now:
+        if h != _EMPTY and keys[i] == h and exp[i] > now and ready[i] <= now:
             hit += 1
         else:
             break
     for h in ids:
+        if h == _EMPTY:  # the free-slot marker: never stored (request-table ids are >= 0)
+            continue
         i = _slot(keys, h, shift)
         if keys[i] != h:
             keys[i], exp[i], ready[i] = h, -1.0, np.inf

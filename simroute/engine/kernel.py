@@ -165,7 +165,7 @@ def _key(rq: np.ndarray, keys: np.ndarray, r: int, j: int) -> int:
 # ---- the prefix-cache hash map: open addressing over a (slots, 2) array of [hash, block] ----------
 # Entries are registered hashes (at most one per KV block), so a table of 2 x blocks slots, rounded
 # up to a power of two, never fills past half; linear probing, backward-shift deletion.
-HT_EMPTY = np.iinfo(np.int64).min  # a free slot's key (block hashes never take this value)
+HT_EMPTY = np.iinfo(np.int64).min  # a free slot's key: a block hash of this one value is never cached
 _HT_MUL = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: 2**64 / golden ratio
 
 
@@ -198,7 +198,7 @@ def _ht_slot(cache, k):
 def _ht_get(cache, k):
     """The block registered first under hash ``k``, or -1."""
     i = _ht_slot(cache, k)
-    return cache[i, 1] if cache[i, 0] == k else -1
+    return cache[i, 1] if cache[i, 0] == k and k != HT_EMPTY else -1
 
 
 @numba.njit(cache=True)
@@ -222,7 +222,10 @@ def _ht_delete(cache, k):
 @numba.njit(cache=True)
 def _chain_add(bp, sc, cache, k, b):
     """Register block ``b`` under hash ``k``. Like vLLM's hash -> {block_id: block} map, several
-    blocks may share a hash (computed concurrently); a lookup returns the earliest registered."""
+    blocks may share a hash (computed concurrently); a lookup returns the earliest registered.
+    The one hash equal to ``HT_EMPTY`` (a shared id's key that wrapped to it) is not registered."""
+    if k == HT_EMPTY:
+        return
     bp[b, CHNEXT] = -1
     bp[b, INDICT] = 1
     i = _ht_slot(cache, k)
