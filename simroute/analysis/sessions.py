@@ -30,13 +30,21 @@ def session_table(requests: pl.DataFrame) -> pl.DataFrame:
     ``cached_token_share`` (prompt tokens read from a prompt/prefix cache over the prompt tokens of
     its issued steps).
     """
-    used = ["session_id", "urgency", "arrival_s", "e2e_s", "outcome", "cost_total_usd", "correct"]
-    used += ["final_tier", "cached_tokens", "prompt_tokens"]
-    r = requests.select(used).with_columns(  # only these columns: half the transient memory
-        issued=pl.col("outcome").cast(pl.String) != CANCELLED,
+    names = sorted(set(requests["final_tier"].unique().to_list()) - {NO_TIER})
+    bits = {t: 1 << k for k, t in enumerate(names)} | {NO_TIER: 0}
+    r = requests.select(  # only these columns, and the tiers as bits: a third of the transient memory
+        "session_id",
+        "urgency",
+        "arrival_s",
+        "cost_total_usd",
+        "correct",
+        "cached_tokens",
+        "prompt_tokens",
+        issued=pl.col("outcome") != CANCELLED,
         done_s=pl.col("arrival_s") + pl.col("e2e_s").fill_nan(0.0),
+        tier_bit=pl.col("final_tier").replace_strict(list(bits), list(bits.values()), return_dtype=pl.Int64),
     )
-    return (
+    out = (
         r.group_by("session_id")
         .agg(
             pl.col("urgency").first(),
@@ -47,12 +55,7 @@ def session_table(requests: pl.DataFrame) -> pl.DataFrame:
             (pl.col("done_s").filter(pl.col("issued")).max() - pl.col("arrival_s").min()).alias("makespan_s"),
             pl.col("cost_total_usd").sum().alias("cost_usd"),
             pl.col("correct").all().alias("success"),
-            pl.col("final_tier")
-            .filter(pl.col("final_tier") != NO_TIER)
-            .unique()
-            .sort()
-            .str.join("/")
-            .alias("tiers_used"),
+            pl.col("tier_bit").bitwise_or().alias("tiers_used"),
             (
                 pl.col("cached_tokens").filter(pl.col("issued")).sum()
                 / pl.col("prompt_tokens").filter(pl.col("issued")).sum()
@@ -61,6 +64,9 @@ def session_table(requests: pl.DataFrame) -> pl.DataFrame:
         .sort("session_id")
         .with_columns(pl.col("makespan_s").fill_null(0.0))
     )
+    masks = out["tiers_used"].unique().to_list()
+    joined = ["/".join(t for t in names if m & bits[t]) for m in masks]
+    return out.with_columns(pl.col("tiers_used").replace_strict(masks, joined, return_dtype=pl.String))
 
 
 def session_summary(sessions: pl.DataFrame) -> dict[str, Any]:
