@@ -338,13 +338,16 @@ def _attempt_costs(
         written=att["written_tokens"].to_numpy().astype(np.float64) * completed,
         output=table.df["output_tokens"].to_numpy()[idx].astype(np.float64) * completed,
     )
-    offers = {(t, o.model): o for t in TIERS for o in catalog.by_tier[t]}
-    rows = [offers[(t, m)] for t, m in zip(att["tier"].to_list(), att["model"].to_list(), strict=True)]
-    rates = np.array([o.rates for o in rows]).reshape(len(rows), -1)
-    std = np.array([o.rates if o.standard_rates is None else o.standard_rates for o in rows]).reshape(
-        len(rows), -1
+    offers = [o for t in TIERS for o in catalog.by_tier[t]]
+    keys = [f"{o.tier}\x00{o.model}" for o in offers]  # no model or tier name holds a NUL
+    row = (att["tier"] + "\x00" + att["model"]).replace_strict(keys, range(len(keys)), return_dtype=pl.Int64)
+    width = len(offers[0].rates) if offers else 0
+    rates = np.array([o.rates for o in offers]).reshape(len(offers), width)
+    std = np.array([o.rates if o.standard_rates is None else o.standard_rates for o in offers])
+    k = row.to_numpy()
+    return attempt_costs(
+        tokens, rates[k], std.reshape(len(offers), width)[k], (att["tier"] == "batch").to_numpy()
     )
-    return attempt_costs(tokens, rates, std, (att["tier"] == "batch").to_numpy())
 
 
 def source_costs(requests: pl.DataFrame, sources: pl.DataFrame) -> pl.Series:
