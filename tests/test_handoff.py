@@ -79,41 +79,74 @@ def test_an_empty_log_spools_to_an_empty_table_of_its_schema(tmp_path: Path) -> 
     assert spool.frame().height == 0
 
 
+def _inputs(n: int) -> Any:
+    """A run config of ``n`` synthetic requests, its inputs and prefix runs as a run builds them."""
+    from simroute.config import compose
+    from simroute.runner.experiment import _inputs
+
+    cfg = compose([f"workload.n_requests={n}"])
+    return (cfg, *_inputs(cfg))
+
+
+def test_written_inputs_read_back_equal(tmp_path: Path) -> None:
+    """The request table (values, dtypes, order, metadata) and prefix runs a worker reads are the
+    ones this process built."""
+    from simroute.runner.input_files import write_inputs
+
+    _, inp, prefixes = _inputs(300)
+    back, runs = write_inputs(inp, prefixes, tmp_path / "in").read()
+    assert back.table.df.equals(inp.table.df) and back.table.df.schema == inp.table.df.schema
+    assert back.table.df.height == 300
+    for f in ("source", "block_tokens", "skills", "label_counts", "column_names", "prefixes"):
+        assert getattr(back.table, f) == getattr(inp.table, f), f
+    assert (back.skills, back.catalog, back.quality.models) == (inp.skills, inp.catalog, inp.quality.models)
+    for k in ("row_runs", "start", "length"):
+        got, want = getattr(runs, k), getattr(prefixes, k)
+        assert got.dtype == want.dtype and np.array_equal(got, want), k
+
+
 def test_a_baseline_process_error_or_crash_is_raised_in_the_parent(tmp_path: Path) -> None:
     from contextlib import ExitStack
 
-    import pytest
-
-    from simroute.config import compose
-    from simroute.errors import ConfigError
     from simroute.runner.experiment import _BaselineWorker
 
-    with ExitStack() as stack:  # an error in the worker: the same error here, the worker reaped
-        worker = _BaselineWorker.start(compose(["workload.n_requests=0"]), tmp_path, False, stack)
-        with pytest.raises(ConfigError, match="n_requests must be >= 1"):
-            worker.result(None)  # type: ignore[arg-type]
+    cfg, inp, prefixes = _inputs(200)
+    with ExitStack() as stack:  # an error in the worker (its inputs unreadable): raised here, worker reaped
+        worker = _BaselineWorker.start(cfg, tmp_path, False, stack)
+        worker.send_inputs(inp, prefixes)
+        (tmp_path / ".baseline_inputs" / "start.npy").write_bytes(b"not an array")
+        with pytest.raises(ValueError):
+            worker.result(inp)
         assert not worker.process.is_alive()
     with ExitStack() as stack:  # a worker that dies without a word: a clear error, no hang
-        worker = _BaselineWorker.start(compose(["workload.n_requests=200"]), tmp_path, False, stack)
+        worker = _BaselineWorker.start(cfg, tmp_path, False, stack)
         worker.process.kill()
         with pytest.raises(RuntimeError, match="ended without a result"):
-            worker.result(None)  # type: ignore[arg-type]
+            worker.result(inp)
     assert not (tmp_path / ".baseline_result").exists()
+    assert not (tmp_path / ".baseline_inputs").exists()
 
 
-def test_an_input_error_in_the_baseline_process_reaches_the_parent_whole(tmp_path: Path) -> None:
+def test_a_worker_waiting_for_inputs_ends_when_the_parent_fails(tmp_path: Path) -> None:
+    """An input error in the parent's build is raised whole (row and column) and leaves no files;
+    a worker never sent its inputs ends by itself, cleanly, once the parent's end of the pipe
+    closes."""
     from contextlib import ExitStack
-
-    import pytest
 
     from simroute.config import compose
     from simroute.errors import InputError
-    from simroute.runner.experiment import _BaselineWorker
+    from simroute.runner.experiment import _BaselineWorker, execute
 
     trace = tmp_path / "t.txt"
     trace.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n0,100,10\n1,-4,10\n")
     cfg = compose(["workload=trace", f"workload.path={trace}", "workload.format=azure"])
-    with ExitStack() as stack, pytest.raises(InputError) as ei:
-        _BaselineWorker.start(cfg, tmp_path, False, stack).result(None)  # type: ignore[arg-type]
+    with pytest.raises(InputError) as ei:
+        execute(cfg, tmp_path / "out", progress=False)
     assert (ei.value.row, ei.value.column) == (2, "ContextTokens")
     assert "expected an integer >= 1 (tokens), got -4" in str(ei.value)
+    assert list((tmp_path / "out").iterdir()) == []
+    with ExitStack() as stack:
+        worker = _BaselineWorker.start(cfg, tmp_path, False, stack)
+        worker.conn.close()
+        worker.process.join(timeout=120)
+        assert worker.process.exitcode == 0

@@ -34,6 +34,7 @@ from simroute.memory import LARGE_RUN_REQUESTS, release_memory
 from simroute.policy.catalog import ModelCatalog
 from simroute.policy.registry import PolicyContext
 from simroute.records import ArmRecords, SimResult, SpooledRecords
+from simroute.runner.input_files import InputFiles, write_inputs
 from simroute.sim.build import RunInputs, build_policies, prefix_runs, setup
 from simroute.sim.lifecycle import Policies
 from simroute.sim.run import ArmLogs, result_tables, simulate_logs
@@ -215,13 +216,14 @@ def _inputs(cfg: Mapping[str, Any]) -> tuple[RunInputs, PrefixRuns]:
     return inp, prefixes
 
 
-def _baseline_from_config(cfg: Mapping[str, Any], progress: bool, spool: Path) -> SpooledRecords:
-    """In a worker process: build the run's inputs from ``cfg`` (the same config and seed give the
-    same table) and simulate its baseline arm — no table or prefix arrays are sent to the worker;
-    its records come back through files in ``spool``, written a column at a time
+def _baseline_from_files(
+    cfg: Mapping[str, Any], files: InputFiles, progress: bool, spool: Path
+) -> SpooledRecords:
+    """In a worker process: read the run's inputs that the parent built (``files``) and simulate
+    its baseline arm; its records go back through files in ``spool``, written a column at a time
     (:class:`~simroute.records.SpooledRecords`), and the parent joins them with its own request
-    table (the table's columns are not sent back either)."""
-    inp, prefixes = _inputs(cfg)
+    table (the table's columns are not sent back)."""
+    inp, prefixes = files.read()
     ctx = PolicyContext(inp.skills.names, inp.catalog, int(cfg["seed"]))
     replay = ReplayConfig.from_config(cfg["workload"])
     return _job(cfg, inp, ctx, "baseline", progress, replay, prefixes).logs().spool(spool)
@@ -238,14 +240,25 @@ def _baseline_elsewhere(cfg: Mapping[str, Any]) -> bool:
 
 
 def _baseline_main(cfg: Mapping[str, Any], progress: bool, spool: Path, conn: Connection) -> None:
-    """A baseline process's body: simulate, send ``("ok", spooled records)`` or ``("error",
-    exception)`` to the parent, and end (its memory goes back to the system at once)."""
+    """A baseline process's body: wait for the parent's ``("inputs", InputFiles)``, simulate, send
+    ``("ok", spooled records)`` or ``("error", exception)`` to the parent, and end (its memory goes
+    back to the system at once). It ends quietly if the parent closes the pipe first."""
     try:
-        conn.send(("ok", _baseline_from_config(cfg, progress, spool)))
+        try:
+            _, files = conn.recv()
+        except EOFError:  # the parent failed building the inputs
+            return
+        conn.send(("ok", _baseline_from_files(cfg, files, progress, spool)))
     except BaseException as e:  # raised again in the parent
         conn.send(("error", e))
     finally:
         conn.close()
+
+
+_SPOOL = ".baseline_result"
+"""The folder in ``out_dir`` through which the baseline process hands back its records."""
+_INPUTS = ".baseline_inputs"
+"""The folder in ``out_dir`` through which this process hands the baseline process its inputs."""
 
 
 def _stop(process: BaseProcess) -> None:
@@ -257,27 +270,35 @@ def _stop(process: BaseProcess) -> None:
 
 @dataclass(frozen=True)
 class _BaselineWorker:
-    """The baseline arm simulated in a second process (:func:`_baseline_main`), which ends as soon
-    as its records are written (it does not idle, holding memory, until the policy arm is done)."""
+    """The baseline arm simulated in a second process (:func:`_baseline_main`) from the inputs this
+    one built (:meth:`send_inputs`); it ends as soon as its records are written (it does not idle,
+    holding memory, until the policy arm is done)."""
 
     process: BaseProcess
     conn: Connection
+    out_dir: Path
 
     @classmethod
     def start(
         cls, cfg: Mapping[str, Any], out_dir: Path, progress: bool, stack: ExitStack
     ) -> _BaselineWorker:
-        """Start it; ``stack`` ends it and removes its handoff folder in ``out_dir`` however the
-        run ends."""
+        """Start it (it starts up while this process builds the inputs); ``stack`` ends it and
+        removes its handoff folders in ``out_dir`` however the run ends."""
         ctx = multiprocessing.get_context("spawn")
-        conn, child_end = ctx.Pipe(duplex=False)
-        spool = out_dir / ".baseline_result"
-        process = ctx.Process(target=_baseline_main, args=(cfg, progress, spool, child_end))
+        conn, child_end = ctx.Pipe()
+        process = ctx.Process(target=_baseline_main, args=(cfg, progress, out_dir / _SPOOL, child_end))
         process.start()
         child_end.close()
-        stack.callback(shutil.rmtree, spool, ignore_errors=True)
+        for folder in (_SPOOL, _INPUTS):
+            stack.callback(shutil.rmtree, out_dir / folder, ignore_errors=True)
         stack.callback(_stop, process)
-        return cls(process, conn)
+        stack.callback(conn.close)  # runs first: a worker still waiting for its inputs ends
+        return cls(process, conn, out_dir)
+
+    def send_inputs(self, inp: RunInputs, prefixes: PrefixRuns) -> None:
+        """Write the run's inputs for the worker (:func:`~simroute.runner.input_files.write_inputs`)
+        and tell it where they are."""
+        self.conn.send(("inputs", write_inputs(inp, prefixes, self.out_dir / _INPUTS)))
 
     def result(self, inp: RunInputs) -> SimResult:
         """Its result, joined with the request table of ``inp`` and priced here (the worker has
@@ -410,9 +431,11 @@ def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> 
     written: list[Path] = []
     with ExitStack() as stack:
         stack.push(_remove_on_error(written))  # runs last: after the worker has stopped
-        # started first: it builds its own inputs while this one does
+        # started first: it starts up while this one builds the inputs
         elsewhere = _BaselineWorker.start(cfg, out_dir, progress, stack) if _baseline_elsewhere(cfg) else None
         inp, prefixes = _inputs(cfg)
+        if elsewhere is not None:
+            elsewhere.send_inputs(inp, prefixes)
         ctx = PolicyContext(inp.skills.names, inp.catalog, seed)
         t_load = time.perf_counter()
         arms = {"policy": cfg["policy"]} | ({"baseline": cfg["baseline"]} if cfg.get("baseline") else {})
@@ -430,6 +453,8 @@ def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> 
         if cfg.get("figures", True):
             written += _policy_figures(res, out_dir, title)
         del res  # freed before the baseline's tables are built
+        if n >= LARGE_RUN_REQUESTS:
+            release_memory()  # and given back (about 350 MiB a million requests)
         bout = None
         if "baseline" in arms:
             t = time.perf_counter()

@@ -147,6 +147,11 @@ class RequestTable:
         prefixes = self.prefixes.rows(a, b) if self.prefixes is not None else None
         return self._replace(self.df.slice(a, b - a), prefixes)
 
+    def with_frame(self, df: pl.DataFrame) -> RequestTable:
+        """This table's metadata with the rows of ``df`` and no :attr:`prefixes` (no re-validation:
+        ``df`` must be this table's frame, e.g. written and read back, or ``df.clear()``)."""
+        return self._replace(df, None)
+
     def _replace(self, df: pl.DataFrame, prefixes: PrefixRuns | None) -> RequestTable:
         out = object.__new__(RequestTable)
         for f in fields(self):
