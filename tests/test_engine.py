@@ -198,6 +198,43 @@ def test_packing_finished_requests_prefix_ids_changes_no_step(blocks: int) -> No
     assert 2 * len(reps[0].keys) <= len(reps[1].keys)
 
 
+@pytest.mark.parametrize("blocks", [80, 400])
+def test_dropping_finished_rows_changes_no_step(blocks: int) -> None:
+    """A replica that drops the rows of finished requests when its rows fill (compact) runs the
+    same steps as one that only grows: each request finishes in the same call with the same
+    fields, read by its index when reported; requests are added while others run, wait, are
+    preempted (80 KV blocks) or have not arrived yet; and it ends holding far fewer rows."""
+    cfg = EngineConfig(max_num_batched_tokens=512, max_num_seqs=8, block_size=16, num_gpu_blocks=blocks)
+    g = np.random.default_rng(5)
+    reps = (
+        Replica(cfg, STEP, capacity=16, log_steps=100_000, compact=True),
+        Replica(cfg, STEP, capacity=16, log_steps=100_000),
+    )
+    seen: tuple[list[tuple[int, list[int], list[float]]], ...] = ([], [])
+    t = 0.0
+    for _ in range(600):
+        for _ in range(int(g.integers(1, 3))):
+            t += float(g.exponential(0.06))
+            p, o = int(g.integers(16, 600)), int(g.integers(1, 40))
+            nkeys = int(g.integers(0, 12))
+            keys = int(g.integers(0, 5)) * 1000 + np.arange(nkeys, dtype=np.int64) if nkeys else None
+            got = {rep.add(p, o, arrival_s=t, prefix_keys=keys, blocks_per_key=2) for rep in reps}
+            assert len(got) == 1  # the same index from both
+        for rep, log in zip(reps, seen, strict=True):
+            for limit in (t - 0.04, t - 0.02):
+                for i in rep.run_until(limit).tolist():
+                    log.append((i, rep.int_fields(i).tolist(), rep.time_fields(i).tolist()))
+    for rep, log in zip(reps, seen, strict=True):
+        for i in rep.run_until().tolist():
+            log.append((i, rep.int_fields(i).tolist(), rep.time_fields(i).tolist()))
+    assert seen[0] == seen[1]
+    assert sorted(i for i, _, _ in seen[0]) == list(range(reps[1].sc[K.S_NREQ]))  # each reported once
+    a, b = (rep.step_log() for rep in reps)
+    assert a.t_end_s.tolist() == b.t_end_s.tolist() and a.num_waiting.tolist() == b.num_waiting.tolist()
+    assert reps[0].base > 300 and reps[0].rq.shape[0] * 8 <= reps[1].rq.shape[0]
+    assert sum(np.count_nonzero(np.array(f)[[K.NPRE]]) for _, f, _ in seen[0]) > (10 if blocks == 80 else -1)
+
+
 def test_fast_forward_registers_shared_blocks_in_time_order() -> None:
     """Shared prefix ids that reach past the prompts: decoding registers those blocks, and a jump
     would register them request by request, not step by step, so a later request would find

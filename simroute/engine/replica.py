@@ -43,6 +43,12 @@ class Replica:
         fast_forward: jump over stretches of pure-decode steps in one go (the same steps, times
             and prefix-cache hits; busy-time shares may differ in the last bits; off only to test
             that claim).
+        compact: when the request rows fill and at least half of them are finished requests at
+            the front, drop those rows instead of doubling (the replica then holds rows for the
+            requests of the last while, not for every request it served: about 200 B each). A
+            request keeps its index (:meth:`add` returns it; :meth:`run_until` reports it); read a
+            finished request's fields with :meth:`int_fields` / :meth:`time_fields`, which may then
+            no longer hold the dropped requests' rows (:meth:`request_field` covers the rows held).
     """
 
     def __init__(
@@ -53,6 +59,7 @@ class Replica:
         capacity: int = 1024,
         log_steps: int = 0,
         fast_forward: bool = True,
+        compact: bool = False,
     ) -> None:
         if mode not in ("time", "step"):
             raise ValueError(f"mode must be 'time' or 'step', got {mode!r}")
@@ -83,6 +90,8 @@ class Replica:
         self.log = np.zeros((max(log_steps, 1), K.N_LOG), dtype=np.float64)
         self.log_on = log_steps > 0
         self.fast = fast_forward
+        self.compact = compact
+        self.base = 0  # the index of row 0 (rows of finished requests dropped before it)
 
     # ---- requests -------------------------------------------------------------------------
     def add(
@@ -108,8 +117,9 @@ class Replica:
             blocks_per_key: KV blocks per prefix id (e.g. 16 for 256-token ids, 16-token blocks).
         """
         n = int(self.sc[K.S_NREQ])
-        if n == self.rq.shape[0]:
+        if n == self.rq.shape[0] and not (self.compact and self._drop_finished()):
             self._grow()
+        n = int(self.sc[K.S_NREQ])
         rq = self.rq[n]
         rq[:] = 0
         rq[K.PROMPT] = prompt_tokens
@@ -132,7 +142,29 @@ class Replica:
         self.rf[n] = (arrival_s, np.nan, np.nan, np.nan, np.nan, 0.0)
         self.order[n] = n
         self.sc[K.S_NREQ] = n + 1
-        return n
+        return self.base + n
+
+    def _drop_finished(self) -> bool:
+        """Drop the rows of the finished requests at the front if they are at least half the rows
+        (else leave all as they are); whether it did. Every request index the kernel holds (its
+        running batch, waiting queue, arrival order, remembered lookup) moves down with them."""
+        n = int(self.sc[K.S_NREQ])
+        live = np.flatnonzero(self.rq[:n, K.STATUS] != K.ST_DONE)
+        d = int(live[0]) if len(live) else n  # pending and queued requests are not done
+        if 2 * d < n:
+            return False
+        m = n - d
+        self.rq[:m] = self.rq[d:n]
+        self.rf[:m] = self.rf[d:n]
+        self.order[:m] = self.order[d:n] - d
+        sc = self.sc
+        self.run_q[: sc[K.S_NRUN]] -= d
+        self.wq[(sc[K.S_WHEAD] + np.arange(sc[K.S_WLEN])) % len(self.wq)] -= d
+        sc[K.S_PNEXT] -= d
+        sc[K.S_NREQ] = m
+        sc[K.S_MREQ] -= d
+        self.base += d
+        return True
 
     def _make_key_room(self, k: int, n: int) -> None:
         """Room for ``k`` more prefix ids: the ids of the first ``n`` requests that are not done
@@ -197,7 +229,17 @@ class Replica:
             self.fast,
             self.hits,
         )
-        return self.done_buf[:nd].copy()
+        return self.done_buf[:nd] + self.base
+
+    def int_fields(self, i: int) -> np.ndarray:
+        """Request ``i``'s int fields (``kernel.NCACHED`` ...; a view: read it before the next
+        :meth:`add`)."""
+        return self.rq[i - self.base]  # type: ignore[no-any-return]
+
+    def time_fields(self, i: int) -> np.ndarray:
+        """Request ``i``'s float fields (``kernel.DONET`` ...; a view: read it before the next
+        :meth:`add`)."""
+        return self.rf[i - self.base]  # type: ignore[no-any-return]
 
     @property
     def clock_s(self) -> float:
@@ -240,11 +282,13 @@ class Replica:
         return int(self.bp.shape[0] - 1 - self.sc[K.S_NFREE])
 
     def request_field(self, field: int) -> np.ndarray:
-        """A per-request int column (``kernel.FSTEP`` ...) of the registered requests."""
+        """A per-request int column (``kernel.FSTEP`` ...) of the registered requests (those from
+        index :attr:`base` on)."""
         return self.rq[: self.sc[K.S_NREQ], field].copy()
 
     def request_time(self, field: int) -> np.ndarray:
-        """A per-request float column (``kernel.ADDT`` ...) of the registered requests."""
+        """A per-request float column (``kernel.ADDT`` ...) of the registered requests (those from
+        index :attr:`base` on)."""
         return self.rf[: self.sc[K.S_NREQ], field].copy()
 
     def step_log(self) -> StepLog:

@@ -135,7 +135,7 @@ class _Engine:
 
     def __init__(self, spec: PoolSpec) -> None:
         self.spec = spec
-        self.rep = Replica(spec.engine, spec.step_time, mode="time", capacity=256)
+        self.rep = Replica(spec.engine, spec.step_time, mode="time", capacity=256, compact=True)
         self.inflight: dict[int, tuple[simpy.Event, float, Request]] = {}
 
     @property
@@ -270,7 +270,7 @@ class LocalTier:
 
     def _complete(self, e: _Engine, i: int) -> None:
         ev, submit, _req = e.inflight.pop(i)
-        rf = e.rep.rf[i]
+        rf = e.rep.time_fields(i)
         busy = float(rf[K.BUSY]) * e.spec.gpus_per_replica  # GPU-seconds: its share of each step
         res = AttemptResult(
             "completed",
@@ -279,7 +279,7 @@ class LocalTier:
             float(rf[K.FIRSTT]),
             float(rf[K.DONET]),
             busy,
-            cached_tokens=max(int(e.rep.rq[i, K.NCACHED]), 0),  # prefix-cache hits (tokens)
+            cached_tokens=max(int(e.rep.int_fields(i)[K.NCACHED]), 0),  # prefix-cache hits (tokens)
         )
 
         def fire(_t: simpy.Event) -> None:
