@@ -29,3 +29,28 @@ def test_the_run_machinery_does_not_load_matplotlib() -> None:
     """The baseline's worker and runs without figures do not pay for matplotlib (about 30 MiB)."""
     code = "import sys, simroute.cli, simroute.runner.experiment; print('matplotlib' in sys.modules)"
     assert _env_after(code, {}) == "False"
+
+
+def test_pricing_attempts_a_chunk_at_a_time_changes_no_cost(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Attempts priced in chunks of 7 (so chunk edges fall everywhere: batch, real-time and local
+    attempts, retries, failures) give the same result tables as pricing them all at once."""
+
+    from simroute.config import compose
+    from simroute.policy.registry import PolicyContext
+    from simroute.runner.experiment import _inputs, _job
+    from simroute.sim import run as run_mod
+    from simroute.sim.run import result_tables
+    from simroute.sim.sessions import ReplayConfig
+
+    cfg = compose(["workload.n_requests=400"])
+    inp, prefixes = _inputs(cfg)
+    ctx = PolicyContext(inp.skills.names, inp.catalog, int(cfg["seed"]))
+    records = _job(
+        cfg, inp, ctx, "policy", False, ReplayConfig.from_config(cfg["workload"]), prefixes
+    ).records()
+    whole = result_tables(inp.table, records, inp.catalog, inp.quality)
+    monkeypatch.setattr(run_mod, "_PRICE_CHUNK", 7)
+    chunked = result_tables(inp.table, records, inp.catalog, inp.quality)
+    assert whole.attempts.height > 7 * 20 and whole.attempts["tier"].n_unique() >= 2
+    assert (whole.attempts["cost_usd"] > 0).sum() > 20
+    assert chunked.requests.equals(whole.requests) and chunked.attempts.equals(whole.attempts)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -259,7 +259,8 @@ def hard_truth(table: RequestTable, catalog: ModelCatalog, quality: QualityModel
     if not local:
         return np.zeros(len(table), dtype=bool)
     mi = np.array([quality.models.index(m) for m in local])
-    si = np.array([quality.skills.index(s) for s in table.df["skill"].to_list()])
+    skills = list(quality.skills)
+    si = table.df["skill"].replace_strict(skills, range(len(skills)), return_dtype=pl.Int64).to_numpy()
     best = quality.ability[mi][:, si].max(axis=0)
     return np.asarray(best - table.df["difficulty"].to_numpy() < 0.0)
 
@@ -288,7 +289,7 @@ def result_tables(
     horizon = (
         billing_s
         if billing_s is not None
-        else billing_horizon_s(last_arrival, att.filter(pl.col("tier") == "local")["end_s"].to_numpy())
+        else billing_horizon_s(last_arrival, att["end_s"].to_numpy()[is_local])
     )
     fixed = local_fixed_usd(ended.local_gpus, ended.gpu_hour_usd, horizon, ended.provision_local)
     completed = (att["status"] == COMPLETED).to_numpy()
@@ -327,27 +328,42 @@ def result_tables(
     )
 
 
+_PRICE_CHUNK = 1 << 18
+"""Attempts priced at a time (the per-attempt rate rows and the kernels' temporaries take about
+270 B an attempt; a chunk bounds them to about 70 MiB however long the run)."""
+
+
 def _attempt_costs(
     table: RequestTable, att: pl.DataFrame, idx: np.ndarray, catalog: ModelCatalog
 ) -> AttemptCosts:
-    """Price each attempt at its offer's rates (tokens billed only for completed attempts)."""
+    """Price each attempt at its offer's rates (tokens billed only for completed attempts), a chunk
+    of attempts at a time."""
     completed = (att["status"] == COMPLETED).to_numpy()
-    tokens = AttemptTokens(
-        prompt=table.df["prompt_tokens"].to_numpy()[idx].astype(np.float64) * completed,
-        cached=att["cached_tokens"].to_numpy().astype(np.float64) * completed,
-        written=att["written_tokens"].to_numpy().astype(np.float64) * completed,
-        output=table.df["output_tokens"].to_numpy()[idx].astype(np.float64) * completed,
-    )
     offers = [o for t in TIERS for o in catalog.by_tier[t]]
     keys = [f"{o.tier}\x00{o.model}" for o in offers]  # no model or tier name holds a NUL
     row = (att["tier"] + "\x00" + att["model"]).replace_strict(keys, range(len(keys)), return_dtype=pl.Int64)
+    k = row.to_numpy()
     width = len(offers[0].rates) if offers else 0
     rates = np.array([o.rates for o in offers]).reshape(len(offers), width)
     std = np.array([o.rates if o.standard_rates is None else o.standard_rates for o in offers])
-    k = row.to_numpy()
-    return attempt_costs(
-        tokens, rates[k], std.reshape(len(offers), width)[k], (att["tier"] == "batch").to_numpy()
-    )
+    std = std.reshape(len(offers), width)
+    prompt, output = (table.df[c].to_numpy() for c in ("prompt_tokens", "output_tokens"))
+    cached, written = (att[c].to_numpy() for c in ("cached_tokens", "written_tokens"))
+    is_batch = (att["tier"] == "batch").to_numpy()
+    out = {f.name: np.empty(len(idx), dtype=np.float64) for f in fields(AttemptCosts)}
+    for a in range(0, len(idx), _PRICE_CHUNK):
+        c = slice(a, a + _PRICE_CHUNK)
+        done = completed[c]
+        tokens = AttemptTokens(
+            prompt=prompt[idx[c]].astype(np.float64) * done,
+            cached=cached[c].astype(np.float64) * done,
+            written=written[c].astype(np.float64) * done,
+            output=output[idx[c]].astype(np.float64) * done,
+        )
+        part = attempt_costs(tokens, rates[k[c]], std[k[c]], is_batch[c])
+        for name, col in out.items():
+            col[c] = getattr(part, name)
+    return AttemptCosts(**out)
 
 
 def source_costs(requests: pl.DataFrame, sources: pl.DataFrame) -> pl.Series:
