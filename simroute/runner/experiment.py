@@ -126,7 +126,7 @@ def _comparison_figures(
     points = [{"name": name, **o.head} for name, o in arms]
     plots.cost_vs_success(points, out_dir / "cost_vs_success.png", title)
     plots.session_makespan_cdf(
-        {name: o.sessions for name, o in arms}, out_dir / "session_makespan_cdf.png", title
+        {name: o.makespans for name, o in arms}, out_dir / "session_makespan_cdf.png", title
     )
 
 
@@ -325,14 +325,16 @@ class _ArmOutput:
         head: its :func:`~simroute.analysis.summary.headline`.
         correct: its ``correct`` column (row order): the paired comparison reads it.
         knowledge: its :func:`knowledge` block.
-        sessions: its session table (one row per session).
+        sessions: its :func:`~simroute.analysis.sessions.session_summary` block.
+        makespans: its sessions' ``makespan_s`` (one column, a row per session: the figure's).
         span_s: its last simulated issue time (s).
     """
 
     head: dict[str, Any]
     correct: np.ndarray
     knowledge: dict[str, Any]
-    sessions: pl.DataFrame
+    sessions: dict[str, Any]
+    makespans: pl.DataFrame
     span_s: float
 
 
@@ -349,7 +351,8 @@ def _write_arm(
         headline(res),
         res.requests["correct"].to_numpy(),
         knowledge(policies, res),
-        sessions,
+        session_summary(sessions),
+        sessions.select("makespan_s"),
         float(res.requests["arrival_s"].to_numpy().max()),
     )
 
@@ -393,7 +396,7 @@ class _Summary:
         """The paired comparison with the baseline arm ``base`` (its :class:`_ArmOutput` ``out``)."""
         block = paired(self.policy.head, self.policy.correct, base)
         block.update(out.knowledge)
-        block["sessions"] = session_summary(out.sessions)
+        block["sessions"] = out.sessions
         self.baseline = block
 
     def json(self) -> dict[str, Any]:
@@ -402,7 +405,7 @@ class _Summary:
         if self.baseline is not None:
             out["baseline"] = self.baseline
         out.update(self.policy.knowledge)
-        out["sessions"] = session_summary(self.policy.sessions)
+        out["sessions"] = self.policy.sessions
         return out
 
 
