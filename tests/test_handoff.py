@@ -109,12 +109,14 @@ def test_a_baseline_process_error_or_crash_is_raised_in_the_parent(tmp_path: Pat
     from contextlib import ExitStack
 
     from simroute.runner.experiment import _BaselineWorker
+    from simroute.runner.input_files import write_inputs
 
     cfg, inp, prefixes = _inputs(200)
     with ExitStack() as stack:  # an error in the worker (its inputs unreadable): raised here, worker reaped
         worker = _BaselineWorker.start(cfg, tmp_path, False, stack)
-        worker.send_inputs(inp, prefixes)
-        (tmp_path / ".baseline_inputs" / "start.npy").write_bytes(b"not an array")
+        files = write_inputs(inp, prefixes, tmp_path / ".baseline_inputs")
+        (files.folder / "start.npy").write_bytes(b"not an array")
+        worker.conn.send(("inputs", files))
         with pytest.raises(ValueError):
             worker.result(inp)
         assert not worker.process.is_alive()

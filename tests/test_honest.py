@@ -469,4 +469,5 @@ def test_arms_in_two_processes_give_the_same_bytes(tmp_path: Path) -> None:
             f: (d / f).read_bytes() for f in ("requests.parquet", "baseline_requests.parquet", "summary.json")
         }
         assert not (d / ".baseline_result").exists()  # the handoff files are removed once read
+        assert not (d / ".baseline_inputs").exists()
     assert outs[False] == outs[True]

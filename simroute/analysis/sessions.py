@@ -17,6 +17,20 @@ from simroute.outcomes import CANCELLED, NO_TIER
 
 SESSION_PERCENTILES = (50, 90, 95, 99)
 
+SESSION_COLUMNS: tuple[str, ...] = (
+    "session_id",
+    "urgency",
+    "arrival_s",
+    "e2e_s",
+    "outcome",
+    "cost_total_usd",
+    "correct",
+    "final_tier",
+    "cached_tokens",
+    "prompt_tokens",
+)
+"""The request-table columns :func:`session_table` reads (a caller may load only these)."""
+
 
 def session_table(requests: pl.DataFrame) -> pl.DataFrame:
     """One row per session, in ``session_id`` order.

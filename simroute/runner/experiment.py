@@ -27,7 +27,7 @@ import numpy as np
 import polars as pl
 
 from simroute import __version__
-from simroute.analysis.sessions import session_summary, session_table
+from simroute.analysis.sessions import SESSION_COLUMNS, session_summary, session_table
 from simroute.analysis.summary import headline, paired, summarize
 from simroute.economics.quality import QualityModel
 from simroute.memory import LARGE_RUN_REQUESTS, release_memory
@@ -115,18 +115,22 @@ def _policy_figures(res: SimResult, out_dir: Path, title: str) -> list[Path]:
 
 
 def _comparison_figures(
-    summary: Mapping[str, Any], pout: _ArmOutput, bout: _ArmOutput | None, out_dir: Path, title: str
+    summary: Mapping[str, Any],
+    outs: Mapping[str, _ArmOutput],
+    sessions: Mapping[str, _ArmSessions],
+    out_dir: Path,
+    title: str,
 ) -> None:
-    """The cost-vs-success and session-makespan-CDF figures of the arms."""
+    """The cost-vs-success and session-makespan-CDF figures of the arms (``policy``, and
+    ``baseline`` if the run has one)."""
     from simroute.analysis import plots
 
-    arms = [(str(summary["policy"]), pout)]  # a list: two arms may have the same name
-    if bout is not None:
-        arms.append((str(summary["baseline_policy"]), bout))
-    points = [{"name": name, **o.head} for name, o in arms]
+    names = {"policy": str(summary["policy"]), "baseline": str(summary.get("baseline_policy"))}
+    arms = [(names[arm], arm) for arm in outs]  # a list: two arms may have the same name
+    points = [{"name": name, **outs[arm].head} for name, arm in arms]
     plots.cost_vs_success(points, out_dir / "cost_vs_success.png", title)
     plots.session_makespan_cdf(
-        {name: o.makespans for name, o in arms}, out_dir / "session_makespan_cdf.png", title
+        {name: sessions[arm].makespans for name, arm in arms}, out_dir / "session_makespan_cdf.png", title
     )
 
 
@@ -222,8 +226,9 @@ def _baseline_from_files(
     """In a worker process: read the run's inputs that the parent built (``files``) and simulate
     its baseline arm; its records go back through files in ``spool``, written a column at a time
     (:class:`~simroute.records.SpooledRecords`), and the parent joins them with its own request
-    table (the table's columns are not sent back)."""
+    table (the table's columns are not sent back). The input files are removed once read."""
     inp, prefixes = files.read()
+    shutil.rmtree(files.folder, ignore_errors=True)
     ctx = PolicyContext(inp.skills.names, inp.catalog, int(cfg["seed"]))
     replay = ReplayConfig.from_config(cfg["workload"])
     return _job(cfg, inp, ctx, "baseline", progress, replay, prefixes).logs().spool(spool)
@@ -318,43 +323,58 @@ class _BaselineWorker:
 
 @dataclass(frozen=True)
 class _ArmOutput:
-    """What the summary and the figures need from an arm once its tables are written and freed
-    (so the run never holds two arms' result tables at once).
+    """What the summary and the figures need from an arm once its request table is written and
+    freed (so the run never holds two arms' result tables at once).
 
     Attributes:
         head: its :func:`~simroute.analysis.summary.headline`.
         correct: its ``correct`` column (row order): the paired comparison reads it.
         knowledge: its :func:`knowledge` block.
-        sessions: its :func:`~simroute.analysis.sessions.session_summary` block.
-        makespans: its sessions' ``makespan_s`` (one column, a row per session: the figure's).
         span_s: its last simulated issue time (s).
+        requests: its ``requests.parquet``.
     """
 
     head: dict[str, Any]
     correct: np.ndarray
     knowledge: dict[str, Any]
-    sessions: dict[str, Any]
-    makespans: pl.DataFrame
     span_s: float
+    requests: Path
+
+
+@dataclass(frozen=True)
+class _ArmSessions:
+    """An arm's :func:`~simroute.analysis.sessions.session_summary` block and its sessions'
+    ``makespan_s`` (one column, a row per session: the figure's)."""
+
+    block: dict[str, Any]
+    makespans: pl.DataFrame
 
 
 def _write_arm(
     res: SimResult, policies: Policies, out_dir: Path, prefix: str, written: list[Path]
 ) -> _ArmOutput:
-    """Write an arm's request and session tables (``{prefix}requests.parquet``,
-    ``{prefix}sessions.parquet``, added to ``written``) and keep what the summary needs from it."""
-    sessions = session_table(res.requests)
-    for table, name in ((res.requests, "requests"), (sessions, "sessions")):
-        written.append(out_dir / f"{prefix}{name}.parquet")
-        table.write_parquet(written[-1])
+    """Write an arm's request table (``{prefix}requests.parquet``, added to ``written``) and keep
+    what the summary needs from it (its sessions come after it is freed: :func:`_write_sessions`)."""
+    written.append(out_dir / f"{prefix}requests.parquet")
+    res.requests.write_parquet(written[-1])
     return _ArmOutput(
         headline(res),
         res.requests["correct"].to_numpy(),
         knowledge(policies, res),
-        session_summary(sessions),
-        sessions.select("makespan_s"),
         float(res.requests["arrival_s"].to_numpy().max()),
+        written[-1],
     )
+
+
+def _write_sessions(out: _ArmOutput, out_dir: Path, prefix: str, written: list[Path]) -> _ArmSessions:
+    """Write an arm's session table (``{prefix}sessions.parquet``, added to ``written``), grouped
+    from the columns it needs read back from the arm's written request table: the arm's whole
+    result table is freed by then (at 10 M requests the grouping's temporaries on top of it were
+    the end phase's peak)."""
+    sessions = session_table(pl.read_parquet(out.requests, columns=list(SESSION_COLUMNS)))
+    written.append(out_dir / f"{prefix}sessions.parquet")
+    sessions.write_parquet(written[-1])
+    return _ArmSessions(session_summary(sessions), sessions.select("makespan_s"))
 
 
 def _meta(cfg: Mapping[str, Any], inp: RunInputs, replay: ReplayConfig, span_s: float) -> dict[str, Any]:
@@ -396,16 +416,16 @@ class _Summary:
         """The paired comparison with the baseline arm ``base`` (its :class:`_ArmOutput` ``out``)."""
         block = paired(self.policy.head, self.policy.correct, base)
         block.update(out.knowledge)
-        block["sessions"] = out.sessions
         self.baseline = block
 
-    def json(self) -> dict[str, Any]:
-        """The summary: the policy's body, the baseline block, then knowledge and sessions."""
+    def json(self, sessions: Mapping[str, _ArmSessions]) -> dict[str, Any]:
+        """The summary: the policy's body, the baseline block (with its arm's ``sessions``), then
+        knowledge and sessions."""
         out = dict(self.body)
         if self.baseline is not None:
-            out["baseline"] = self.baseline
+            out["baseline"] = self.baseline | {"sessions": sessions["baseline"].block}
         out.update(self.policy.knowledge)
-        out["sessions"] = self.policy.sessions
+        out["sessions"] = sessions["policy"].block
         return out
 
 
@@ -449,8 +469,8 @@ def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> 
         del prefixes  # the jobs hold them until they have run
         res = jobs.pop("policy").run(built["policy"])
         sim_s = time.perf_counter() - t_load
-        pout = _write_arm(res, built["policy"], out_dir, "", written)
-        summary = _Summary.of_policy(res, _meta(cfg, inp, replay, pout.span_s), pout)
+        outs = {"policy": _write_arm(res, built["policy"], out_dir, "", written)}
+        summary = _Summary.of_policy(res, _meta(cfg, inp, replay, outs["policy"].span_s), outs["policy"])
         n = len(inp.table)
         title = f"{summary.body['policy']} on {Path(inp.table.source).name} ({n:,} requests, seed {seed})"
         if cfg.get("figures", True):
@@ -458,7 +478,7 @@ def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> 
         del res  # freed before the baseline's tables are built
         if n >= LARGE_RUN_REQUESTS:
             release_memory()  # and given back (about 350 MiB a million requests)
-        bout = None
+        sessions = {"policy": _write_sessions(outs["policy"], out_dir, "", written)}
         if "baseline" in arms:
             t = time.perf_counter()
             base = (
@@ -467,15 +487,18 @@ def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> 
                 else jobs.pop("baseline").run(built["baseline"])
             )
             sim_s += time.perf_counter() - t
-            bout = _write_arm(base, built["baseline"], out_dir, "baseline_", written)
-            summary.add_baseline(base, bout)
+            outs["baseline"] = _write_arm(base, built["baseline"], out_dir, "baseline_", written)
+            summary.add_baseline(base, outs["baseline"])
             del base
-    out = summary.json()
+            if n >= LARGE_RUN_REQUESTS:
+                release_memory()
+            sessions["baseline"] = _write_sessions(outs["baseline"], out_dir, "baseline_", written)
+    out = summary.json(sessions)
     (out_dir / "summary.json").write_text(json.dumps(out, indent=2) + "\n")
     snapshot = policy_snapshot(cfg["policy"], inp.skills.names, inp.catalog, built["policy"].router)
     (out_dir / "policy_snapshot.json").write_text(json.dumps(snapshot, indent=1, sort_keys=True) + "\n")
     if cfg.get("figures", True):
-        _comparison_figures(out, pout, bout, out_dir, title)
+        _comparison_figures(out, outs, sessions, out_dir, title)
     t_end = time.perf_counter()
     n_sim = n * len(arms)
     timing = {
