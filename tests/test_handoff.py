@@ -91,12 +91,17 @@ def _inputs(n: int) -> Any:
 def test_written_inputs_read_back_equal(tmp_path: Path) -> None:
     """The request table (values, dtypes, order, metadata) and prefix runs a worker reads are the
     ones this process built."""
+
     from simroute.runner.input_files import write_inputs
 
     _, inp, prefixes = _inputs(300)
-    back, runs = write_inputs(inp, prefixes, tmp_path / "in").read()
+    files = write_inputs(inp, prefixes, tmp_path / "in")
+    inp.table.df.write_ipc(files.folder / "table.arrow", record_batch_size=64)  # as a large table is
+    back, runs = files.read()
     assert back.table.df.equals(inp.table.df) and back.table.df.schema == inp.table.df.schema
     assert back.table.df.height == 300
+    # one chunk a column: the simulation reads number columns in place, not as copies
+    assert {s.n_chunks() for s in back.table.df.iter_columns()} == {1}
     for f in ("source", "block_tokens", "skills", "label_counts", "column_names", "prefixes"):
         assert getattr(back.table, f) == getattr(inp.table, f), f
     assert (back.skills, back.catalog, back.quality.models) == (inp.skills, inp.catalog, inp.quality.models)
