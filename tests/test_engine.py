@@ -235,6 +235,37 @@ def test_dropping_finished_rows_changes_no_step(blocks: int) -> None:
     assert sum(np.count_nonzero(np.array(f)[[K.NPRE]]) for _, f, _ in seen[0]) > (10 if blocks == 80 else -1)
 
 
+def test_dropped_rows_leave_no_private_blocks_to_a_later_request() -> None:
+    """Requests without prefix ids (every block private), preempted under KV pressure, publish
+    their computed blocks under their own key; a replica that drops finished rows renumbers rows,
+    and a later request that takes a preempted request's old row number must not find that
+    request's blocks (a review found private keys made from the row number). Compared, completion
+    by completion, with a replica that only grows, over several pools and seeds."""
+    dropped = preempted = 0
+    for blocks in (40, 70, 120):
+        cfg = EngineConfig(max_num_batched_tokens=256, max_num_seqs=6, block_size=16, num_gpu_blocks=blocks)
+        for seed in range(4):
+            g = np.random.default_rng(seed)
+            reps = (Replica(cfg, STEP, capacity=16, compact=True), Replica(cfg, STEP, capacity=16))
+            seen: tuple[list[tuple[int, list[int]]], ...] = ([], [])
+            t = 0.0
+            for _ in range(150):
+                t += float(g.exponential(0.5))  # light enough that finished rows are dropped
+                p, o = int(g.integers(16, 300)), int(g.integers(20, 250))
+                for rep in reps:
+                    rep.add(min(p, 16 * (blocks - 2) - o), o, arrival_s=t)
+                for rep, log in zip(reps, seen, strict=True):
+                    log += [(i, rep.int_fields(i).tolist()) for i in rep.run_until(t).tolist()]
+            for rep, log in zip(reps, seen, strict=True):
+                log += [(i, rep.int_fields(i).tolist()) for i in rep.run_until().tolist()]
+            assert seen[0] == seen[1], (blocks, seed)
+            dropped += reps[0].base > 0
+            preempted += int(np.count_nonzero([f[K.NPRE] for _, f in seen[0]]))
+    assert dropped >= 6 and preempted > 50
+    with pytest.raises(IndexError, match="is not held"):
+        reps[0].int_fields(0)
+
+
 def test_fast_forward_registers_shared_blocks_in_time_order() -> None:
     """Shared prefix ids that reach past the prompts: decoding registers those blocks, and a jump
     would register them request by request, not step by step, so a later request would find

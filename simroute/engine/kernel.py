@@ -62,8 +62,9 @@ import numpy as np
     NEW,
     CCNT,
     KPER,
-) = range(17)
-N_RQ = 17
+    RID,
+) = range(18)
+N_RQ = 18  # RID: the request's index for good (its row moves when a replica drops finished rows)
 # request float fields (rf[:, X])
 ARRT, ADDT, FIRSTT, DONET, SCHEDT, BUSY = range(6)
 N_RF = 6  # BUSY: engine seconds attributed to the request (its share of each step's tokens)
@@ -159,7 +160,7 @@ def _key(rq: np.ndarray, keys: np.ndarray, r: int, j: int) -> int:
     q = j // per
     if q < rq[r, KLEN]:
         return keys[rq[r, KSTART] + q] * per + j % per
-    return -(((r + 1) << 21) + j) - 1
+    return -(((rq[r, RID] + 1) << 21) + j) - 1  # a private block: keyed by the request, not its row
 
 
 # ---- the prefix-cache hash map: open addressing over a (slots, 2) array of [hash, block] ----------

@@ -131,6 +131,7 @@ class Replica:
         rq[K.ARRSTEP] = arrival_step
         rq[K.KSTART] = self.n_keys
         rq[K.KPER] = blocks_per_key
+        rq[K.RID] = self.base + n
         if prefix_keys is not None and len(prefix_keys):
             k = len(prefix_keys)
             if self.n_keys + k > len(self.keys):
@@ -146,8 +147,10 @@ class Replica:
 
     def _drop_finished(self) -> bool:
         """Drop the rows of the finished requests at the front if they are at least half the rows
-        (else leave all as they are); whether it did. Every request index the kernel holds (its
-        running batch, waiting queue, arrival order, remembered lookup) moves down with them."""
+        (else leave all as they are); whether it did. Every row number the kernel holds (its
+        running batch, waiting queue, arrival order, remembered lookup) moves down with them; the
+        keys of a preempted request's published private blocks use its index for good (``RID``),
+        not its row, so no later request that takes its row number finds them."""
         n = int(self.sc[K.S_NREQ])
         live = np.flatnonzero(self.rq[:n, K.STATUS] != K.ST_DONE)
         d = int(live[0]) if len(live) else n  # pending and queued requests are not done
@@ -234,12 +237,21 @@ class Replica:
     def int_fields(self, i: int) -> np.ndarray:
         """Request ``i``'s int fields (``kernel.NCACHED`` ...; a view: read it before the next
         :meth:`add`)."""
-        return self.rq[i - self.base]  # type: ignore[no-any-return]
+        return self.rq[self._row(i)]  # type: ignore[no-any-return]
 
     def time_fields(self, i: int) -> np.ndarray:
         """Request ``i``'s float fields (``kernel.DONET`` ...; a view: read it before the next
         :meth:`add`)."""
-        return self.rf[i - self.base]  # type: ignore[no-any-return]
+        return self.rf[self._row(i)]  # type: ignore[no-any-return]
+
+    def _row(self, i: int) -> int:
+        """The row of request ``i`` (IndexError if its row was dropped or it was never added)."""
+        row = i - self.base
+        if not 0 <= row < self.sc[K.S_NREQ]:
+            raise IndexError(
+                f"request {i} is not held (rows {self.base} to {self.base + self.sc[K.S_NREQ] - 1})"
+            )
+        return row
 
     @property
     def clock_s(self) -> float:
