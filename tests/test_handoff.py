@@ -130,6 +130,12 @@ def test_a_baseline_process_error_or_crash_is_raised_in_the_parent(tmp_path: Pat
         worker.process.kill()
         with pytest.raises(RuntimeError, match="ended without a result"):
             worker.result(inp)
+    with ExitStack() as stack:  # one that dies before its inputs are sent: a clear error here too
+        worker = _BaselineWorker.start(cfg, tmp_path, False, stack)
+        worker.process.kill()
+        worker.process.join()
+        with pytest.raises(RuntimeError, match="ended before its inputs were sent"):
+            worker.send_inputs(inp, prefixes)
     assert not (tmp_path / ".baseline_result").exists()
     assert not (tmp_path / ".baseline_inputs").exists()
 

@@ -84,3 +84,12 @@ def test_session_table_equals_the_plain_group_by(tiers: list[str], seed: int) ->
         assert got["tiers_used"].str.contains("/").any()
     if tiers == [NO_TIER]:
         assert (got["tiers_used"] == "").all()
+
+
+def test_null_tiers_are_left_out_as_the_plain_group_by_does() -> None:
+    requests = _requests(600, ["local", "batch", NO_TIER], 3)
+    requests = requests.with_columns(
+        final_tier=pl.when(pl.col("other") < 0.1).then(None).otherwise(pl.col("final_tier"))
+    )
+    assert requests["final_tier"].null_count() > 20
+    assert session_table(requests).equals(_reference(requests))

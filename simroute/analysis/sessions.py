@@ -44,7 +44,9 @@ def session_table(requests: pl.DataFrame) -> pl.DataFrame:
     ``cached_token_share`` (prompt tokens read from a prompt/prefix cache over the prompt tokens of
     its issued steps).
     """
-    names = sorted(set(requests["final_tier"].unique().to_list()) - {NO_TIER})
+    names = sorted(set(requests["final_tier"].drop_nulls().unique().to_list()) - {NO_TIER})
+    if len(names) > 62:  # one bit each in an Int64; the simulator has five values at most
+        raise ValueError(f"session_table: {len(names)} distinct final_tier values, at most 62 supported")
     bits = {t: 1 << k for k, t in enumerate(names)} | {NO_TIER: 0}
     r = requests.select(  # only these columns, and the tiers as bits: a third of the transient memory
         "session_id",
@@ -69,7 +71,7 @@ def session_table(requests: pl.DataFrame) -> pl.DataFrame:
             (pl.col("done_s").filter(pl.col("issued")).max() - pl.col("arrival_s").min()).alias("makespan_s"),
             pl.col("cost_total_usd").sum().alias("cost_usd"),
             pl.col("correct").all().alias("success"),
-            pl.col("tier_bit").bitwise_or().alias("tiers_used"),
+            pl.col("tier_bit").bitwise_or().fill_null(0).alias("tiers_used"),
             (
                 pl.col("cached_tokens").filter(pl.col("issued")).sum()
                 / pl.col("prompt_tokens").filter(pl.col("issued")).sum()

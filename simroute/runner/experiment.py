@@ -303,7 +303,14 @@ class _BaselineWorker:
     def send_inputs(self, inp: RunInputs, prefixes: PrefixRuns) -> None:
         """Write the run's inputs for the worker (:func:`~simroute.runner.input_files.write_inputs`)
         and tell it where they are."""
-        self.conn.send(("inputs", write_inputs(inp, prefixes, self.out_dir / _INPUTS)))
+        try:
+            self.conn.send(("inputs", write_inputs(inp, prefixes, self.out_dir / _INPUTS)))
+        except OSError:  # it ended before its inputs were ready
+            self.process.join()
+            raise RuntimeError(
+                "the baseline arm's process ended before its inputs were sent "
+                f"(exit code {self.process.exitcode})"
+            ) from None
 
     def result(self, inp: RunInputs) -> SimResult:
         """Its result, joined with the request table of ``inp`` and priced here (the worker has
