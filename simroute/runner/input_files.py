@@ -38,10 +38,10 @@ class InputFiles:
     def read(self) -> tuple[RunInputs, PrefixRuns]:
         """The inputs and prefix runs as written (equal values, dtypes and row order). The table is
         read a column at a time: a whole read holds the file's bytes besides the table (at 10 M
-        requests it peaked at 4.6 GiB for a 2.3 GiB table; a column at a time, at the table's size),
-        each made one chunk (the file's record batches would be chunks, and the simulation's
-        request rows read a column in place only if it is one chunk: else each is copied, about
-        70 MiB a million requests)."""
+        requests the inputs' read peaked at 4.6 GiB for 2.9 GiB held after; a column at a time, at
+        what is held), each made one chunk (the file's record batches would be chunks, and the
+        simulation's request rows read a column in place only if it is one chunk: else each is
+        copied, about 85 MiB a million requests)."""
         path = self.folder / "table.arrow"
         columns = [pl.read_ipc(path, columns=[c]).to_series().rechunk() for c in pl.read_ipc_schema(path)]
         table = self.inputs.table.with_frame(pl.DataFrame(columns))
