@@ -110,6 +110,48 @@ def test_written_inputs_read_back_equal(tmp_path: Path) -> None:
         assert got.dtype == want.dtype and np.array_equal(got, want), k
 
 
+def test_inputs_read_for_a_simulation_hold_only_its_columns(tmp_path: Path) -> None:
+    from simroute.runner.input_files import write_inputs
+    from simroute.sim.run import SIMULATION_COLUMNS
+
+    _, inp, prefixes = _inputs(200)
+    back, _ = write_inputs(inp, prefixes, tmp_path / "in").read(SIMULATION_COLUMNS)
+    kept = [c for c in inp.table.df.columns if c in SIMULATION_COLUMNS]
+    assert back.table.df.columns == kept and len(kept) < inp.table.df.width
+    assert back.table.df.equals(inp.table.df.select(kept))
+
+
+def test_a_simulation_reads_no_column_but_its_own() -> None:
+    """Columns outside SIMULATION_COLUMNS scrambled: the same records (so a process that reads only
+    those columns simulates the same arm)."""
+    from simroute.policy.registry import PolicyContext
+    from simroute.sim.build import build_policies
+    from simroute.sim.run import SIMULATION_COLUMNS, simulate_logs
+    from simroute.sim.sessions import ReplayConfig
+
+    cfg, inp, prefixes = _inputs(400)
+    df = inp.table.df
+    others = [c for c in df.columns if c not in SIMULATION_COLUMNS]
+    assert {"agent", "recorded_api_s", "step"} <= set(others)
+    scrambled = df.with_columns(df[c].reverse() for c in others)
+    frames = []
+    for table in (inp.table, inp.table.with_frame(scrambled)):
+        policies = build_policies(cfg["policy"], PolicyContext(inp.skills.names, inp.catalog, 0))
+        logs = simulate_logs(
+            table,
+            policies,
+            cfg["tiers"],
+            inp.catalog,
+            inp.quality,
+            0,
+            progress=False,
+            replay=ReplayConfig(),
+            prefixes=prefixes,
+        )
+        frames.append(logs.take().requests)
+    assert frames[0].equals(frames[1])
+
+
 def test_a_baseline_process_error_or_crash_is_raised_in_the_parent(tmp_path: Path) -> None:
     from contextlib import ExitStack
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import polars as pl
 import pytest
 
 from conftest import make_request, make_view
@@ -61,6 +62,26 @@ def test_noisy_classifier_accuracy_matches_matrix(skills) -> None:
     clf.simulate(["eval_traces"] * 1000, us)
     hits = sum(clf.classify(make_view(idx=k)).skill == "eval_traces" for k in range(1000))
     assert hits == pytest.approx(800, abs=2)
+
+
+def test_simulated_classifiers_read_a_skill_column_as_a_list(skills) -> None:
+    rng = np.random.default_rng(3)
+    true = [skills.names[k] for k in rng.integers(0, len(skills.names), 500)]
+    us = rng.random(500)
+    for make in (lambda: NoisyClassifier(skills.names, accuracy=0.7), OracleClassifier):
+        by_list, by_column = make(), make()
+        by_list.simulate(true, us)
+        by_column.simulate(pl.Series("skill", true), us)
+        labels = [[c.classify(make_view(idx=k)) for k in range(500)] for c in (by_list, by_column)]
+        assert labels[0] == labels[1]
+        assert {x.skill for x in labels[0]} == set(skills.names)
+
+
+def test_a_simulated_classifier_names_an_unknown_true_skill(skills) -> None:
+    with pytest.raises(ValueError, match="unknown true skill 'write_poetry'"):
+        NoisyClassifier(skills.names).simulate(
+            pl.Series(["code_change", "write_poetry"]), np.array([0.1, 0.2])
+        )
 
 
 def test_simulated_classifiers_say_whether_they_are_oracles(skills) -> None:

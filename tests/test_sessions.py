@@ -176,6 +176,35 @@ def test_route_deadline_is_the_rest_of_the_session() -> None:
     assert route_deadlines(df).tolist() == [60.0, 60.0, 86_400.0, 86_400.0]
 
 
+def _route_deadlines_by_window(df: pl.DataFrame) -> np.ndarray:
+    """The plain Polars form of :func:`route_deadlines` (a reversed cumulative minimum over each
+    session), which the column kernel replaced."""
+    own = df["deadline_s"].to_numpy()
+    rest = df.select(pl.col("deadline_s").reverse().cum_min().reverse().over("session_id"))
+    gating = df["request_id"].is_in(df["after_ids"].explode().drop_nulls().implode()).to_numpy()
+    return np.where(gating, rest.to_series().to_numpy(), own)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_route_deadlines_equal_the_session_window_on_interleaved_sessions(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 300
+    after = [
+        [int(3 * a) for a in rng.choice(n, min(n, int(rng.integers(0, 3))), replace=False)] for _ in range(n)
+    ]
+    df = pl.DataFrame(
+        {
+            "request_id": np.arange(n) * 3,
+            "session_id": rng.integers(0, 12, n) * 7 - 20,  # interleaved, negative ids too
+            "deadline_s": rng.uniform(1.0, 100.0, n).round(0),
+            "after_ids": pl.Series(after, dtype=pl.List(pl.Int64)),
+        }
+    )
+    rest = route_deadlines(df)
+    assert np.array_equal(rest, _route_deadlines_by_window(df))
+    assert (rest < df["deadline_s"].to_numpy()).any()  # the case is exercised
+
+
 def test_multiday_gates_within_the_day(skills) -> None:
     rows = [
         request_row(0, session_id=0, step=0, arrival_s=DAY_S - 10.0, after_ids=[], think_s=0.0),

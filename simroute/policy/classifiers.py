@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import polars as pl
 
 from simroute.errors import ConfigError
 from simroute.policy.types import Label, RequestView
@@ -33,9 +34,27 @@ class _Simulated:
         return self._by_code[int(self._codes[request.idx])]
 
 
-def _skill_codes(true_skills: Sequence[str], index: Mapping[str, int]) -> np.ndarray:
-    """Each true skill's index (``index``: skill name -> index)."""
-    return np.fromiter((index[s] for s in true_skills), dtype=np.int64, count=len(true_skills))
+TrueSkills = Sequence[str] | pl.Series
+"""Every request's true skill, in row order: a sequence of names or a string column (a column is
+mapped in place: at 10 M requests a list of names held about 0.7 GiB of Python strings)."""
+
+
+def _skill_series(true_skills: TrueSkills) -> pl.Series:
+    """``true_skills`` as a string column."""
+    if isinstance(true_skills, pl.Series):
+        return true_skills
+    return pl.Series("skill", list(true_skills), dtype=pl.String)
+
+
+def _skill_codes(true_skills: TrueSkills, index: Mapping[str, int]) -> np.ndarray:
+    """Each true skill's index (``index``: skill name -> index); ValueError naming a skill that
+    ``index`` lacks."""
+    s = _skill_series(true_skills)
+    unknown = s.filter(~s.is_in(list(index)).fill_null(False))
+    if len(unknown):
+        raise ValueError(f"simulated classifier: unknown true skill {unknown[0]!r}")
+    codes = s.replace_strict(list(index), list(index.values()), return_dtype=pl.Int64)
+    return codes.to_numpy()
 
 
 class OracleClassifier(_Simulated):
@@ -46,9 +65,9 @@ class OracleClassifier(_Simulated):
     latency_s = 0.0
     cost_usd = 0.0
 
-    def simulate(self, true_skills: Sequence[str], u_classify: np.ndarray) -> None:
+    def simulate(self, true_skills: TrueSkills, u_classify: np.ndarray) -> None:
         """World side: every request's label is its true skill."""
-        names = tuple(dict.fromkeys(true_skills))
+        names = tuple(_skill_series(true_skills).unique(maintain_order=True).to_list())
         self._by_code = tuple(Label(s, 1.0) for s in names)
         self._codes = _skill_codes(true_skills, {s: i for i, s in enumerate(names)})
 
@@ -106,7 +125,7 @@ class NoisyClassifier(_Simulated):
         self.oracle = bool(np.allclose(m, np.eye(k)))
         self._by_code = tuple(Label(s, float(m[j, j])) for j, s in enumerate(self.skills))
 
-    def simulate(self, true_skills: Sequence[str], u_classify: np.ndarray) -> None:
+    def simulate(self, true_skills: TrueSkills, u_classify: np.ndarray) -> None:
         """World side: draw each request's predicted skill from its true skill's confusion row,
         with the request's uniform ``u_classify`` (common random numbers), for all rows at once."""
         if len(true_skills) != len(u_classify):

@@ -37,7 +37,7 @@ from simroute.records import ArmRecords, SimResult, SpooledRecords
 from simroute.runner.input_files import InputFiles, write_inputs
 from simroute.sim.build import RunInputs, build_policies, prefix_runs, setup
 from simroute.sim.lifecycle import Policies
-from simroute.sim.run import ArmLogs, result_tables, simulate_logs
+from simroute.sim.run import SIMULATION_COLUMNS, ArmLogs, result_tables, simulate_logs
 from simroute.sim.sessions import ReplayConfig
 from simroute.workload.prefix_runs import PrefixRuns
 from simroute.workload.schema import RequestTable
@@ -226,8 +226,9 @@ def _baseline_from_files(
     """In a worker process: read the run's inputs that the parent built (``files``) and simulate
     its baseline arm; its records go back through files in ``spool``, written a column at a time
     (:class:`~simroute.records.SpooledRecords`), and the parent joins them with its own request
-    table (the table's columns are not sent back). The input files are removed once read."""
-    inp, prefixes = files.read()
+    table (the table's columns are not sent back). Only the table's columns that a simulation
+    reads are read; the input files are removed once read."""
+    inp, prefixes = files.read(SIMULATION_COLUMNS)
     shutil.rmtree(files.folder, ignore_errors=True)
     ctx = PolicyContext(inp.skills.names, inp.catalog, int(cfg["seed"]))
     replay = ReplayConfig.from_config(cfg["workload"])
@@ -474,7 +475,11 @@ def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> 
         local = [arm for arm in arms if not (arm == "baseline" and elsewhere is not None)]
         jobs = {arm: _job(cfg, inp, ctx, arm, progress, replay, prefixes) for arm in local}
         del prefixes  # the jobs hold them until they have run
-        res = jobs.pop("policy").run(built["policy"])
+        records = jobs.pop("policy").records(built["policy"])  # its job and prefix ids freed now
+        res = result_tables(inp.table, records, inp.catalog, inp.quality)
+        del records
+        if len(inp.table) >= LARGE_RUN_REQUESTS:
+            release_memory()  # as ArmJob.run does
         sim_s = time.perf_counter() - t_load
         outs = {"policy": _write_arm(res, built["policy"], out_dir, "", written)}
         summary = _Summary.of_policy(res, _meta(cfg, inp, replay, outs["policy"].span_s), outs["policy"])

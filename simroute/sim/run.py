@@ -33,12 +33,17 @@ from simroute.records import ArmRecords, SimResult, SpooledRecords
 from simroute.sim.build import build_tiers
 from simroute.sim.lifecycle import Lifecycle, Policies, Records
 from simroute.sim.luck_blocks import BlockedUniforms, LuckStreams
-from simroute.sim.rows import RequestRows
+from simroute.sim.rows import REQUEST_FIELDS, RequestRows
 from simroute.sim.sessions import ReplayConfig, route_deadlines
 from simroute.tiers.batch import BatchTier
 from simroute.tiers.local import LocalTier
 from simroute.workload.prefix_runs import PrefixRuns
 from simroute.workload.schema import RequestTable
+
+SIMULATION_COLUMNS: frozenset[str] = frozenset((*REQUEST_FIELDS, "prefix_hashes"))
+"""The request-table columns a simulation reads (:func:`simulate_logs` sees no other): a process
+that only simulates reads only these (at 10 M requests the rest, e.g. ``agent`` and the recorded
+latencies, are about 0.5 GiB)."""
 
 
 def _prepare_classifier(policies: Policies, table: RequestTable, u_cls: np.ndarray) -> None:
@@ -49,7 +54,7 @@ def _prepare_classifier(policies: Policies, table: RequestTable, u_cls: np.ndarr
         prepare(table.df["prompt"].to_list(), table.source)
     simulate_labels = getattr(policies.classifier, "simulate", None)
     if simulate_labels is not None:
-        simulate_labels(table.df["skill"].to_list(), u_cls)
+        simulate_labels(table.df["skill"], u_cls)
 
 
 def simulate(
@@ -124,6 +129,7 @@ def simulate_logs(
     """Simulate (the arguments of :func:`simulate` but ``billing_s``) and return what the
     simulation logged, the rest of it freed: :meth:`ArmLogs.take` gives the records as tables,
     :meth:`ArmLogs.spool` writes them to files for another process."""
+    table = table.only(SIMULATION_COLUMNS)
     env = simpy.Environment()
     tiers = build_tiers(env, tiers_cfg, seed, table, catalog, prefixes)
     local = tiers["local"]

@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
 import polars as pl
 import simpy
@@ -67,19 +68,31 @@ def route_deadlines(df: pl.DataFrame) -> np.ndarray:
     A request some later request waits for gets the minimum ``deadline_s`` over itself and every
     later row of its session (the rest of the session must be able to wait); any other request
     keeps its own ``deadline_s``. ``df`` has ``request_id``, ``session_id``, ``deadline_s`` and
-    ``after_ids``, rows in issue order within each session.
+    ``after_ids``, rows in issue order within each session. Column kernels only: at 10 M requests
+    a Polars window over the sessions took about 2 GiB of temporaries, a set of the gating ids
+    more.
     """
     own = df["deadline_s"].to_numpy().astype(np.float64)
-    gating = set(df["after_ids"].explode().drop_nulls().to_list())
-    if not gating:
+    gating = df["after_ids"].explode().drop_nulls().unique()
+    if not len(gating):
         return own
-    rest = (
-        df.select(pl.col("deadline_s").reverse().cum_min().reverse().over("session_id").alias("rest"))["rest"]
-        .to_numpy()
-        .astype(np.float64)
-    )
-    has_dependents = df["request_id"].is_in(list(gating)).to_numpy()
+    session = (df["session_id"].rank("dense").to_numpy() - 1).astype(np.int64)
+    rest = _rest_of_session_min(own, session, int(session.max()) + 1)
+    has_dependents = df["request_id"].is_in(gating.implode()).to_numpy()
     return np.where(has_dependents, rest, own)
+
+
+@numba.njit(cache=True)
+def _rest_of_session_min(deadline_s: np.ndarray, session: np.ndarray, n_sessions: int) -> np.ndarray:
+    """Per row: the minimum of ``deadline_s`` over the row and every later row of its session
+    (``session``: a code in ``[0, n_sessions)`` per row), scanned from the last row back."""
+    rest = np.empty_like(deadline_s)
+    low = np.full(n_sessions, np.inf)
+    for i in range(len(deadline_s) - 1, -1, -1):
+        k = session[i]
+        low[k] = min(low[k], deadline_s[i])
+        rest[i] = low[k]
+    return rest
 
 
 _STATE_CODE = {ANSWERED: 1, UNANSWERED: 2, CANCELLED_GATE: 3}

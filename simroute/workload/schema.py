@@ -7,7 +7,7 @@ first offending row and column, so bad data never enters a run and nothing is dr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -146,6 +146,12 @@ class RequestTable:
         keeps them must handle)."""
         prefixes = self.prefixes.rows(a, b) if self.prefixes is not None else None
         return self._replace(self.df.slice(a, b - a), prefixes)
+
+    def only(self, columns: Collection[str]) -> RequestTable:
+        """This table with only those columns of ``df`` that ``columns`` names, in ``df``'s order,
+        and its prefix ids (no re-validation: for a reader of those columns alone; the columns are
+        shared, not copied)."""
+        return self._replace(self.df.select(c for c in self.df.columns if c in columns), self.prefixes)
 
     def with_frame(self, df: pl.DataFrame) -> RequestTable:
         """This table's metadata with the rows of ``df`` and no :attr:`prefixes` (no re-validation:
