@@ -33,6 +33,26 @@ def release_memory() -> None:
         trim(0)
 
 
+_M_MMAP_THRESHOLD = -3
+"""glibc's ``mallopt`` parameter number for the mmap threshold."""
+
+MMAP_THRESHOLD_BYTES = 128 * 1024
+"""Blocks at least this large (NumPy arrays of 16,384 or more numbers) are served by ``mmap``."""
+
+
+def fix_mmap_threshold() -> None:
+    """Keep glibc serving large blocks by ``mmap`` (returned to the system when freed). By default
+    glibc raises its threshold, up to 32 MiB, each time such a block is freed, and later arrays up
+    to that size then come from the heap, whose freed pages stay resident between live blocks: a
+    million-request run's tables held about 110 MiB more so. A no-op where the C library has no
+    ``mallopt``; changes no result."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+
+
 LARGE_RUN_REQUESTS = 100_000
 """Runs of at least this many requests give memory back between their phases: a collection costs
 about 0.1-0.3 s however small the run (it walks every live object), and below this size it frees

@@ -30,7 +30,7 @@ from simroute import __version__
 from simroute.analysis.sessions import SESSION_COLUMNS, session_summary, session_table
 from simroute.analysis.summary import headline, paired, summarize
 from simroute.economics.quality import QualityModel
-from simroute.memory import LARGE_RUN_REQUESTS, release_memory
+from simroute.memory import LARGE_RUN_REQUESTS, fix_mmap_threshold, release_memory
 from simroute.policy.catalog import ModelCatalog
 from simroute.policy.registry import PolicyContext
 from simroute.records import ArmRecords, SimResult, SpooledRecords
@@ -249,6 +249,7 @@ def _baseline_main(cfg: Mapping[str, Any], progress: bool, spool: Path, conn: Co
     """A baseline process's body: wait for the parent's ``("inputs", InputFiles)``, simulate, send
     ``("ok", spooled records)`` or ``("error", exception)`` to the parent, and end (its memory goes
     back to the system at once). It ends quietly if the parent closes the pipe first."""
+    fix_mmap_threshold()
     try:
         try:
             _, files = conn.recv()
@@ -457,6 +458,7 @@ def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> 
     one arm's result tables at a time. ``timing.json``'s ``simulate_s`` is the time spent
     simulating the arms here or waiting for the other process's arm, records joined and priced."""
     t0 = time.perf_counter()
+    fix_mmap_threshold()
     seed = int(cfg["seed"])
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
