@@ -11,12 +11,15 @@ classifier whose accuracy is 1.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
-import polars as pl
 
 from simroute.errors import ConfigError
 from simroute.policy.types import Label, RequestView
+
+if TYPE_CHECKING:  # polars is imported where a column is read: the runtime package stays light
+    import polars as pl
 
 
 class _Simulated:
@@ -34,13 +37,15 @@ class _Simulated:
         return self._by_code[int(self._codes[request.idx])]
 
 
-TrueSkills = Sequence[str] | pl.Series
+TrueSkills: TypeAlias = "Sequence[str] | pl.Series"
 """Every request's true skill, in row order: a sequence of names or a string column (a column is
 mapped in place: at 10 M requests a list of names held about 0.7 GiB of Python strings)."""
 
 
 def _skill_series(true_skills: TrueSkills) -> pl.Series:
     """``true_skills`` as a string column."""
+    import polars as pl
+
     if isinstance(true_skills, pl.Series):
         return true_skills
     return pl.Series("skill", list(true_skills), dtype=pl.String)
@@ -49,6 +54,8 @@ def _skill_series(true_skills: TrueSkills) -> pl.Series:
 def _skill_codes(true_skills: TrueSkills, index: Mapping[str, int]) -> np.ndarray:
     """Each true skill's index (``index``: skill name -> index); ValueError naming a skill that
     ``index`` lacks."""
+    import polars as pl
+
     s = _skill_series(true_skills)
     unknown = s.filter(~s.is_in(list(index)).fill_null(False))
     if len(unknown):
