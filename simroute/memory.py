@@ -5,7 +5,8 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
@@ -57,3 +58,23 @@ LARGE_RUN_REQUESTS = 100_000
 """Runs of at least this many requests give memory back between their phases: a collection costs
 about 0.1-0.3 s however small the run (it walks every live object), and below this size it frees
 little (tens of MiB)."""
+
+
+SIMULATION_GC_THRESHOLDS = (50_000, 20, 50)
+"""The cyclic collector's thresholds while a simulation runs (Python's default: 700, 10, 10). A
+simulation allocates a SimPy event or a record per step of every request; at the default the
+collector walked the whole heap seven times in a 100,000-request policy arm, at these twice, and
+the arm took 4-6 % less time (two interleaved runs each)."""
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Run the block with :data:`SIMULATION_GC_THRESHOLDS`, then restore the thresholds it found.
+    Garbage without cycles is still freed at once; cycles wait longer (at most 50,000 allocations
+    more before a young collection). Changes no result."""
+    before = gc.get_threshold()
+    gc.set_threshold(*SIMULATION_GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)

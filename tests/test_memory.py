@@ -54,3 +54,24 @@ def test_pricing_attempts_a_chunk_at_a_time_changes_no_cost(monkeypatch) -> None
     assert whole.attempts.height > 7 * 20 and whole.attempts["tier"].n_unique() >= 2
     assert (whole.attempts["cost_usd"] > 0).sum() > 20
     assert chunked.requests.equals(whole.requests) and chunked.attempts.equals(whole.attempts)
+
+
+def test_a_simulation_collects_less_often_and_restores_the_thresholds() -> None:
+    import gc
+
+    import pytest
+
+    from simroute.memory import SIMULATION_GC_THRESHOLDS, fewer_collections
+
+    before = gc.get_threshold()
+    assert before != SIMULATION_GC_THRESHOLDS
+    seen: list[tuple[int, int, int]] = []
+
+    def failing_simulation() -> None:
+        with fewer_collections():
+            seen.append(gc.get_threshold())
+            raise KeyError("a failing simulation")
+
+    with pytest.raises(KeyError):
+        failing_simulation()
+    assert seen == [SIMULATION_GC_THRESHOLDS] and gc.get_threshold() == before

@@ -377,8 +377,9 @@ def test_source_costs_equal_a_lookup_by_request_id() -> None:
     from simroute.sim.run import source_costs
 
     rng = np.random.default_rng(2)
-    for n_src in (0, 1, 40):
-        ids = rng.integers(0, 30, n_src)  # repeated ids: the last row counts
+    for n_src, unique in ((0, False), (1, False), (40, False), (25, True)):
+        # repeated ids: the last row counts; ids each once in increasing order: looked up unsorted
+        ids = np.sort(rng.choice(60, n_src, replace=False)) if unique else rng.integers(0, 30, n_src)
         sources = pl.DataFrame(
             {"request_id": ids, "cost_api_usd": rng.random(n_src), "cost_verifier_usd": rng.random(n_src)}
         )

@@ -145,7 +145,7 @@ def request_cost(
 
 def per_request(request: np.ndarray, values: np.ndarray, n_requests: int) -> np.ndarray:
     """Sum per-attempt ``values`` into per-request totals."""
-    return np.bincount(request, weights=values, minlength=n_requests).astype(np.float64)
+    return np.bincount(request, weights=values, minlength=n_requests).astype(np.float64, copy=False)
 
 
 def allocate_fixed(total_usd: float, request: np.ndarray, weight: np.ndarray, n_requests: int) -> np.ndarray:

@@ -25,7 +25,7 @@ from simroute.economics.accounting import (
 )
 from simroute.economics.quality import QualityModel
 from simroute.errors import ConfigError
-from simroute.memory import LARGE_RUN_REQUESTS, release_memory
+from simroute.memory import LARGE_RUN_REQUESTS, fewer_collections, release_memory
 from simroute.outcomes import COMPLETED, OUTCOMES, TIERS
 from simroute.policy.catalog import ModelCatalog
 from simroute.policy.response_cache import ResponseCache
@@ -167,7 +167,8 @@ def simulate_logs(
     )
     counts0 = dict(lc.cache.counts) if lc.cache is not None else {}
     env.process(lc.source(RequestRows(table, u_cls)))
-    env.run()
+    with fewer_collections():
+        env.run()
     bar.close()
     if len(lc.records.requests) != n:  # conservation: every request reached a terminal state
         raise RuntimeError(f"{n - len(lc.records.requests)} requests did not terminate")
@@ -267,7 +268,7 @@ def hard_truth(table: RequestTable, catalog: ModelCatalog, quality: QualityModel
     mi = np.array([quality.models.index(m) for m in local])
     skills = list(quality.skills)
     si = table.df["skill"].replace_strict(skills, range(len(skills)), return_dtype=pl.Int64).to_numpy()
-    best = quality.ability[mi][:, si].max(axis=0)
+    best = quality.ability[mi].max(axis=0)[si]  # best local ability per skill, then per row
     return np.asarray(best - table.df["difficulty"].to_numpy() < 0.0)
 
 
@@ -347,8 +348,6 @@ def _attempt_costs(
     completed = (att["status"] == COMPLETED).to_numpy()
     offers = [o for t in TIERS for o in catalog.by_tier[t]]
     keys = [f"{o.tier}\x00{o.model}" for o in offers]  # no model or tier name holds a NUL
-    row = (att["tier"] + "\x00" + att["model"]).replace_strict(keys, range(len(keys)), return_dtype=pl.Int64)
-    k = row.to_numpy()
     width = len(offers[0].rates) if offers else 0
     rates = np.array([o.rates for o in offers]).reshape(len(offers), width)
     std = np.array([o.rates if o.standard_rates is None else o.standard_rates for o in offers])
@@ -359,6 +358,9 @@ def _attempt_costs(
     out = {f.name: np.empty(len(idx), dtype=np.float64) for f in fields(AttemptCosts)}
     for a in range(0, len(idx), _PRICE_CHUNK):
         c = slice(a, a + _PRICE_CHUNK)
+        part_att = att.slice(a, _PRICE_CHUNK)  # the offer keys are strings: a chunk's at a time
+        key = part_att["tier"] + "\x00" + part_att["model"]
+        k = key.replace_strict(keys, range(len(keys)), return_dtype=pl.Int64).to_numpy()
         done = completed[c]
         tokens = AttemptTokens(
             prompt=prompt[idx[c]].astype(np.float64) * done,
@@ -366,7 +368,7 @@ def _attempt_costs(
             written=written[c].astype(np.float64) * done,
             output=output[idx[c]].astype(np.float64) * done,
         )
-        part = attempt_costs(tokens, rates[k[c]], std[k[c]], is_batch[c])
+        part = attempt_costs(tokens, rates[k], std[k], is_batch[c])
         for name, col in out.items():
             col[c] = getattr(part, name)
     return AttemptCosts(**out)
@@ -383,10 +385,11 @@ def source_costs(requests: pl.DataFrame, sources: pl.DataFrame) -> pl.Series:
     if sources.height:
         ids = sources["request_id"].to_numpy()
         marginal = (sources["cost_api_usd"] + sources["cost_verifier_usd"]).to_numpy()
-        by_id = np.argsort(ids, kind="stable")
-        ids, marginal = ids[by_id], marginal[by_id]
-        last = np.append(ids[1:] != ids[:-1], True)  # a repeated id: its last row counts
-        ids, marginal = ids[last], marginal[last]
+        if not (ids[1:] > ids[:-1]).all():  # ids in increasing order, each once, need no sorting
+            by_id = np.argsort(ids, kind="stable")
+            ids, marginal = ids[by_id], marginal[by_id]
+            last = np.append(ids[1:] != ids[:-1], True)  # a repeated id: its last row counts
+            ids, marginal = ids[last], marginal[last]
         k = np.minimum(np.searchsorted(ids, src), len(ids) - 1)
         found = (src >= 0) & (ids[k] == src)
         vals[found] = marginal[k[found]]
