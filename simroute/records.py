@@ -13,7 +13,7 @@ import shutil
 import tempfile
 import weakref
 from array import array
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any
@@ -224,11 +224,13 @@ class RecordLog:
             out[k:] = np.frombuffer(buf, dtype=dtype)
         return out
 
-    def take_frame(self, order: np.ndarray) -> pl.DataFrame:
+    def take_frame(self, order: np.ndarray, columns: Collection[str] | None = None) -> pl.DataFrame:
         """The logged records in the row order ``order`` (a permutation of the record numbers) as
         :meth:`frame` would give them sorted so, and the log emptied: each column is reordered and
-        its buffer freed before the next, so the log and the table are never both held in full."""
-        series = [self._series(name, order) for name in self._schema]
+        its buffer freed before the next, so the log and the table are never both held in full.
+        ``columns``: only the fields it names (field order), if given."""
+        names = [name for name in self._schema if columns is None or name in columns]
+        series = [self._series(name, order) for name in names]
         self._empty()
         return pl.DataFrame(series)
 
@@ -294,13 +296,14 @@ class ColumnSpool:
     folder: Path
     words: dict[str, list[str | None]]
 
-    def frame(self) -> pl.DataFrame:
+    def frame(self, columns: Collection[str] | None = None) -> pl.DataFrame:
         """The table, equal to what :meth:`RecordLog.take_frame` would have given (values, dtypes
-        and order)."""
+        and order); only the fields ``columns`` names, if given."""
         kinds = {f.name: str(f.type) for f in fields(self.cls)}
         series = [
             _column(name, dtype, kinds[name], np.load(self.folder / f"{i}.npy"), self.words.get(name))
             for i, (name, dtype) in enumerate(schema(self.cls).items())
+            if columns is None or name in columns
         ]
         return pl.DataFrame(series)
 
@@ -345,9 +348,10 @@ class SpooledRecords:
     attempts: ColumnSpool
     rest: dict[str, Any]
 
-    def read(self) -> ArmRecords:
-        """The records; ``folder`` is then removed."""
-        out = ArmRecords(self.requests.frame(), self.attempts.frame(), **self.rest)
+    def read(self, attempt_columns: Collection[str] | None = None) -> ArmRecords:
+        """The records (of the attempts, only the fields ``attempt_columns`` names, if given);
+        ``folder`` is then removed."""
+        out = ArmRecords(self.requests.frame(), self.attempts.frame(attempt_columns), **self.rest)
         shutil.rmtree(self.folder)
         return out
 

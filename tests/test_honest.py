@@ -446,10 +446,10 @@ def test_a_failed_baseline_leaves_no_result_files(tmp_path: Path, monkeypatch: p
 
     run = experiment.ArmJob.run
 
-    def fail_baseline(job: experiment.ArmJob, policies: Any = None) -> SimResult:
+    def fail_baseline(job: experiment.ArmJob, policies: Any = None, attempt_columns: Any = None) -> SimResult:
         if job.label.endswith("(baseline)"):
             raise RuntimeError("baseline failed")
-        return run(job, policies)
+        return run(job, policies, attempt_columns)
 
     monkeypatch.setattr(experiment.ArmJob, "run", fail_baseline)
     cfg = compose(["workload.n_requests=300", "parallel_arms=false"])

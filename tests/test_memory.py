@@ -75,3 +75,41 @@ def test_a_simulation_collects_less_often_and_restores_the_thresholds() -> None:
     with pytest.raises(KeyError):
         failing_simulation()
     assert seen == [SIMULATION_GC_THRESHOLDS] and gc.get_threshold() == before
+
+
+def test_a_run_keeps_only_the_attempt_columns_its_summary_reads() -> None:
+    """Records taken with only the attempt fields pricing and the summary need give the same
+    request table, the same attempts in those columns and the same summary as whole records."""
+    from simroute.analysis.summary import SUMMARY_ATTEMPT_COLUMNS, headline, paired, summarize
+    from simroute.config import compose
+    from simroute.policy.registry import PolicyContext
+    from simroute.runner.experiment import _inputs, _job
+    from simroute.sim.run import attempt_record_columns, result_tables
+    from simroute.sim.sessions import ReplayConfig
+
+    cfg = compose(["workload.n_requests=500"])
+    inp, prefixes = _inputs(cfg)
+    ctx = PolicyContext(inp.skills.names, inp.catalog, int(cfg["seed"]))
+    replay = ReplayConfig.from_config(cfg["workload"])
+    whole, lean = {}, {}
+    for arm in ("policy", "baseline"):
+        job = _job(cfg, inp, ctx, arm, False, replay, prefixes)
+        whole[arm] = result_tables(inp.table, job.records(), inp.catalog, inp.quality)
+        taken = job.records(None, attempt_record_columns(SUMMARY_ATTEMPT_COLUMNS))
+        assert taken.attempts.width < len(attempt_record_columns(()) | {"submit_s", "success", "accepted"})
+        lean[arm] = result_tables(
+            inp.table, taken, inp.catalog, inp.quality, attempt_columns=SUMMARY_ATTEMPT_COLUMNS
+        )
+        assert lean[arm].requests.equals(whole[arm].requests)
+        assert lean[arm].attempts.columns == [
+            c for c in whole[arm].attempts.columns if c in SUMMARY_ATTEMPT_COLUMNS
+        ]
+        assert lean[arm].attempts.equals(whole[arm].attempts.select(lean[arm].attempts.columns))
+    meta = {"n_requests": 500}
+    for res in (whole, lean):
+        res["summary"] = summarize(res["policy"], meta, res["baseline"])
+        res["paired"] = paired(
+            headline(res["policy"]), res["policy"].requests["correct"].to_numpy(), res["baseline"]
+        )
+    assert lean["summary"] == whole["summary"] and lean["paired"] == whole["paired"]
+    assert "api_error_attempts" in str(whole["summary"]) and "provider_prompt_cache" in str(whole["summary"])

@@ -20,6 +20,18 @@ from simroute.workload.skills import URGENCIES
 PERCENTILES = (50, 90, 99)
 
 
+SUMMARY_ATTEMPT_COLUMNS: tuple[str, ...] = (
+    "request_index",
+    "tier",
+    "status",
+    "cost_usd",
+    "rate_limited",
+    "cached_tokens",
+)
+"""The columns of a result's attempts table that :func:`headline`, :func:`summarize` and
+:func:`paired` read (tested: they give the same with the attempts table cut to these)."""
+
+
 def _pcts(x: np.ndarray) -> dict[str, float | None]:
     x = x[np.isfinite(x)]
     if not len(x):

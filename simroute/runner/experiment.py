@@ -15,7 +15,7 @@ import os
 import resource
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
@@ -28,7 +28,7 @@ import polars as pl
 
 from simroute import __version__
 from simroute.analysis.sessions import SESSION_COLUMNS, session_summary, session_table
-from simroute.analysis.summary import headline, paired, summarize
+from simroute.analysis.summary import SUMMARY_ATTEMPT_COLUMNS, headline, paired, summarize
 from simroute.economics.quality import QualityModel
 from simroute.memory import LARGE_RUN_REQUESTS, fix_mmap_threshold, release_memory
 from simroute.policy.catalog import ModelCatalog
@@ -37,7 +37,7 @@ from simroute.records import ArmRecords, SimResult, SpooledRecords
 from simroute.runner.input_files import InputFiles, write_inputs
 from simroute.sim.build import RunInputs, build_policies, prefix_runs, setup
 from simroute.sim.lifecycle import Policies
-from simroute.sim.run import SIMULATION_COLUMNS, ArmLogs, result_tables, simulate_logs
+from simroute.sim.run import SIMULATION_COLUMNS, ArmLogs, attempt_record_columns, result_tables, simulate_logs
 from simroute.sim.sessions import ReplayConfig
 from simroute.workload.prefix_runs import PrefixRuns
 from simroute.workload.schema import RequestTable
@@ -150,18 +150,31 @@ class ArmJob:
     replay: ReplayConfig
     prefixes: PrefixRuns | None = None
 
-    def run(self, policies: Policies | None = None) -> SimResult:
-        """Simulate the arm (with ``policies``, or ones built from its config here)."""
-        res = result_tables(self.table, self.records(policies), self.catalog, self.quality)
+    def run(
+        self, policies: Policies | None = None, attempt_columns: Collection[str] | None = None
+    ) -> SimResult:
+        """Simulate the arm (with ``policies``, or ones built from its config here); its attempts
+        table holds only ``attempt_columns``, if given (see :func:`~simroute.sim.run.result_tables`)."""
+        taken = None if attempt_columns is None else attempt_record_columns(attempt_columns)
+        res = result_tables(
+            self.table,
+            self.records(policies, taken),
+            self.catalog,
+            self.quality,
+            attempt_columns=attempt_columns,
+        )
         if len(self.table) >= LARGE_RUN_REQUESTS:
             release_memory()  # the simulation's engines, caches and logs are reference cycles now
         return res
 
-    def records(self, policies: Policies | None = None) -> ArmRecords:
+    def records(
+        self, policies: Policies | None = None, attempt_columns: Collection[str] | None = None
+    ) -> ArmRecords:
         """Simulate the arm (with ``policies``, or ones built from its config here) and return its
         records, not yet joined with the request table or priced (see
-        :func:`~simroute.sim.run.result_tables`)."""
-        return self.logs(policies).take()
+        :func:`~simroute.sim.run.result_tables`); of the attempts only the fields
+        ``attempt_columns`` names, if given."""
+        return self.logs(policies).take(attempt_columns)
 
     def logs(self, policies: Policies | None = None) -> ArmLogs:
         """Simulate the arm (with ``policies``, or ones built from its config here) and return its
@@ -327,7 +340,13 @@ class _BaselineWorker:
         self.process.join()
         if kind == "error":
             raise value
-        return result_tables(inp.table, value.read(), inp.catalog, inp.quality)
+        return result_tables(  # the records passed on as a temporary (see result_tables)
+            inp.table,
+            value.read(attempt_record_columns(SUMMARY_ATTEMPT_COLUMNS)),
+            inp.catalog,
+            inp.quality,
+            attempt_columns=SUMMARY_ATTEMPT_COLUMNS,  # the run writes no attempts table
+        )
 
 
 @dataclass(frozen=True)
@@ -477,9 +496,13 @@ def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> 
         local = [arm for arm in arms if not (arm == "baseline" and elsewhere is not None)]
         jobs = {arm: _job(cfg, inp, ctx, arm, progress, replay, prefixes) for arm in local}
         del prefixes  # the jobs hold them until they have run
-        records = jobs.pop("policy").records(built["policy"])  # its job and prefix ids freed now
-        res = result_tables(inp.table, records, inp.catalog, inp.quality)
-        del records
+        res = result_tables(  # the records passed on as a temporary (see result_tables)
+            inp.table,
+            jobs.pop("policy").records(built["policy"], attempt_record_columns(SUMMARY_ATTEMPT_COLUMNS)),
+            inp.catalog,
+            inp.quality,
+            attempt_columns=SUMMARY_ATTEMPT_COLUMNS,  # the run writes no attempts table
+        )
         if len(inp.table) >= LARGE_RUN_REQUESTS:
             release_memory()  # as ArmJob.run does
         sim_s = time.perf_counter() - t_load
@@ -498,7 +521,7 @@ def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> 
             base = (
                 elsewhere.result(inp)
                 if elsewhere is not None
-                else jobs.pop("baseline").run(built["baseline"])
+                else jobs.pop("baseline").run(built["baseline"], SUMMARY_ATTEMPT_COLUMNS)
             )
             sim_s += time.perf_counter() - t
             outs["baseline"] = _write_arm(base, built["baseline"], out_dir, "baseline_", written)

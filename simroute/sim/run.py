@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from simroute.memory import LARGE_RUN_REQUESTS, fewer_collections, release_memor
 from simroute.outcomes import COMPLETED, OUTCOMES, TIERS
 from simroute.policy.catalog import ModelCatalog
 from simroute.policy.response_cache import ResponseCache
-from simroute.records import ArmRecords, SimResult, SpooledRecords
+from simroute.records import ArmRecords, AttemptRecord, SimResult, SpooledRecords, schema
 from simroute.sim.build import build_tiers
 from simroute.sim.lifecycle import Lifecycle, Policies, Records
 from simroute.sim.luck_blocks import BlockedUniforms, LuckStreams
@@ -228,12 +228,13 @@ class ArmLogs:
             np.lexsort((atts.column("attempt"), atts.column("idx"))),
         )
 
-    def take(self) -> ArmRecords:
-        """The logs as tables in row order (each log buffer freed as its column is built)."""
+    def take(self, attempt_columns: Collection[str] | None = None) -> ArmRecords:
+        """The logs as tables in row order (each log buffer freed as its column is built); of the
+        attempts only the fields ``attempt_columns`` names, if given."""
         by_request, by_attempt = self._orders()
         return ArmRecords(
             self.records.requests.take_frame(by_request),
-            self.records.attempts.take_frame(by_attempt),
+            self.records.attempts.take_frame(by_attempt, attempt_columns),
             **self._rest(),
         )
 
@@ -272,17 +273,48 @@ def hard_truth(table: RequestTable, catalog: ModelCatalog, quality: QualityModel
     return np.asarray(best - table.df["difficulty"].to_numpy() < 0.0)
 
 
+PRICING_ATTEMPT_COLUMNS: frozenset[str] = frozenset(
+    (
+        "idx",
+        "attempt",
+        "tier",
+        "model",
+        "status",
+        "cached_tokens",
+        "written_tokens",
+        "retries",
+        "busy_s",
+        "end_s",
+    )
+)
+"""The attempt-record fields :func:`result_tables` reads to price an arm."""
+
+
+def attempt_record_columns(result_columns: Collection[str]) -> frozenset[str]:
+    """The attempt-record fields to take for a :class:`SimResult` whose attempts table keeps only
+    ``result_columns`` (its names: ``request_index`` is the record's ``idx``; cost columns are
+    computed): those and the ones pricing reads."""
+    named = {"idx" if c == "request_index" else c for c in result_columns}
+    return PRICING_ATTEMPT_COLUMNS | (named & set(schema(AttemptRecord)))
+
+
 def result_tables(
     table: RequestTable,
     ended: ArmRecords,
     catalog: ModelCatalog,
     quality: QualityModel,
     billing_s: float | None = None,
+    attempt_columns: Collection[str] | None = None,
 ) -> SimResult:
     """Join the request table with an arm's records and the cost accounting into a
-    :class:`SimResult` (see :func:`simulate`)."""
+    :class:`SimResult` (see :func:`simulate`). ``attempt_columns``: the result's attempts table
+    keeps only these (its names), dropped as soon as the prices are summed per request (a run
+    that writes no attempts table reads a few: at 10 M requests the rest are about 1 GiB); then
+    ``ended`` need hold only :func:`attempt_record_columns` of them, and records passed as a
+    temporary (held by no caller) are freed column by column as they are dropped."""
     n = len(table)
     req, att = ended.requests, ended.attempts
+    ended = replace(ended, requests=req.clear(), attempts=att.clear())  # a temporary's tables: held here only
     idx = att["idx"].to_numpy().astype(np.int64)
     costs = _attempt_costs(table, att, idx, catalog)
     att = att.with_columns(
@@ -315,6 +347,10 @@ def result_tables(
         fixed,
         n,
     )
+    if attempt_columns is not None:
+        keep = {"idx" if c == "request_index" else c for c in attempt_columns}
+        att = att.select(c for c in att.columns if c in keep)
+        del costs, idx  # the dropped columns' arrays are freed with them
     out = table.df.with_columns(
         req.drop("idx"),
         escalations=(req["attempts"] - 1).cast(pl.Int32),
