@@ -45,8 +45,9 @@ def fix_mmap_threshold() -> None:
     """Keep glibc serving large blocks by ``mmap`` (returned to the system when freed). By default
     glibc raises its threshold, up to 32 MiB, each time such a block is freed, and later arrays up
     to that size then come from the heap, whose freed pages stay resident between live blocks: a
-    million-request run's tables held about 110 MiB more so. A no-op where the C library has no
-    ``mallopt``; changes no result."""
+    million-request run's tables held about 110 MiB more so. It holds for the rest of the
+    process's life (``execute`` sets it in the process that calls it, e.g. a sweep worker). A
+    no-op where the C library has no ``mallopt``; changes no result."""
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):

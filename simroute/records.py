@@ -247,7 +247,10 @@ class RecordLog:
         return ColumnSpool(self.cls, folder, words)
 
     def _empty(self) -> None:
-        """Forget every record and close the spill file."""
+        """Forget every record (every column's buffer emptied, taken or not) and close the spill
+        file."""
+        for buf in self._cols.values():
+            del buf[:]  # in place: the append functions hold these buffers
         self._n = self._spilled = 0
         self._chunks = {name: [] for name in self._schema}
         if self._file is not None:

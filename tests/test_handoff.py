@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 import pytest
 
 from simroute.records import AttemptRecord, RecordLog, RequestRecord, SpooledRecords, to_frame
@@ -73,6 +74,18 @@ def test_spooled_logs_come_back_equal_to_their_tables(tmp_path: Path, spill_rows
     assert not (tmp_path / "spool").exists()
 
 
+@pytest.mark.parametrize("spill_rows", [7, 10_000])
+def test_a_log_taken_in_part_gives_those_columns_and_is_left_empty(spill_rows: int) -> None:
+    _, atts, _, aa = _logs(40, spill_rows)
+    by_attempt = np.lexsort((atts.column("attempt"), atts.column("idx")))
+    part = atts.take_frame(by_attempt, {"idx", "tier", "cached_tokens"})
+    want = to_frame([aa[i] for i in by_attempt], AttemptRecord)
+    assert part.equals(want.select("idx", "tier", "cached_tokens"))
+    assert len(atts) == 0 and atts.frame().height == 0  # no column keeps records behind
+    atts.append(aa[0])
+    assert atts.frame().equals(to_frame([aa[0]], AttemptRecord))
+
+
 def test_an_empty_log_spools_to_an_empty_table_of_its_schema(tmp_path: Path) -> None:
     spool = RecordLog(AttemptRecord).spool(tmp_path / "a", np.zeros(0, np.int64))
     assert spool.frame().schema == to_frame([], AttemptRecord).schema
@@ -122,8 +135,9 @@ def test_inputs_read_for_a_simulation_hold_only_its_columns(tmp_path: Path) -> N
 
 
 def test_a_simulation_reads_no_column_but_its_own() -> None:
-    """Columns outside SIMULATION_COLUMNS scrambled: the same records (so a process that reads only
-    those columns simulates the same arm)."""
+    """Columns outside SIMULATION_COLUMNS replaced by random values: the same records, requests and
+    attempts. (simulate_logs cuts its table to those columns, so every in-process simulation test
+    runs on them alone; this checks the results do not depend on the rest.)"""
     from simroute.policy.registry import PolicyContext
     from simroute.sim.build import build_policies
     from simroute.sim.run import SIMULATION_COLUMNS, simulate_logs
@@ -133,7 +147,16 @@ def test_a_simulation_reads_no_column_but_its_own() -> None:
     df = inp.table.df
     others = [c for c in df.columns if c not in SIMULATION_COLUMNS]
     assert {"agent", "recorded_api_s", "step"} <= set(others)
-    scrambled = df.with_columns(df[c].reverse() for c in others)
+    rng = np.random.default_rng(5)
+    noise = {
+        c: df[c].sample(df.height, with_replacement=True, seed=int(rng.integers(1 << 30))) for c in others
+    }
+    noise = {
+        c: pl.Series(c, rng.random(df.height) * 100.0) if df[c].dtype == pl.Float64 else s
+        for c, s in noise.items()
+    }
+    scrambled = df.with_columns(noise.values())
+    assert not scrambled["recorded_api_s"].equals(df["recorded_api_s"])
     frames = []
     for table in (inp.table, inp.table.with_frame(scrambled)):
         policies = build_policies(cfg["policy"], PolicyContext(inp.skills.names, inp.catalog, 0))
@@ -148,8 +171,8 @@ def test_a_simulation_reads_no_column_but_its_own() -> None:
             replay=ReplayConfig(),
             prefixes=prefixes,
         )
-        frames.append(logs.take().requests)
-    assert frames[0].equals(frames[1])
+        frames.append(logs.take())
+    assert frames[0].requests.equals(frames[1].requests) and frames[0].attempts.equals(frames[1].attempts)
 
 
 def test_a_baseline_process_error_or_crash_is_raised_in_the_parent(tmp_path: Path) -> None:

@@ -75,6 +75,10 @@ def test_simulated_classifiers_read_a_skill_column_as_a_list(skills) -> None:
         labels = [[c.classify(make_view(idx=k)) for k in range(500)] for c in (by_list, by_column)]
         assert labels[0] == labels[1]
         assert {x.skill for x in labels[0]} == set(skills.names)
+    exact = NoisyClassifier(skills.names, accuracy=1.0)
+    for clf in (exact, OracleClassifier()):  # each row's own true skill, not a permutation of them
+        clf.simulate(pl.Series("skill", true), us)
+        assert [clf.classify(make_view(idx=k)).skill for k in range(500)] == true
 
 
 def test_a_simulated_classifier_names_an_unknown_true_skill(skills) -> None:
