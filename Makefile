@@ -58,7 +58,7 @@ paper-quick: $(STAMP)
 paper-timing: $(STAMP)
 	$(BIN)/python experiments/scale_bench.py --requests 100000 1000000 --json paper/scale_bench.json
 
-## paper-timing-10m: the 10 M-request run the README quotes (about 50 min and 9 GiB on 2 cores)
+## paper-timing-10m: the 10 M-request run the README quotes (about 30 min and 8 GiB on 2 cores)
 paper-timing-10m: $(STAMP)
 	$(BIN)/python experiments/scale_bench.py --requests 10000000 --json paper/scale_bench_10m.json
 
