@@ -290,12 +290,15 @@ PRICING_ATTEMPT_COLUMNS: frozenset[str] = frozenset(
 """The attempt-record fields :func:`result_tables` reads to price an arm."""
 
 
+def _record_names(result_columns: Collection[str]) -> set[str]:
+    """Attempts-table column names as attempt-record field names (``request_index`` is ``idx``)."""
+    return {"idx" if c == "request_index" else c for c in result_columns}
+
+
 def attempt_record_columns(result_columns: Collection[str]) -> frozenset[str]:
     """The attempt-record fields to take for a :class:`SimResult` whose attempts table keeps only
-    ``result_columns`` (its names: ``request_index`` is the record's ``idx``; cost columns are
-    computed): those and the ones pricing reads."""
-    named = {"idx" if c == "request_index" else c for c in result_columns}
-    return PRICING_ATTEMPT_COLUMNS | (named & set(schema(AttemptRecord)))
+    ``result_columns`` (its names; cost columns are computed): those and the ones pricing reads."""
+    return PRICING_ATTEMPT_COLUMNS | (_record_names(result_columns) & set(schema(AttemptRecord)))
 
 
 def result_tables(
@@ -348,7 +351,7 @@ def result_tables(
         n,
     )
     if attempt_columns is not None:
-        keep = {"idx" if c == "request_index" else c for c in attempt_columns}
+        keep = _record_names(attempt_columns)
         att = att.select(c for c in att.columns if c in keep)
         del costs, idx  # the dropped columns' arrays are freed with them
     out = table.df.with_columns(
