@@ -235,6 +235,32 @@ def test_dropping_finished_rows_changes_no_step(blocks: int) -> None:
     assert sum(np.count_nonzero(np.array(f)[[K.NPRE]]) for _, f, _ in seen[0]) > (10 if blocks == 80 else -1)
 
 
+def test_advance_reports_what_run_until_and_the_fields_say() -> None:
+    """``advance(now, limit)`` on one replica and, on a twin, the clock set to ``now`` then
+    ``run_until(limit)`` with the steps, idleness and clock read from the engine: the same at every
+    call, while requests arrive, wait, are preempted (80 KV blocks) and the engine runs empty."""
+    cfg = EngineConfig(max_num_batched_tokens=512, max_num_seqs=8, block_size=16, num_gpu_blocks=80)
+    g = np.random.default_rng(11)
+    a, b = (Replica(cfg, STEP, capacity=16, compact=True) for _ in range(2))
+    t, idle_seen, done_seen = 0.0, 0, 0
+    for _ in range(400):
+        for _ in range(int(g.integers(0, 3))):
+            t += float(g.exponential(0.3))
+            p, o = int(g.integers(16, 600)), int(g.integers(1, 40))
+            assert a.add(p, o, arrival_s=t) == b.add(p, o, arrival_s=t)
+        now = max(a.clock_s, t - float(g.uniform(0, 0.5)))
+        limit = now + float(g.exponential(0.05)) if g.uniform() < 0.9 else np.inf  # inf: run it empty
+        run = a.advance(now, limit)
+        b.clock_s = now
+        before = b.steps
+        done = b.run_until(limit).tolist()
+        assert run.done == done and all(type(i) is int for i in run.done)
+        assert (run.steps, run.idle, run.clock_s) == (b.steps - before, b.idle, b.clock_s)
+        idle_seen += run.idle
+        done_seen += len(done)
+    assert idle_seen > 20 and done_seen > 200, (idle_seen, done_seen)
+
+
 def test_dropped_rows_leave_no_private_blocks_to_a_later_request() -> None:
     """Requests without prefix ids (every block private), preempted under KV pressure, publish
     their computed blocks under their own key; a replica that drops finished rows renumbers rows,

@@ -471,3 +471,26 @@ def test_arms_in_two_processes_give_the_same_bytes(tmp_path: Path) -> None:
         assert not (d / ".baseline_result").exists()  # the handoff files are removed once read
         assert not (d / ".baseline_inputs").exists()
     assert outs[False] == outs[True]
+
+
+@pytest.mark.parametrize("deadline", [None, 123.5])
+def test_request_view_copies_each_field_by_name(deadline: float | None) -> None:
+    """The view holds each of its fields from the request's field of the same name (every value
+    distinct, so a shifted field shows), the deadline replaced when one is given."""
+    row = _world_row()
+    rng = np.random.default_rng(3)
+    for i, f in enumerate(dataclasses.fields(Request)):
+        v = row.get(f.name, f.default)
+        if isinstance(v, bool) or f.name == "after_ids":
+            continue
+        if isinstance(v, int):
+            row[f.name] = 1000 + i
+        elif isinstance(v, float):
+            row[f.name] = float(rng.uniform(1, 2)) + i
+        elif isinstance(v, str):
+            row[f.name] = f"s{i}"
+    req = Request(**row)
+    view = RequestView.of(req, deadline)
+    for f in dataclasses.fields(RequestView):
+        want = deadline if f.name == "deadline_s" and deadline is not None else getattr(req, f.name)
+        assert getattr(view, f.name) == want, f.name

@@ -1038,7 +1038,8 @@ def run(
     hits,
 ):
     """Run engine steps until idle with nothing pending, ``max_steps`` steps, or (after at least
-    one step) the clock reaches ``limit_time``. Returns (steps run, requests finished).
+    one step) the clock reaches ``limit_time``. Returns (steps run, requests finished, whether the
+    engine is now idle with nothing pending, its clock in s).
 
     Step time (s) = ``ttab[min(tokens, len(ttab) - 1)] + coef · [1, prefill_tokens,
     decode_requests, scheduled_requests, prefill_tokens², context_tokens,
@@ -1083,4 +1084,5 @@ def run(
             done_buf, ndone, log, log_on,
         )  # fmt: skip
         steps += 1
-    return steps, ndone
+    idle = sc[S_NRUN] == 0 and sc[S_WLEN] == 0 and sc[S_NREQ] == sc[S_PNEXT]
+    return steps, ndone, idle, sf[0]

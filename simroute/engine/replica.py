@@ -8,6 +8,7 @@ reported with their step indices and times. No SimPy inside: the local tier driv
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -28,6 +29,17 @@ class StepLog:
     num_running: np.ndarray
     num_waiting: np.ndarray
     kv_blocks_used: np.ndarray
+
+
+class Advanced(NamedTuple):
+    """What one :meth:`Replica.advance` did: the indices of the requests it finished (Python
+    ints), the steps it ran, whether the engine is now idle with nothing pending, and its clock
+    (s)."""
+
+    done: list[int]
+    steps: int
+    idle: bool
+    clock_s: float
 
 
 class Replica:
@@ -207,7 +219,21 @@ class Replica:
     def run_until(self, limit_s: float = np.inf, max_steps: int = 2**62) -> np.ndarray:
         """Run steps (at least one if there is work) until the clock reaches ``limit_s``, the
         engine is idle with nothing pending, or ``max_steps``; return the indices finished."""
-        _, nd = K.run(
+        _, nd, _, _ = self._run(limit_s, max_steps)
+        return self.done_buf[:nd] + self.base
+
+    def advance(self, start_s: float, limit_s: float) -> Advanced:
+        """Set the clock to ``start_s`` (s; at or after :attr:`clock_s`), then :meth:`run_until`
+        ``limit_s``: what it did, read in one call (a driver that wakes often then reads no
+        engine field itself)."""
+        self.sf[0] = start_s
+        steps, nd, idle, clock = self._run(limit_s, 2**62)
+        done = (self.done_buf[:nd] + self.base).tolist() if nd else []
+        return Advanced(done, steps, idle, clock)
+
+    def _run(self, limit_s: float, max_steps: int) -> tuple[int, int, bool, float]:
+        """One kernel call: (steps run, requests finished into ``done_buf``, idle, clock s)."""
+        return K.run(  # type: ignore[no-any-return]
             self.rq,
             self.rf,
             self.bp,
@@ -232,7 +258,6 @@ class Replica:
             self.fast,
             self.hits,
         )
-        return self.done_buf[:nd] + self.base
 
     def int_fields(self, i: int) -> np.ndarray:
         """Request ``i``'s int fields (``kernel.NCACHED`` ...; a view: read it before the next

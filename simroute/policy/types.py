@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, fields
 
 from simroute.workload.request import Request
@@ -42,13 +43,15 @@ class RequestView:
     def of(cls, request: Request, deadline_s: float | None = None) -> RequestView:
         """The observable view of a world request (fields copied by name), with ``deadline_s``
         replaced when given (the deadline a closed-loop router sees)."""
-        vals = {name: getattr(request, name) for name in _VIEW_FIELDS}
+        vals = _view_values(request)
         if deadline_s is not None:
-            vals["deadline_s"] = deadline_s
-        return cls(**vals)
+            vals = (*vals[:_DEADLINE_AT], deadline_s, *vals[_DEADLINE_AT + 1 :])
+        return cls(*vals)
 
 
 _VIEW_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(RequestView))
+_view_values = operator.attrgetter(*_VIEW_FIELDS)  # a request's view fields, in field order
+_DEADLINE_AT = _VIEW_FIELDS.index("deadline_s")
 
 
 @dataclass(frozen=True, slots=True)

@@ -131,12 +131,15 @@ class PoolSpec:
 
 
 class _Engine:
-    """One replica: its engine and in-flight requests."""
+    """One replica: its engine and in-flight requests, and what the driver last learnt of it:
+    whether it has work (a request added since it last ran idle) and its clock (s)."""
 
     def __init__(self, spec: PoolSpec) -> None:
         self.spec = spec
         self.rep = Replica(spec.engine, spec.step_time, mode="time", capacity=256, compact=True)
         self.inflight: dict[int, tuple[simpy.Event, float, Request]] = {}
+        self.busy = False  # == not rep.idle: only add() and running change it
+        self.clock_s = self.rep.clock_s  # == rep.clock_s: only the driver's runs change it
 
     @property
     def load(self) -> int:
@@ -219,7 +222,7 @@ class LocalTier:
         if not fits or queued >= eng.spec.max_queue:
             ev.succeed(AttemptResult("rejected", now, now, now, now))
             return ev
-        was_idle = eng.rep.idle
+        was_idle = not eng.busy
         i = eng.rep.add(
             request.prompt_tokens,
             request.output_tokens,
@@ -228,6 +231,7 @@ class LocalTier:
             blocks_per_key=max(self.block_tokens // cfg.block_size, 1),
         )
         eng.inflight[i] = (ev, now, request)
+        eng.busy = True
         self._state = None
         if was_idle:
             if self._wake is not None:
@@ -241,7 +245,7 @@ class LocalTier:
     def _drive(self) -> Generator[simpy.Event, Any, None]:
         env = self.env
         while True:
-            active = [e for e in self._all if not e.rep.idle]
+            active = [e for e in self._all if e.busy]
             if not active:
                 self._wake = env.event()
                 yield self._wake
@@ -250,16 +254,15 @@ class LocalTier:
             now = env.now
             limit = env.peek()
             for e in active:
-                rep = e.rep
-                if rep.clock_s <= now:
-                    rep.clock_s = now
-                    before = rep.steps
-                    for i in rep.run_until(limit):
-                        self._complete(e, int(i))
-                    if rep.steps == before and not rep.idle:
+                if e.clock_s <= now:
+                    run = e.rep.advance(now, limit)
+                    e.busy, e.clock_s = not run.idle, run.clock_s
+                    for i in run.done:
+                        self._complete(e, i)
+                    if run.steps == 0 and e.busy:
                         raise RuntimeError(f"local replica of {e.spec.model} cannot schedule its queue")
             self._state = None  # the engines ran
-            clocks = [e.rep.clock_s for e in active if not e.rep.idle]  # the others stayed idle
+            clocks = [e.clock_s for e in active if e.busy]  # the others stayed idle
             if not clocks:
                 continue
             self._sleep_until = min(clocks)
