@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,27 @@ from simroute.policy.catalog import ModelCatalog
 from simroute.policy.registry import PolicyContext
 from simroute.sim.build import build_catalog, build_quality
 from simroute.workload.skills import SkillCatalog, catalog_from_config
+
+HANG_LIMIT_S = float(os.environ.get("SIMROUTE_TEST_HANG_S", "900"))
+"""Seconds one test may run before the test process is ended as hung (``SIMROUTE_TEST_HANG_S``)."""
+
+
+@pytest.fixture(autouse=True)
+def _hang_guard(request: pytest.FixtureRequest) -> Iterator[None]:
+    """End the whole test run, with every thread's traceback on the terminal and exit status 1,
+    when a test runs past :data:`HANG_LIMIT_S`: a hang then fails fast instead of holding CI to its
+    own limit. ``faulthandler`` fires from its own thread, so it also stops a test stuck inside
+    compiled (Numba) code, which no Python-level timeout interrupts; the traceback goes to the
+    terminal through the copy of stderr pytest keeps beside its output capture."""
+    try:
+        from _pytest.faulthandler import fault_handler_stderr_fd_key
+
+        fd = request.config.stash.get(fault_handler_stderr_fd_key, None)
+    except ImportError:  # pragma: no cover - another pytest: the captured stderr, still exits
+        fd = None
+    faulthandler.dump_traceback_later(HANG_LIMIT_S, exit=True, file=sys.stderr if fd is None else fd)
+    yield
+    faulthandler.cancel_dump_traceback_later()
 
 
 def compose_cfg(overrides: list[str] | None = None) -> dict[str, Any]:
