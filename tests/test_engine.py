@@ -413,3 +413,16 @@ def test_profile_step_time_in_the_engine() -> None:
     assert log.t_end_s[0] - log.t_start_s[0] == pytest.approx(
         0.041 + 0.001 + 1e-5 + 2048 * 524288 / 2.68e12, rel=0.03
     )
+
+
+@pytest.mark.parametrize(("prompt", "out"), [(0, 5), (2049, 5), (5000, 5), (100, 0)])
+def test_a_request_vllm_would_refuse_is_refused(prompt: int, out: int) -> None:
+    """An empty prompt, one longer than ``max_model_len`` (2,048 here; vLLM refuses it) or no
+    tokens to generate is refused with the numbers named, not served; a prompt of exactly
+    ``max_model_len`` is served one token (as vLLM does, ending it by length)."""
+    rep = Replica(EngineConfig(max_model_len=2048), STEP)
+    with pytest.raises(ValueError, match=f"prompt_tokens={prompt}, max_tokens={out}"):
+        rep.add(prompt, out)
+    rep.add(2048, 5)
+    rep.run_until()
+    assert rep.int_fields(0)[K.NOUT] == 1 and rep.idle

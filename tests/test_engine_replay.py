@@ -153,3 +153,27 @@ def test_replay_bad_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     (tmp_path / "run.json").write_text("{}")
     with pytest.raises(InputError, match="engine setting"):
         load_inputs(tmp_path)
+
+
+def test_replay_refuses_a_prompt_longer_than_max_model_len(tmp_path: Path) -> None:
+    """A recorded request whose prompt is longer than the run's ``max_model_len`` (which vLLM
+    refuses) is named by file, row and column, not served one token."""
+    import shutil
+
+    import polars as pl
+
+    src = RUNS / "v1_offline_basic"
+    shutil.copy(src / "run.json", tmp_path / "run.json")
+    req = pl.read_parquet(src / "requests.parquet")
+    limit = load_inputs(src).config.max_model_len
+    req = req.with_columns(
+        pl.when(pl.int_range(pl.len()) == 4)
+        .then(limit + 1)
+        .otherwise(pl.col("prompt_tokens"))
+        .cast(req["prompt_tokens"].dtype)
+        .alias("prompt_tokens")
+    )
+    req.write_parquet(tmp_path / "requests.parquet")
+    with pytest.raises(InputError, match=f"row 5.*prompt_tokens.*{limit + 1} tokens is longer") as e:
+        load_inputs(tmp_path)
+    assert str(tmp_path / "requests.parquet") in str(e.value)

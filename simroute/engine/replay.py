@@ -89,6 +89,16 @@ def load_inputs(run_dir: str | Path) -> RunInputs:
         if bad.any():
             i = int(bad.arg_true()[0])
             raise InputError(str(rp), f"expected an integer >= 1, got {req[c][i]!r}", row=i + 1, column=c)
+    long = req["prompt_tokens"] > config.max_model_len
+    if long.any():
+        i = int(long.arg_true()[0])
+        raise InputError(
+            str(rp),
+            f"a prompt of {req['prompt_tokens'][i]} tokens is longer than max_model_len "
+            f"({config.max_model_len} in run.json): vLLM refuses it",
+            row=i + 1,
+            column="prompt_tokens",
+        )
     return RunInputs(d, run, config, req)
 
 

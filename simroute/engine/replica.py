@@ -127,7 +127,16 @@ class Replica:
                 other requests, each covering ``blocks_per_key`` KV blocks; later blocks are
                 private.
             blocks_per_key: KV blocks per prefix id (e.g. 16 for 256-token ids, 16-token blocks).
+
+        Raises:
+            ValueError: the prompt is empty or longer than ``max_model_len`` (vLLM refuses such a
+                prompt; the kernel would serve it one token), or ``max_tokens`` < 1.
         """
+        if not 1 <= prompt_tokens <= self.config.max_model_len or max_tokens < 1:
+            raise ValueError(
+                f"a request needs 1 <= prompt_tokens <= max_model_len ({self.config.max_model_len}) "
+                f"and max_tokens >= 1; got prompt_tokens={prompt_tokens}, max_tokens={max_tokens}"
+            )
         n = int(self.sc[K.S_NREQ])
         if n == self.rq.shape[0] and not (self.compact and self._drop_finished()):
             self._grow()
