@@ -272,7 +272,6 @@ def _drive_like_the_local_tier(cfg: EngineConfig, run_ahead: bool, seed: int) ->
     rep = Replica(cfg, STEP, capacity=16, log_steps=200_000, compact=True, run_ahead=run_ahead)
     busy, clock, calls = False, 0.0, 0
     while adds or busy:
-        assert calls < 100_000  # the engine made progress
         nxt = [*adds[:1], *([clock] if busy else [])]
         now = min(nxt)
         while cuts and cuts[0] <= now:
@@ -288,19 +287,6 @@ def _drive_like_the_local_tier(cfg: EngineConfig, run_ahead: bool, seed: int) ->
     return rep, calls
 
 
-def _assert_same_steps(a: Replica, b: Replica) -> None:
-    """The same steps, times, prefix-cache hits, preemptions and busy time (not when a request
-    joined the queue)."""
-    assert a.steps == b.steps
-    for f in (K.NCACHED, K.NPRE, K.FSTEP, K.DSTEP, K.NOUT):
-        assert a.request_field(f).tolist() == b.request_field(f).tolist()
-    for f in (K.FIRSTT, K.DONET, K.SCHEDT, K.BUSY):
-        np.testing.assert_array_equal(a.request_time(f), b.request_time(f))
-    la, lb = a.step_log(), b.step_log()
-    for col in ("t_start_s", "t_end_s", "num_scheduled_tokens", "num_prefill_tokens", "num_running"):
-        assert getattr(la, col).tolist() == getattr(lb, col).tolist(), col
-
-
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_running_ahead_past_the_limit_changes_no_step(seed: int) -> None:
     """Driven as the local tier drives it (requests added as they arrive, runs cut at every event),
@@ -309,38 +295,19 @@ def test_running_ahead_past_the_limit_changes_no_step(seed: int) -> None:
     stops at each limit, in far fewer calls; only when a late request joined the queue differs."""
     cfg = EngineConfig(max_num_batched_tokens=512, max_num_seqs=16, block_size=16, num_gpu_blocks=160)
     (a, calls_a), (b, calls_b) = (_drive_like_the_local_tier(cfg, ahead, seed) for ahead in (True, False))
-    _assert_same_steps(a, b)
+    assert a.steps == b.steps
+    for f in (K.NCACHED, K.NPRE, K.FSTEP, K.DSTEP, K.NOUT):
+        assert a.request_field(f).tolist() == b.request_field(f).tolist()
+    for f in (K.FIRSTT, K.DONET, K.SCHEDT, K.BUSY):
+        np.testing.assert_array_equal(a.request_time(f), b.request_time(f))
+    la, lb = a.step_log(), b.step_log()
+    for col in ("t_start_s", "t_end_s", "num_scheduled_tokens", "num_prefill_tokens", "num_running"):
+        assert getattr(la, col).tolist() == getattr(lb, col).tolist(), col
     assert calls_a < 0.8 * calls_b
     assert (a.request_time(K.ADDT) != b.request_time(K.ADDT)).any()  # late requests joined later
-    lb = b.step_log()
     assert np.count_nonzero(lb.num_waiting) > 0.3 * len(lb.num_waiting)  # a saturated engine
     assert np.count_nonzero(a.request_field(K.NPRE)) > 0
     assert np.count_nonzero(a.request_field(K.NCACHED) > 0) > 20
-
-
-@pytest.mark.parametrize(
-    ("chunked", "reserve", "watermark", "prefix", "lpt"),
-    [(True, False, 0.0, True, 48), (False, True, 0.0, True, 0), (True, True, 0.1, False, 0)],
-)
-def test_running_ahead_changes_no_step_under_other_admission_rules(
-    chunked: bool, reserve: bool, watermark: float, prefix: bool, lpt: int
-) -> None:
-    """The same with a long-prefill threshold and no full-sequence reservation, without chunked
-    prefill, and with a watermark and no prefix caching (what decides whether the head stays out)."""
-    cfg = EngineConfig(
-        max_num_batched_tokens=512 if chunked else 2048,
-        max_num_seqs=16,
-        block_size=16,
-        num_gpu_blocks=160,
-        enable_prefix_caching=prefix,
-        long_prefill_token_threshold=lpt,
-        enable_chunked_prefill=chunked,
-        reserve_full_isl=reserve,
-        watermark=watermark,
-    )
-    (a, calls_a), (b, calls_b) = (_drive_like_the_local_tier(cfg, ahead, 4) for ahead in (True, False))
-    _assert_same_steps(a, b)
-    assert calls_a < calls_b and np.count_nonzero(b.step_log().num_waiting) > 1000
 
 
 def test_dropped_rows_leave_no_private_blocks_to_a_later_request() -> None:
