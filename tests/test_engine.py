@@ -35,14 +35,14 @@ def _run(cfg: EngineConfig, reqs: list[tuple[float, int, int, int]], mode: str, 
 
 
 def _assert_same_run(a: Replica, b: Replica) -> None:
-    """The two replicas ran the same steps: request fields, times and busy time bit-identical, and
-    the same step log, times included."""
+    """The two replicas ran the same steps: request fields and times bit-identical (busy time to
+    rounding), and the same step log, times included."""
     assert a.steps == b.steps
     for f in (*FIELDS, K.NOUT):
         assert a.request_field(f).tolist() == b.request_field(f).tolist()
     for f in TIMES:
         np.testing.assert_array_equal(a.request_time(f), b.request_time(f))  # bit-identical
-    np.testing.assert_array_equal(a.request_time(K.BUSY), b.request_time(K.BUSY))
+    np.testing.assert_allclose(a.request_time(K.BUSY), b.request_time(K.BUSY), rtol=1e-12)
     la, lb = a.step_log(), b.step_log()
     for col in ("t_start_s", "t_end_s", "num_scheduled_tokens", "num_prefill_tokens", "num_decode_tokens"):
         assert getattr(la, col).tolist() == getattr(lb, col).tolist(), col
@@ -259,55 +259,6 @@ def test_advance_reports_what_run_until_and_the_fields_say() -> None:
         idle_seen += run.idle
         done_seen += len(done)
     assert idle_seen > 20 and done_seen > 200, (idle_seen, done_seen)
-
-
-def _drive_like_the_local_tier(cfg: EngineConfig, run_ahead: bool, seed: int) -> tuple[Replica, int]:
-    """Requests added as they arrive (``arrival_s`` = now, usually inside the engine's current
-    step or stretch), the engine advanced when its clock comes due (or at an add when it was idle)
-    up to the next event: the next arrival or one of other events that only cut its runs. Returns
-    the replica and its calls."""
-    g = np.random.default_rng(seed)
-    adds = np.sort(g.uniform(0, 60, 300)).tolist()
-    cuts = np.sort(g.uniform(0, 60, 900)).tolist()
-    rep = Replica(cfg, STEP, capacity=16, log_steps=200_000, compact=True, run_ahead=run_ahead)
-    busy, clock, calls = False, 0.0, 0
-    while adds or busy:
-        nxt = [*adds[:1], *([clock] if busy else [])]
-        now = min(nxt)
-        while cuts and cuts[0] <= now:
-            cuts.pop(0)
-        if adds and adds[0] == now:
-            adds.pop(0)
-            keys = int(g.integers(0, 4)) * 1000 + np.arange(int(g.integers(0, 10)), dtype=np.int64)
-            rep.add(int(g.integers(16, 900)), int(g.integers(1, 400)), arrival_s=now, prefix_keys=keys)
-            busy = True
-        if busy and clock <= now:
-            run = rep.advance(now, min([*adds[:1], *cuts[:1], np.inf]))
-            busy, clock, calls = not run.idle, run.clock_s, calls + 1
-    return rep, calls
-
-
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_running_ahead_past_the_limit_changes_no_step(seed: int) -> None:
-    """Driven as the local tier drives it (requests added as they arrive, runs cut at every event),
-    a replica that runs stretches with a blocked waiting queue past the limit (``run_ahead``) runs
-    the same steps, with the same times, prefix-cache hits, preemptions and busy time, as one that
-    stops at each limit, in far fewer calls; only when a late request joined the queue differs."""
-    cfg = EngineConfig(max_num_batched_tokens=512, max_num_seqs=16, block_size=16, num_gpu_blocks=160)
-    (a, calls_a), (b, calls_b) = (_drive_like_the_local_tier(cfg, ahead, seed) for ahead in (True, False))
-    assert a.steps == b.steps
-    for f in (K.NCACHED, K.NPRE, K.FSTEP, K.DSTEP, K.NOUT):
-        assert a.request_field(f).tolist() == b.request_field(f).tolist()
-    for f in (K.FIRSTT, K.DONET, K.SCHEDT, K.BUSY):
-        np.testing.assert_array_equal(a.request_time(f), b.request_time(f))
-    la, lb = a.step_log(), b.step_log()
-    for col in ("t_start_s", "t_end_s", "num_scheduled_tokens", "num_prefill_tokens", "num_running"):
-        assert getattr(la, col).tolist() == getattr(lb, col).tolist(), col
-    assert calls_a < 0.8 * calls_b
-    assert (a.request_time(K.ADDT) != b.request_time(K.ADDT)).any()  # late requests joined later
-    assert np.count_nonzero(lb.num_waiting) > 0.3 * len(lb.num_waiting)  # a saturated engine
-    assert np.count_nonzero(a.request_field(K.NPRE)) > 0
-    assert np.count_nonzero(a.request_field(K.NCACHED) > 0) > 20
 
 
 def test_dropped_rows_leave_no_private_blocks_to_a_later_request() -> None:

@@ -88,9 +88,6 @@ L_T0, L_T1, L_TOK, L_PRE, L_DEC, L_RUN, L_WAIT, L_KV = range(8)
 N_LOG = 8
 # arrival modes
 MODE_STEP, MODE_TIME = 1, 2
-# fast-forward modes (``run``'s ``fast``): none; pure-decode stretches; and those stretches that
-# start with requests waiting run past the time limit (see ``_decode_jump``)
-FAST_OFF, FAST_ON, FAST_PAST_LIMIT = 0, 1, 2
 
 
 @numba.njit(cache=True)
@@ -442,12 +439,11 @@ def _log_decode_step(rq, bp, sc, run_q, nrun, bs, log, j, t, dt):
 
 @numba.njit(cache=True)
 def _time_stretch(
-    rq, rf, bp, sc, sf, run_q, nrun, cfg, coef, ttab, order, mode, limit_time, first, k, c0, log, log_on,
-    past_limit,
-):  # fmt: skip
+    rq, rf, bp, sc, sf, run_q, nrun, cfg, coef, ttab, order, mode, limit_time, first, k, c0, log, log_on
+):
     """Clock the first steps of a ``k``-step decode stretch (``c0`` context tokens in its first
-    step), logging each; stop before a step that would start at/after the next arrival or, unless
-    ``past_limit`` or it is the call's first step (``first == 0``), at/after ``limit_time`` seconds.
+    step), logging each; stop before a step that would start at/after the next arrival or (unless
+    it is the call's first step, ``first == 0``) at/after ``limit_time`` seconds.
 
     Returns ``(taken, t)``: the steps that fit and the clock (s) after them.
     """
@@ -457,7 +453,7 @@ def _time_stretch(
     for j in range(k):
         if mode == MODE_STEP and sc[S_STEP] + j >= next_step:
             break
-        if t >= next_t or (not past_limit and (first == 0 or j > 0) and t >= limit_time):
+        if t >= next_t or ((first == 0 or j > 0) and t >= limit_time):
             break
         dt = _step_time(ttab, coef, 0, nrun, nrun, c0 + j * nrun, 0.0, 0)
         if log_on and sc[S_STEP] + j < log.shape[0]:
@@ -562,7 +558,6 @@ def _decode_jump(
     log,
     log_on,
     hits,
-    fast,
 ):
     """Fast-forward a stretch of pure-decode steps in one go; returns the steps taken (0 = none).
 
@@ -572,15 +567,9 @@ def _decode_jump(
     before the step in which a request would finish, before any arrival joins, at the time
     limit (``limit_time`` s, not before the call's first step: ``first`` = steps run so far),
     after ``max_k`` steps, and while the blocks the stretch needs fit in the free pool (so no
-    preemption can occur in it). The steps, their times, every prefix-cache lookup and the busy
-    time (added step by step, in the same rounding) are those of running the steps one by one.
-
-    With ``fast == FAST_PAST_LIMIT`` a stretch that starts with requests waiting runs past the time
-    limit (not past a pending arrival): a request added later with an arrival time inside the
-    stretch (a late add) could only have joined the waiting queue's tail, behind a head that stays
-    out for the whole stretch, and no step of the stretch reads the tail; it joins at the step
-    after the stretch instead, so every step, time, lookup and busy share stays the same, and only
-    its own ``ADDT`` / ``ARRSTEP`` (when it joined the queue) are later.
+    preemption can occur in it). The steps, their times and every prefix-cache lookup are those of
+    running the steps one by one; so is the busy time while requests wait (with nothing waiting,
+    each request's share of the stretch is added at once, which may differ in the last bits).
     """
     nrun = sc[S_NRUN]
     if nrun == 0 or nrun > cfg[C_BUDGET] or _registers_shared(rq, run_q, nrun, cfg):
@@ -592,15 +581,18 @@ def _decode_jump(
     waiting = sc[S_WLEN] != 0
     if waiting and not _head_stays_out(rq, bp, sc, wq, keys, cache, cfg, hits, nrun):
         return 0
-    past_limit = waiting and fast == FAST_PAST_LIMIT
     taken, t = _time_stretch(
-        rq, rf, bp, sc, sf, run_q, nrun, cfg, coef, ttab, order, mode, limit_time, first, k, c0, log, log_on,
-        past_limit,
-    )  # fmt: skip
+        rq, rf, bp, sc, sf, run_q, nrun, cfg, coef, ttab, order, mode, limit_time, first, k, c0, log, log_on
+    )
     if taken < 1:
         return 0
     _apply_decodes(rq, bp, sc, slots, keys, cache, cfg, run_q, nrun, taken)
-    _busy_by_step(rf, run_q, nrun, coef, ttab, c0, taken)  # however the steps are grouped into calls
+    if waiting:  # these steps were stepped one by one before: keep their rounding
+        _busy_by_step(rf, run_q, nrun, coef, ttab, c0, taken)
+    else:
+        share = (t - sf[0]) / nrun  # every running request decodes one token per step of the stretch
+        for i in range(nrun):
+            rf[run_q[i], BUSY] += share
     sf[0] = t
     sc[S_STEP] += taken
     return taken
@@ -1077,7 +1069,7 @@ def run(
         if fast:
             taken = _decode_jump(
                 rq, rf, bp, sc, sf, run_q, wq, slots, keys, cache, cfg, coef, ttab, order, mode,
-                limit_time, steps, max_steps - steps, log, log_on, hits, fast,
+                limit_time, steps, max_steps - steps, log, log_on, hits,
             )  # fmt: skip
             if taken:
                 steps += taken

@@ -52,20 +52,15 @@ class Replica:
             time) or ``"step"`` (before their arrival step; replay of step-mode runs).
         capacity: initial number of request slots (grows as needed).
         log_steps: keep a per-step log of up to this many steps (0 = none).
-        fast_forward: jump over stretches of pure-decode steps in one go (the same steps, times,
-            prefix-cache hits and busy-time shares, bit for bit; off only to test that claim).
+        fast_forward: jump over stretches of pure-decode steps in one go (the same steps, times
+            and prefix-cache hits; busy-time shares may differ in the last bits; off only to test
+            that claim).
         compact: when the request rows fill and at least half of them are finished requests at
             the front, drop those rows instead of doubling (the replica then holds rows for the
             requests of the last while, not for every request it served: about 200 B each). A
             request keeps its index (:meth:`add` returns it; :meth:`run_until` reports it); read a
             finished request's fields with :meth:`int_fields` / :meth:`time_fields`, which may then
             no longer hold the dropped requests' rows (:meth:`request_field` covers the rows held).
-        run_ahead: a pure-decode stretch that starts with requests waiting whose head cannot be
-            admitted in it runs to its end, past :meth:`run_until`'s ``limit_s``: a request added
-            later with an arrival inside it could only have joined the queue's tail, so every step
-            is the same (tested against stepping to each limit); such a request's ``ADDT`` and
-            ``ARRSTEP`` (when it joined the queue) become the stretch's end. For a driver that adds
-            requests as they arrive (the local tier), which then runs the engine less often.
     """
 
     def __init__(
@@ -77,7 +72,6 @@ class Replica:
         log_steps: int = 0,
         fast_forward: bool = True,
         compact: bool = False,
-        run_ahead: bool = False,
     ) -> None:
         if mode not in ("time", "step"):
             raise ValueError(f"mode must be 'time' or 'step', got {mode!r}")
@@ -107,9 +101,7 @@ class Replica:
         self.hits = np.zeros(max_blocks, dtype=np.int64)  # the kernel's remembered prefix lookup
         self.log = np.zeros((max(log_steps, 1), K.N_LOG), dtype=np.float64)
         self.log_on = log_steps > 0
-        if run_ahead and not fast_forward:
-            raise ValueError("run_ahead needs fast_forward")
-        self.fast = K.FAST_PAST_LIMIT if run_ahead else K.FAST_ON if fast_forward else K.FAST_OFF
+        self.fast = fast_forward
         self.compact = compact
         self.base = 0  # the index of row 0 (rows of finished requests dropped before it)
 

@@ -136,9 +136,7 @@ class _Engine:
 
     def __init__(self, spec: PoolSpec) -> None:
         self.spec = spec
-        self.rep = Replica(
-            spec.engine, spec.step_time, mode="time", capacity=256, compact=True, run_ahead=True
-        )  # run_ahead: the driver adds each request as it arrives
+        self.rep = Replica(spec.engine, spec.step_time, mode="time", capacity=256, compact=True)
         self.inflight: dict[int, tuple[simpy.Event, float, Request]] = {}
         self.busy = False  # == not rep.idle: only add() and running change it
         self.clock_s = self.rep.clock_s  # == rep.clock_s: only the driver's runs change it
