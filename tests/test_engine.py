@@ -35,14 +35,14 @@ def _run(cfg: EngineConfig, reqs: list[tuple[float, int, int, int]], mode: str, 
 
 
 def _assert_same_run(a: Replica, b: Replica) -> None:
-    """The two replicas ran the same steps: request fields and times bit-identical (busy time to
-    rounding), and the same step log, times included."""
+    """The two replicas ran the same steps: request fields, times and busy time bit-identical, and
+    the same step log, times included."""
     assert a.steps == b.steps
     for f in (*FIELDS, K.NOUT):
         assert a.request_field(f).tolist() == b.request_field(f).tolist()
     for f in TIMES:
         np.testing.assert_array_equal(a.request_time(f), b.request_time(f))  # bit-identical
-    np.testing.assert_allclose(a.request_time(K.BUSY), b.request_time(K.BUSY), rtol=1e-12)
+    np.testing.assert_array_equal(a.request_time(K.BUSY), b.request_time(K.BUSY))
     la, lb = a.step_log(), b.step_log()
     for col in ("t_start_s", "t_end_s", "num_scheduled_tokens", "num_prefill_tokens", "num_decode_tokens"):
         assert getattr(la, col).tolist() == getattr(lb, col).tolist(), col
@@ -235,30 +235,84 @@ def test_dropping_finished_rows_changes_no_step(blocks: int) -> None:
     assert sum(np.count_nonzero(np.array(f)[[K.NPRE]]) for _, f, _ in seen[0]) > (10 if blocks == 80 else -1)
 
 
-def test_advance_reports_what_run_until_and_the_fields_say() -> None:
-    """``advance(now, limit)`` on one replica and, on a twin, the clock set to ``now`` then
-    ``run_until(limit)`` with the steps, idleness and clock read from the engine: the same at every
-    call, while requests arrive, wait, are preempted (80 KV blocks) and the engine runs empty."""
+def _drive_exactly(
+    cfg: EngineConfig, stepwise: bool, seed: int
+) -> tuple[Replica, int, list[tuple[int, ...]]]:
+    """Drive a replica as the local tier does: requests added at their arrival (usually inside a
+    step or a stretch; an add at a wake-up's time goes first), the engine run at each wake-up up
+    to and including the step that starts then. ``stepwise``: woken at every step's start, without
+    fast-forward (the reference); else at :meth:`Replica.next_wake_s`. Returns the replica, its
+    runs, and its counts (running, waiting, pending) as each request was about to be added."""
+    g = np.random.default_rng(seed)
+    n = 300
+    arrivals = np.sort(g.uniform(0, 60, n))
+    prompts, outputs = g.integers(16, 900, n), g.integers(1, 400, n)
+    groups, lens = g.integers(0, 4, n), g.integers(0, 10, n)
+    rep = Replica(cfg, STEP, capacity=16, log_steps=200_000, compact=True, fast_forward=not stepwise)
+    wake, runs, seen, k = np.inf, 0, [], 0
+    while k < n or wake < np.inf:
+        if k < n and arrivals[k] <= wake:
+            now = float(arrivals[k])
+            seen.append((rep.num_running, rep.num_waiting, rep.num_pending))
+            keys = int(groups[k]) * 1000 + np.arange(int(lens[k]), dtype=np.int64)
+            rep.add(int(prompts[k]), int(outputs[k]), arrival_s=now, prefix_keys=keys)
+            k += 1
+        else:
+            now = wake
+            run = rep.run_before(np.nextafter(now, np.inf))
+            assert run.steps > 0 and run.clock_s == rep.clock_s > now and run.idle == rep.idle
+            runs += 1
+        wake = rep.next_wake_s() if not stepwise else np.inf if rep.idle else max(rep.clock_s, now)
+    return rep, runs, seen
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_waking_at_stretch_ends_equals_stepping(seed: int) -> None:
+    """Woken only when :meth:`Replica.next_wake_s` says (the end of each pure-decode stretch, in one
+    jump) and run with :meth:`Replica.run_before`, a replica under load (prefix sharing,
+    preemption, a queue) runs the same steps at the same times, with the same hits, busy time and
+    counts at every add, as one woken at every step and stepped, in far fewer runs."""
+    cfg = EngineConfig(max_num_batched_tokens=512, max_num_seqs=16, block_size=16, num_gpu_blocks=160)
+    (a, runs_a, seen_a), (b, runs_b, seen_b) = (_drive_exactly(cfg, ref, seed) for ref in (False, True))
+    _assert_same_run(a, b)
+    np.testing.assert_array_equal(a.request_time(K.BUSY), b.request_time(K.BUSY))
+    assert seen_a == seen_b  # what the tier would report at each add
+    assert runs_a < 0.5 * runs_b, (runs_a, runs_b)
+    assert np.count_nonzero(b.step_log().num_waiting) > 0.3 * b.steps  # a saturated engine
+    assert np.count_nonzero(a.request_field(K.NPRE)) > 0
+    assert np.count_nonzero(a.request_field(K.NCACHED) > 0) > 20
+
+
+def test_run_before_starts_no_step_at_or_after_its_time() -> None:
+    """``run_before(t)`` runs exactly the steps that start before ``t``: none when the clock is at
+    or past ``t`` (even with work), and afterwards the clock is at or past ``t`` unless it ran
+    empty; requests added at ``t`` to an idle engine join the step that starts at ``t``."""
     cfg = EngineConfig(max_num_batched_tokens=512, max_num_seqs=8, block_size=16, num_gpu_blocks=80)
     g = np.random.default_rng(11)
-    a, b = (Replica(cfg, STEP, capacity=16, compact=True) for _ in range(2))
-    t, idle_seen, done_seen = 0.0, 0, 0
-    for _ in range(400):
+    rep = Replica(cfg, STEP, capacity=16, compact=True, log_steps=100_000)
+    t, empties = 0.0, 0
+    for _ in range(300):
         for _ in range(int(g.integers(0, 3))):
             t += float(g.exponential(0.3))
-            p, o = int(g.integers(16, 600)), int(g.integers(1, 40))
-            assert a.add(p, o, arrival_s=t) == b.add(p, o, arrival_s=t)
-        now = max(a.clock_s, t - float(g.uniform(0, 0.5)))
-        limit = now + float(g.exponential(0.05)) if g.uniform() < 0.9 else np.inf  # inf: run it empty
-        run = a.advance(now, limit)
-        b.clock_s = now
-        before = b.steps
-        done = b.run_until(limit).tolist()
-        assert run.done == done and all(type(i) is int for i in run.done)
-        assert (run.steps, run.idle, run.clock_s) == (b.steps - before, b.idle, b.clock_s)
-        idle_seen += run.idle
-        done_seen += len(done)
-    assert idle_seen > 20 and done_seen > 200, (idle_seen, done_seen)
+            rep.add(int(g.integers(16, 600)), int(g.integers(1, 40)), arrival_s=t)
+        before_steps, before_clock = rep.steps, rep.clock_s
+        stop = t + float(g.uniform(-0.2, 0.5))
+        run = rep.run_before(stop)
+        starts = rep.step_log().t_start_s[before_steps : rep.steps]
+        assert (starts < stop).all() and run.steps == rep.steps - before_steps
+        if before_clock >= stop:
+            assert run.steps == 0
+        ran_empty = rep.num_running == rep.num_waiting == 0  # idle, or only later arrivals pending
+        assert ran_empty or rep.clock_s >= stop
+        empties += ran_empty
+    assert empties > 5
+    idle = Replica(cfg, STEP, log_steps=10)
+    idle.add(100, 5, arrival_s=2.0)
+    idle.add(100, 5, arrival_s=2.0)
+    assert idle.run_before(2.0).steps == 0 and idle.next_wake_s() == 2.0
+    idle.run_before(np.nextafter(2.0, np.inf))
+    log = idle.step_log()
+    assert log.t_start_s.tolist() == [2.0] and log.num_prefill_tokens.tolist() == [200]
 
 
 def test_dropped_rows_leave_no_private_blocks_to_a_later_request() -> None:

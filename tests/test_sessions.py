@@ -299,3 +299,18 @@ def test_session_gate_releases_in_row_order_and_applies_the_retry_budget(b: int)
     gate2.finish(b + 11, UNANSWERED)
     env.run()
     assert not gate2.may_go_on(7, [b + 11])  # no retry budget
+
+
+def test_closed_loop_local_tier_equals_stepping_every_engine(claude, monkeypatch) -> None:
+    """Claude Code sessions (closed loop: a step's submit follows its gate's completion; long
+    prompts with shared prefixes) give byte-identical tables whether the local tier wakes its
+    engines only at stretch ends or at every step (the reference): its results do not depend on
+    how the engines' steps are grouped into runs."""
+    from simroute.tiers.local import LocalTier
+
+    res, _ = claude
+    monkeypatch.setattr(LocalTier, "stepwise", True)
+    ref, _ = _run(["workload=claude_code", "workload.n_requests=2500"])
+    assert res.attempts.equals(ref.attempts)
+    assert res.requests.equals(ref.requests)
+    assert (res.attempts["tier"] == "local").sum() > 200 and (res.requests["cached_tokens"] > 0).sum() > 100

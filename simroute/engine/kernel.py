@@ -536,6 +536,50 @@ def _busy_by_step(rf, run_q, nrun, coef, ttab, c0, taken):
 
 
 @numba.njit(cache=True)
+def _stretch(rq, bp, sc, run_q, wq, keys, cache, cfg, hits, max_k):
+    """The pure-decode stretch the engine could take from its current state: ``(k, c0)``, ``k``
+    steps (< 2: none worth taking) with ``c0`` context tokens in the first (see
+    :func:`_decode_jump` for when one applies). Changes no state but the remembered prefix lookup."""
+    nrun = sc[S_NRUN]
+    if nrun == 0 or nrun > cfg[C_BUDGET] or _registers_shared(rq, run_q, nrun, cfg):
+        return 0, 0
+    k, c0 = _decode_horizon(rq, run_q, nrun, cfg, max_k)
+    k = _fit_blocks(rq, sc, run_q, nrun, cfg[C_BS], k)
+    if k < 2:
+        return 0, 0
+    if sc[S_WLEN] != 0 and not _head_stays_out(rq, bp, sc, wq, keys, cache, cfg, hits, nrun):
+        return 0, 0
+    return k, c0
+
+
+@numba.njit(cache=True)
+def next_wake(rq, rf, bp, sc, sf, run_q, wq, keys, cache, cfg, coef, ttab, order, mode, hits):
+    """When (s) the engine next needs running if no request is added before: the start of its next
+    step that is not part of a pure-decode stretch (the clock when its next step is not; when it
+    is, the clock after the stretch, which :func:`run` then takes in one jump); ``inf`` when it is
+    idle with nothing pending. In a stretch no request finishes or is admitted, so until then its
+    counts (running, waiting, pending) stay as they are. Changes no state but the remembered prefix
+    lookup."""
+    t = sf[0]
+    next_t, _ = _next_arrival(rq, rf, sc, order, mode)
+    if mode == MODE_STEP:
+        return t  # step-mode replays are run to their end, not woken
+    if sc[S_NRUN] == 0 and sc[S_WLEN] == 0:
+        return max(t, next_t)
+    if next_t <= t:
+        return t  # a pending request joins at the next step
+    nrun = sc[S_NRUN]
+    k, c0 = _stretch(rq, bp, sc, run_q, wq, keys, cache, cfg, hits, 2**62)
+    if k < 2:
+        return t
+    for j in range(k):
+        if t >= next_t:
+            break
+        t += _step_time(ttab, coef, 0, nrun, nrun, c0 + j * nrun, 0.0, 0)
+    return t
+
+
+@numba.njit(cache=True)
 def _decode_jump(
     rq,
     rf,
@@ -567,19 +611,12 @@ def _decode_jump(
     before the step in which a request would finish, before any arrival joins, at the time
     limit (``limit_time`` s, not before the call's first step: ``first`` = steps run so far),
     after ``max_k`` steps, and while the blocks the stretch needs fit in the free pool (so no
-    preemption can occur in it). The steps, their times and every prefix-cache lookup are those of
-    running the steps one by one; so is the busy time while requests wait (with nothing waiting,
-    each request's share of the stretch is added at once, which may differ in the last bits).
+    preemption can occur in it). The steps, their times, every prefix-cache lookup and the busy
+    time (added step by step, in the same rounding) are those of running the steps one by one.
     """
     nrun = sc[S_NRUN]
-    if nrun == 0 or nrun > cfg[C_BUDGET] or _registers_shared(rq, run_q, nrun, cfg):
-        return 0
-    k, c0 = _decode_horizon(rq, run_q, nrun, cfg, max_k)
-    k = _fit_blocks(rq, sc, run_q, nrun, cfg[C_BS], k)
+    k, c0 = _stretch(rq, bp, sc, run_q, wq, keys, cache, cfg, hits, max_k)
     if k < 2:
-        return 0
-    waiting = sc[S_WLEN] != 0
-    if waiting and not _head_stays_out(rq, bp, sc, wq, keys, cache, cfg, hits, nrun):
         return 0
     taken, t = _time_stretch(
         rq, rf, bp, sc, sf, run_q, nrun, cfg, coef, ttab, order, mode, limit_time, first, k, c0, log, log_on
@@ -587,12 +624,7 @@ def _decode_jump(
     if taken < 1:
         return 0
     _apply_decodes(rq, bp, sc, slots, keys, cache, cfg, run_q, nrun, taken)
-    if waiting:  # these steps were stepped one by one before: keep their rounding
-        _busy_by_step(rf, run_q, nrun, coef, ttab, c0, taken)
-    else:
-        share = (t - sf[0]) / nrun  # every running request decodes one token per step of the stretch
-        for i in range(nrun):
-            rf[run_q[i], BUSY] += share
+    _busy_by_step(rf, run_q, nrun, coef, ttab, c0, taken)  # however the steps are grouped into calls
     sf[0] = t
     sc[S_STEP] += taken
     return taken
@@ -1036,10 +1068,12 @@ def run(
     log_on,
     fast,
     hits,
+    strict,
 ):
     """Run engine steps until idle with nothing pending, ``max_steps`` steps, or (after at least
-    one step) the clock reaches ``limit_time``. Returns (steps run, requests finished, whether the
-    engine is now idle with nothing pending, its clock in s).
+    one step; with ``strict`` at once) the clock reaches ``limit_time``: with ``strict`` no step
+    starts at or after ``limit_time``. Returns (steps run, requests finished, whether the engine is
+    now idle with nothing pending, its clock in s).
 
     Step time (s) = ``ttab[min(tokens, len(ttab) - 1)] + coef · [1, prefill_tokens,
     decode_requests, scheduled_requests, prefill_tokens², context_tokens,
@@ -1061,15 +1095,15 @@ def run(
     while steps < max_steps:
         _admit_arrivals(rq, rf, sc, sf, wq, order, mode)
         if sc[S_NRUN] == 0 and sc[S_WLEN] == 0:
-            if not _skip_idle(rq, rf, sc, sf, order, mode, limit_time, steps):
+            if not _skip_idle(rq, rf, sc, sf, order, mode, limit_time, steps + strict):
                 break
             continue
-        if steps > 0 and sf[0] >= limit_time:
+        if (steps > 0 or strict) and sf[0] >= limit_time:
             break
         if fast:
             taken = _decode_jump(
                 rq, rf, bp, sc, sf, run_q, wq, slots, keys, cache, cfg, coef, ttab, order, mode,
-                limit_time, steps, max_steps - steps, log, log_on, hits,
+                limit_time, steps + strict, max_steps - steps, log, log_on, hits,
             )  # fmt: skip
             if taken:
                 steps += taken

@@ -32,7 +32,7 @@ class StepLog:
 
 
 class Advanced(NamedTuple):
-    """What one :meth:`Replica.advance` did: the indices of the requests it finished (Python
+    """What one :meth:`Replica.run_before` did: the indices of the requests it finished (Python
     ints), the steps it ran, whether the engine is now idle with nothing pending, and its clock
     (s)."""
 
@@ -231,17 +231,29 @@ class Replica:
         _, nd, _, _ = self._run(limit_s, max_steps)
         return self.done_buf[:nd] + self.base
 
-    def advance(self, start_s: float, limit_s: float) -> Advanced:
-        """Set the clock to ``start_s`` (s; at or after :attr:`clock_s`), then :meth:`run_until`
-        ``limit_s``: what it did, read in one call (a driver that wakes often then reads no
-        engine field itself)."""
-        self.sf[0] = start_s
-        steps, nd, idle, clock = self._run(limit_s, 2**62)
+    def run_before(self, t: float) -> Advanced:
+        """Run every step that starts before ``t`` (s) and no other (a request added now with
+        ``arrival_s=t`` joins the first step at or after ``t``): what it did, read in one call."""
+        steps, nd, idle, clock = self._run(t, 2**62, strict=True)
         done = (self.done_buf[:nd] + self.base).tolist() if nd else []
         return Advanced(done, steps, idle, clock)
 
-    def _run(self, limit_s: float, max_steps: int) -> tuple[int, int, bool, float]:
-        """One kernel call: (steps run, requests finished into ``done_buf``, idle, clock s)."""
+    def next_wake_s(self) -> float:
+        """When (s) the engine next needs running if no request is added before (``inf``: idle
+        with nothing pending): its clock, or the end of the pure-decode stretch it is in, which
+        finishes and admits no request, so its counts stay as they are until then. A driver that
+        runs it then with :meth:`run_before` (just after that time) and runs it to each added
+        request's arrival before adding it runs every step at the time a step-by-step simulation
+        would; see :func:`kernel.next_wake`."""
+        wake = K.next_wake(
+            self.rq, self.rf, self.bp, self.sc, self.sf, self.run_q, self.wq, self.keys,
+            self.cache, self.cfg, self.coef, self.ttab, self.order, self.mode, self.hits,
+        )  # fmt: skip
+        return float(wake)
+
+    def _run(self, limit_s: float, max_steps: int, strict: bool = False) -> tuple[int, int, bool, float]:
+        """One kernel call: (steps run, requests finished into ``done_buf``, idle, clock s); with
+        ``strict`` no step starts at or after ``limit_s``, else at least one runs if there is work."""
         return K.run(  # type: ignore[no-any-return]
             self.rq,
             self.rf,
@@ -266,6 +278,7 @@ class Replica:
             self.log_on,
             self.fast,
             self.hits,
+            strict,
         )
 
     def int_fields(self, i: int) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -9,6 +10,20 @@ import simpy
 
 from simroute.policy.types import TierState
 from simroute.workload.request import Request
+
+
+def delay_until(now: float, t: float) -> float:
+    """The delay (s, >= 0) that lands exactly on time ``t`` (s) when SimPy adds it to ``now`` (s);
+    0 when ``t <= now``. ``now + (t - now)`` can miss ``t`` by a rounding step (when ``now < t / 2``),
+    and an event due at ``t`` would then fire at a time that depends on when it was scheduled."""
+    if t <= now:
+        return 0.0
+    d = t - now
+    while now + d < t:
+        d = math.nextafter(d, math.inf)
+    while now + d > t:
+        d = math.nextafter(d, -math.inf)
+    return d
 
 
 @dataclass(frozen=True, slots=True)

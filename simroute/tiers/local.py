@@ -2,10 +2,14 @@
 
 Every replica is an :class:`~simroute.engine.replica.Replica` (iteration-level vLLM V1 scheduling,
 KV blocks, preemption, prefix caching; step times from the first-principles GPU model, a profile or a
-recorded run). SimPy only schedules its wake-ups: one driver process runs every due engine up to the
-next event in the SimPy queue (``env.peek()``) — steps that start before any other event cannot be
-affected by it, so the result equals stepping the engines one step at a time — then sleeps until
-the earliest engine clock (or is woken when an idle replica receives a request).
+recorded run). Every step runs at the simulated time it starts, as if the engines were stepped one
+step at a time: a request submitted at time ``t`` joins the first step that starts at or after
+``t``, and what the tier reports at ``t`` (its queues, a replica's load) counts the steps started
+before ``t``. SimPy only schedules each engine's wake-ups: at the start of its next step, or at the
+end of the pure-decode stretch it is in (no request finishes or is admitted in one, so its counts
+hold until then; the stretch is taken in one jump). A wake-up is processed after every other event
+due at the same time (so requests submitted then join the step); a request submitted inside a
+stretch first runs the engine to its arrival (the stretch's steps that started before it).
 A request joins the replica of its model's pool with the fewest requests; it is rejected when
 that replica already has ``max_queue`` requests beyond its free seats, or when it can never fit
 (longer than ``max_model_len`` or than the whole KV cache).
@@ -13,14 +17,15 @@ that replica already has ``max_queue`` requests beyond its free seats, or when i
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Generator, Mapping
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import simpy
+from simpy.events import EventPriority
 
 from simroute.config import CONF_DIR, TRACES_DIR
 from simroute.engine import kernel as K
@@ -33,7 +38,7 @@ from simroute.engine.replica import Replica
 from simroute.engine.steptime import LinearStepTime, StepTimeModel, fit_run
 from simroute.errors import ConfigError, InputError
 from simroute.policy.types import TierState
-from simroute.tiers.base import AttemptResult
+from simroute.tiers.base import AttemptResult, delay_until
 from simroute.workload.prefix_runs import PrefixRuns
 from simroute.workload.request import Request
 
@@ -130,16 +135,35 @@ class PoolSpec:
         return spec
 
 
-class _Engine:
-    """One replica: its engine and in-flight requests, and what the driver last learnt of it:
-    whether it has work (a request added since it last ran idle) and its clock (s)."""
+LATE = EventPriority(2)
+"""SimPy priority of the engines' wake-ups: after the normal events (priority 1) due at the same
+time, including those they trigger then, so every request submitted at a step's start joins it."""
 
-    def __init__(self, spec: PoolSpec) -> None:
+
+class _Wake(simpy.Event):
+    """An event ``delay`` s from now processed after the normal events due then (:data:`LATE`)."""
+
+    def __init__(self, env: simpy.Environment, delay: float) -> None:
+        super().__init__(env)
+        self._ok = True  # triggered as simpy's own Timeout is, at a lower priority
+        self._value = None
+        env.schedule(self, LATE, delay)
+
+
+class _Engine:
+    """One replica: its engine and in-flight requests, what the tier last learnt of it (its clock,
+    s, and when it must next run, ``inf`` when idle) and the number of its current wake-up (an
+    earlier one that fires is stale)."""
+
+    def __init__(self, spec: PoolSpec, stepwise: bool) -> None:
         self.spec = spec
-        self.rep = Replica(spec.engine, spec.step_time, mode="time", capacity=256, compact=True)
+        self.rep = Replica(
+            spec.engine, spec.step_time, mode="time", capacity=256, compact=True, fast_forward=not stepwise
+        )
         self.inflight: dict[int, tuple[simpy.Event, float, Request]] = {}
-        self.busy = False  # == not rep.idle: only add() and running change it
-        self.clock_s = self.rep.clock_s  # == rep.clock_s: only the driver's runs change it
+        self.clock_s = self.rep.clock_s  # == rep.clock_s: only running the engine changes it
+        self.wake_s = math.inf
+        self.wake_no = 0
 
     @property
     def load(self) -> int:
@@ -166,6 +190,9 @@ class LocalTier:
     name = "local"
     affinity: bool = False
     affinity_slack: int = 8
+    stepwise: bool = False
+    """Run every step on its own wake-up, without jumping over decode stretches: the reference
+    that the default is tested against (the same results, byte for byte), far slower."""
 
     def __init__(
         self,
@@ -177,16 +204,11 @@ class LocalTier:
     ) -> None:
         self.env = env
         self.specs = {p.model: p for p in pools}
-        self.engines = {p.model: [_Engine(p) for _ in range(p.replicas)] for p in pools}
+        self.engines = {p.model: [_Engine(p, self.stepwise) for _ in range(p.replicas)] for p in pools}
         self.gpu_hour_usd = gpu_hour_usd
         self.prefix_hashes = prefix_hashes
         self.block_tokens = block_tokens
-        self._all = [e for engines in self.engines.values() for e in engines]
         self._session_replica: dict[tuple[str, int], _Engine] = {}
-        self._wake: simpy.Event | None = None
-        self._sleep_until = np.inf
-        self._kicked = False
-        self._driver = env.process(self._drive())
         self._state: TierState | None = None  # the engines' counts, until an engine changes
 
     @property
@@ -222,7 +244,6 @@ class LocalTier:
         if not fits or queued >= eng.spec.max_queue:
             ev.succeed(AttemptResult("rejected", now, now, now, now))
             return ev
-        was_idle = not eng.busy
         i = eng.rep.add(
             request.prompt_tokens,
             request.output_tokens,
@@ -231,45 +252,36 @@ class LocalTier:
             blocks_per_key=max(self.block_tokens // cfg.block_size, 1),
         )
         eng.inflight[i] = (ev, now, request)
-        eng.busy = True
         self._state = None
-        if was_idle:
-            if self._wake is not None:
-                if not self._wake.triggered:
-                    self._wake.succeed()
-            elif self._sleep_until > now and not self._kicked:
-                self._kicked = True
-                self._driver.interrupt()
+        self._plan(eng)
         return ev
 
-    def _drive(self) -> Generator[simpy.Event, Any, None]:
-        env = self.env
-        while True:
-            active = [e for e in self._all if e.busy]
-            if not active:
-                self._wake = env.event()
-                yield self._wake
-                self._wake = None
-                continue
-            now = env.now
-            limit = env.peek()
-            for e in active:
-                if e.clock_s <= now:
-                    run = e.rep.advance(now, limit)
-                    e.busy, e.clock_s = not run.idle, run.clock_s
-                    for i in run.done:
-                        self._complete(e, i)
-                    if run.steps == 0 and e.busy:
-                        raise RuntimeError(f"local replica of {e.spec.model} cannot schedule its queue")
-            self._state = None  # the engines ran
-            clocks = [e.clock_s for e in active if e.busy]  # the others stayed idle
-            if not clocks:
-                continue
-            self._sleep_until = min(clocks)
-            self._kicked = False
-            with contextlib.suppress(simpy.Interrupt):  # an idle replica got a request
-                yield env.timeout(max(self._sleep_until - now, 0.0))
-            self._sleep_until = np.inf
+    def _plan(self, e: _Engine) -> None:
+        """Schedule engine ``e``'s next wake-up (none when idle; kept when its time is unchanged)."""
+        t = e.rep.next_wake_s() if not self.stepwise or e.rep.idle else max(e.clock_s, self.env.now)
+        if t == e.wake_s:
+            return
+        e.wake_s = t
+        e.wake_no += 1
+        if t < math.inf:
+            no = e.wake_no
+            _Wake(self.env, delay_until(self.env.now, t)).callbacks.append(lambda _ev: self._woken(e, no))
+
+    def _woken(self, e: _Engine, no: int) -> None:
+        """Wake-up ``no`` of engine ``e`` (ignored if stale): run its steps that start by now (its
+        stretch and the step due now), then plan the next. (A request added inside a stretch is
+        pending until then: the stretch stops at its arrival, and it joins the step after.)"""
+        if no != e.wake_no:
+            return
+        run = e.rep.run_before(math.nextafter(self.env.now, math.inf))
+        e.clock_s = run.clock_s
+        for i in run.done:
+            self._complete(e, i)
+        self._state = None
+        if run.steps == 0 and not run.idle:
+            raise RuntimeError(f"local replica of {e.spec.model} cannot schedule its queue")
+        e.wake_s = math.inf  # planned afresh
+        self._plan(e)
 
     def _complete(self, e: _Engine, i: int) -> None:
         ev, submit, _req = e.inflight.pop(i)
@@ -288,7 +300,7 @@ class LocalTier:
         def fire(_t: simpy.Event) -> None:
             ev.succeed(res)
 
-        self.env.timeout(max(res.end_s - self.env.now, 0.0)).callbacks.append(fire)
+        self.env.timeout(delay_until(self.env.now, res.end_s)).callbacks.append(fire)
 
     def state(self) -> TierState:
         """Waiting and running requests over all replicas (counted again only after a request was
