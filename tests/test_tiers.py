@@ -73,7 +73,8 @@ def _pool(**kw: Any) -> PoolSpec:
 
 def test_local_tier_matches_the_bare_engine(env: simpy.Environment) -> None:
     """Driven by SimPy (with unrelated events in between), the tier's results equal a bare
-    engine replaying the same arrivals: the driver's look-ahead never changes the schedule."""
+    engine replaying the same arrivals: waking the engine only at stretch ends never changes the
+    schedule, and the state it reports between wake-ups is current."""
     tier = LocalTier(env, [_pool(max_queue=1000)], gpu_hour_usd=2.0)
     g = np.random.default_rng(3)
     n = 40
@@ -90,7 +91,7 @@ def test_local_tier_matches_the_bare_engine(env: simpy.Environment) -> None:
 
     states_right = []
 
-    def noise() -> Any:  # unrelated events at odd times, to cut the driver's look-ahead
+    def noise() -> Any:  # unrelated events at odd times, reading the tier's state between wake-ups
         while env.now < arr[-1] + 5:
             states_right.append(tier.state() == counted())  # the remembered state is current
             yield env.timeout(float(g.exponential(0.013)))

@@ -52,9 +52,8 @@ class Replica:
             time) or ``"step"`` (before their arrival step; replay of step-mode runs).
         capacity: initial number of request slots (grows as needed).
         log_steps: keep a per-step log of up to this many steps (0 = none).
-        fast_forward: jump over stretches of pure-decode steps in one go (the same steps, times
-            and prefix-cache hits; busy-time shares may differ in the last bits; off only to test
-            that claim).
+        fast_forward: jump over stretches of pure-decode steps in one go (the same steps, times,
+            prefix-cache hits and busy time, bit for bit; off only to test that claim).
         compact: when the request rows fill and at least half of them are finished requests at
             the front, drop those rows instead of doubling (the replica then holds rows for the
             requests of the last while, not for every request it served: about 200 B each). A
