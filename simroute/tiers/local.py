@@ -8,8 +8,9 @@ step at a time: a request submitted at time ``t`` joins the first step that star
 before ``t``. SimPy only schedules each engine's wake-ups: at the start of its next step, or at the
 end of the pure-decode stretch it is in (no request finishes or is admitted in one, so its counts
 hold until then; the stretch is taken in one jump). A wake-up is processed after every other event
-due at the same time (so requests submitted then join the step); a request submitted inside a
-stretch first runs the engine to its arrival (the stretch's steps that started before it).
+due at the same time (so requests submitted then join the step). A request submitted inside a
+stretch is pending: the engine's next wake-up is planned afresh, and the stretch stops at the
+request's arrival, so it joins the first step that starts at or after it.
 A request joins the replica of its model's pool with the fewest requests; it is rejected when
 that replica already has ``max_queue`` requests beyond its free seats, or when it can never fit
 (longer than ``max_model_len`` or than the whole KV cache).
