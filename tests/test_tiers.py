@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,7 @@ from simroute.engine.replica import Replica
 from simroute.engine.steptime import LinearStepTime
 from simroute.errors import ConfigError, InputError
 from simroute.policy.types import TierState
-from simroute.tiers.base import AttemptResult
+from simroute.tiers.base import AttemptResult, delay_until
 from simroute.tiers.batch import BatchTier
 from simroute.tiers.latency_fit import LatencySpec, fit_profiles, fit_report, ks_distance
 from simroute.tiers.local import LocalTier, PoolSpec
@@ -419,3 +420,20 @@ def test_gpu_model_step_time_config_errors() -> None:
         PoolSpec.from_config(with_step(gpu="H100"))
     with pytest.raises(InputError, match=r"no-such-model/config.json: model config not found"):
         PoolSpec.from_config(with_step(model_config="no-such-model"))
+
+
+def test_delay_until_lands_on_the_time_or_the_first_one_after() -> None:
+    """SimPy fires an event at ``now + delay``: ``delay_until`` gives a delay that lands on ``t``, or,
+    where no delay reaches it from this ``now``, the first time after it (never before), where the
+    plain difference lands early for some times; 0 for a time already past."""
+    g = np.random.default_rng(5)
+    now, t = (g.uniform(0, 1, 20_000) * 10.0 ** g.integers(-3, 5, 20_000) for _ in range(2))
+    later = t > now
+    now, t = now[later].tolist(), t[later].tolist()
+    d = [delay_until(n, x) for n, x in zip(now, t, strict=True)]
+    triples = list(zip(now, t, d, strict=True))
+    assert all(n + dd == x or n + dd > x > n + math.nextafter(dd, -math.inf) for n, x, dd in triples)
+    exact = sum(n + dd == x for n, x, dd in triples)
+    assert exact > 0.97 * len(t)
+    assert sum(n + (x - n) < x for n, x in zip(now, t, strict=True)) > 20  # the plain difference: early
+    assert delay_until(5.0, 5.0) == 0.0 and delay_until(5.0, 4.0) == 0.0

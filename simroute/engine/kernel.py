@@ -553,7 +553,7 @@ def _stretch(rq, bp, sc, run_q, wq, keys, cache, cfg, hits, max_k):
 
 
 @numba.njit(cache=True)
-def next_wake(rq, rf, bp, sc, sf, run_q, wq, keys, cache, cfg, coef, ttab, order, mode, hits):
+def next_wake(rq, rf, bp, sc, sf, run_q, wq, keys, cache, cfg, coef, ttab, order, mode, hits, log):
     """When (s) the engine next needs running if no request is added before: the start of its next
     step that is not part of a pure-decode stretch (the clock when its next step is not; when it
     is, the clock after the stretch, which :func:`run` then takes in one jump); ``inf`` when it is
@@ -568,14 +568,12 @@ def next_wake(rq, rf, bp, sc, sf, run_q, wq, keys, cache, cfg, coef, ttab, order
         return max(t, next_t)
     if next_t <= t:
         return t  # a pending request joins at the next step
-    nrun = sc[S_NRUN]
     k, c0 = _stretch(rq, bp, sc, run_q, wq, keys, cache, cfg, hits, 2**62)
     if k < 2:
         return t
-    for j in range(k):
-        if t >= next_t:
-            break
-        t += _step_time(ttab, coef, 0, nrun, nrun, c0 + j * nrun, 0.0, 0)
+    _, t = _time_stretch(  # clocked as run will clock it (nothing logged: log_on False)
+        rq, rf, bp, sc, sf, run_q, sc[S_NRUN], cfg, coef, ttab, order, mode, np.inf, 1, k, c0, log, False
+    )
     return t
 
 

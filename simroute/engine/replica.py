@@ -241,12 +241,12 @@ class Replica:
         """When (s) the engine next needs running if no request is added before (``inf``: idle
         with nothing pending): its clock, or the end of the pure-decode stretch it is in, which
         finishes and admits no request, so its counts stay as they are until then. A driver that
-        runs it then with :meth:`run_before` (just after that time) and runs it to each added
-        request's arrival before adding it runs every step at the time a step-by-step simulation
-        would; see :func:`kernel.next_wake`."""
+        runs it then with :meth:`run_before` (just after that time), and asks again after every
+        :meth:`add` (a request added inside a stretch stops it at its arrival), runs every step at
+        the time a step-by-step simulation would; see :func:`kernel.next_wake`."""
         wake = K.next_wake(
             self.rq, self.rf, self.bp, self.sc, self.sf, self.run_q, self.wq, self.keys,
-            self.cache, self.cfg, self.coef, self.ttab, self.order, self.mode, self.hits,
+            self.cache, self.cfg, self.coef, self.ttab, self.order, self.mode, self.hits, self.log,
         )  # fmt: skip
         return float(wake)
 

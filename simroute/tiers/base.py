@@ -13,16 +13,18 @@ from simroute.workload.request import Request
 
 
 def delay_until(now: float, t: float) -> float:
-    """The delay (s, >= 0) that lands exactly on time ``t`` (s) when SimPy adds it to ``now`` (s);
-    0 when ``t <= now``. ``now + (t - now)`` can miss ``t`` by a rounding step (when ``now < t / 2``),
-    and an event due at ``t`` would then fire at a time that depends on when it was scheduled."""
+    """A delay (s, >= 0) that SimPy, adding it to ``now`` (s), turns into ``t`` (s), or, where no
+    delay reaches ``t`` from this ``now`` (a rounding tie, about 1 % of pairs with
+    ``now < t / 2``), into the first time after it; never earlier; 0 when ``t <= now``.
+    The plain ``t - now`` can land a rounding step early (an engine woken then would find its step
+    not yet due) or late."""
     if t <= now:
         return 0.0
     d = t - now
-    while now + d < t:
-        d = math.nextafter(d, math.inf)
     while now + d > t:
         d = math.nextafter(d, -math.inf)
+    while now + d < t:
+        d = math.nextafter(d, math.inf)
     return d
 
 

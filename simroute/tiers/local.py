@@ -152,9 +152,8 @@ class _Wake(simpy.Event):
 
 
 class _Engine:
-    """One replica: its engine and in-flight requests, what the tier last learnt of it (its clock,
-    s, and when it must next run, ``inf`` when idle) and the number of its current wake-up (an
-    earlier one that fires is stale)."""
+    """One replica: its engine and in-flight requests, when it must next run (s, ``inf`` when
+    idle) and the number of its current wake-up (an earlier one that fires is stale)."""
 
     def __init__(self, spec: PoolSpec, stepwise: bool) -> None:
         self.spec = spec
@@ -162,7 +161,6 @@ class _Engine:
             spec.engine, spec.step_time, mode="time", capacity=256, compact=True, fast_forward=not stepwise
         )
         self.inflight: dict[int, tuple[simpy.Event, float, Request]] = {}
-        self.clock_s = self.rep.clock_s  # == rep.clock_s: only running the engine changes it
         self.wake_s = math.inf
         self.wake_no = 0
 
@@ -259,7 +257,7 @@ class LocalTier:
 
     def _plan(self, e: _Engine) -> None:
         """Schedule engine ``e``'s next wake-up (none when idle; kept when its time is unchanged)."""
-        t = e.rep.next_wake_s() if not self.stepwise or e.rep.idle else max(e.clock_s, self.env.now)
+        t = e.rep.next_wake_s() if not self.stepwise or e.rep.idle else max(e.rep.clock_s, self.env.now)
         if t == e.wake_s:
             return
         e.wake_s = t
@@ -275,7 +273,6 @@ class LocalTier:
         if no != e.wake_no:
             return
         run = e.rep.run_before(math.nextafter(self.env.now, math.inf))
-        e.clock_s = run.clock_s
         for i in run.done:
             self._complete(e, i)
         self._state = None
