@@ -228,22 +228,27 @@ class RecordLog:
         """The logged records in the row order ``order`` (a permutation of the record numbers) as
         :meth:`frame` would give them sorted so, and the log emptied: each column is reordered and
         its buffer freed before the next, so the log and the table are never both held in full.
-        ``columns``: only the fields it names (field order), if given."""
+        ``columns``: only the fields it names (field order), if given. The log is emptied whether
+        or not this raises (a log whose columns were partly freed is never left to read)."""
         names = [name for name in self._schema if columns is None or name in columns]
-        series = [self._series(name, order) for name in names]
-        self._empty()
+        try:
+            series = [self._series(name, order) for name in names]
+        finally:  # emptied as documented even when a column fails: never left half-taken
+            self._empty()
         return pl.DataFrame(series)
 
     def spool(self, folder: Path, order: np.ndarray) -> ColumnSpool:
         """Write the logged records, in the row order ``order``, into ``folder`` (created) one
         column at a time, each freed before the next is built, and empty the log: the table is
         never held whole here (:meth:`ColumnSpool.frame` reads it back equal to
-        :meth:`take_frame`'s)."""
-        folder.mkdir(parents=True, exist_ok=True)
-        for i, name in enumerate(self._schema):
-            np.save(folder / f"{i}.npy", self._ordered(name, order))
-        words = {name: self._words(name) for name in self._vocab}
-        self._empty()
+        :meth:`take_frame`'s). The log is emptied whether or not this raises."""
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for i, name in enumerate(self._schema):
+                np.save(folder / f"{i}.npy", self._ordered(name, order))
+            words = {name: self._words(name) for name in self._vocab}
+        finally:  # emptied as documented even when a write fails: never left half-taken
+            self._empty()
         return ColumnSpool(self.cls, folder, words)
 
     def _empty(self) -> None:

@@ -86,6 +86,34 @@ def test_a_log_taken_in_part_gives_those_columns_and_is_left_empty(spill_rows: i
     assert atts.frame().equals(to_frame([aa[0]], AttemptRecord))
 
 
+@pytest.mark.parametrize("how", ["take_frame", "spool"])
+def test_a_log_whose_column_fails_to_read_is_left_empty_not_half_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """A column that cannot be read back (a short read of the spill file, say) fails the call, and
+    the log is then empty and usable, not left with some columns freed and others full."""
+    _, atts, _, aa = _logs(30, 7)
+    by_attempt = np.lexsort((atts.column("attempt"), atts.column("idx")))
+    real, calls = RecordLog._values, []
+
+    def flaky(self: RecordLog, name: str, dtype: type) -> np.ndarray:
+        calls.append(name)
+        if len(calls) == 3:
+            raise OSError("short read from the record log's spill file (test)")
+        return real(self, name, dtype)
+
+    monkeypatch.setattr(RecordLog, "_values", flaky)
+    with pytest.raises(OSError, match="short read"):
+        if how == "take_frame":
+            atts.take_frame(by_attempt)
+        else:
+            atts.spool(tmp_path / "a", by_attempt)
+    monkeypatch.undo()
+    assert len(calls) == 3 and len(atts) == 0 and atts.frame().height == 0
+    atts.append(aa[0])
+    assert atts.frame().equals(to_frame([aa[0]], AttemptRecord))
+
+
 def test_an_empty_log_spools_to_an_empty_table_of_its_schema(tmp_path: Path) -> None:
     spool = RecordLog(AttemptRecord).spool(tmp_path / "a", np.zeros(0, np.int64))
     assert spool.frame().schema == to_frame([], AttemptRecord).schema
