@@ -235,6 +235,32 @@ def test_dropping_finished_rows_changes_no_step(blocks: int) -> None:
     assert sum(np.count_nonzero(np.array(f)[[K.NPRE]]) for _, f, _ in seen[0]) > (10 if blocks == 80 else -1)
 
 
+def test_dropping_rows_keeps_the_remembered_lookup_on_its_request() -> None:
+    """The remembered prefix lookup names its request by row; when finished rows are dropped, it
+    still names the same request (by its index), not whichever request now has that row (and
+    names no row when its own request was dropped)."""
+    cfg = EngineConfig(max_num_batched_tokens=256, max_num_seqs=4, block_size=16, num_gpu_blocks=60)
+    rep = Replica(cfg, STEP, capacity=16, compact=True)
+    g = np.random.default_rng(11)
+    t, checked = 0.0, 0
+    for _ in range(3000):
+        t += float(g.exponential(0.05))
+        memo = None
+        if rep.sc[K.S_MOK] != 0 and rep.sc[K.S_MREQ] < rep.sc[K.S_NREQ]:
+            memo = int(rep.rq[rep.sc[K.S_MREQ], K.RID])
+        base = rep.base
+        rep.add(int(g.integers(40, 300)), int(g.integers(1, 30)), arrival_s=t, prefix_keys=np.arange(4) + 7)
+        if memo is not None and rep.base != base:
+            row = int(rep.sc[K.S_MREQ])
+            if memo < rep.base:  # its request finished and was dropped: the memo names no row
+                assert row < 0
+            else:
+                assert int(rep.rq[row, K.RID]) == memo
+                checked += 1
+        rep.run_until(t)
+    assert checked >= 5
+
+
 def _drive_exactly(
     cfg: EngineConfig, stepwise: bool, seed: int
 ) -> tuple[Replica, int, list[tuple[int, ...]]]:
