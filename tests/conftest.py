@@ -21,22 +21,29 @@ from simroute.workload.skills import SkillCatalog, catalog_from_config
 
 HANG_LIMIT_S = float(os.environ.get("SIMROUTE_TEST_HANG_S", "900"))
 """Seconds one test may run before the test process is ended as hung (``SIMROUTE_TEST_HANG_S``)."""
+HANG_LIMIT_LONG_S = float(os.environ.get("SIMROUTE_TEST_HANG_LONG_S", "5400"))
+"""The same for a test of the opt-in long suites (:data:`LONG_MARKS`; ``SIMROUTE_TEST_HANG_LONG_S``):
+two quick paper builds or a cluster sweep may rightly run past :data:`HANG_LIMIT_S`."""
+LONG_MARKS = ("slow", "benchmark", "cluster", "vllm")
 
 
 @pytest.fixture(autouse=True)
 def _hang_guard(request: pytest.FixtureRequest) -> Iterator[None]:
     """End the whole test run, with every thread's traceback on the terminal and exit status 1,
-    when a test runs past :data:`HANG_LIMIT_S`: a hang then fails fast instead of holding CI to its
-    own limit. ``faulthandler`` fires from its own thread, so it also stops a test stuck inside
-    compiled (Numba) code, which no Python-level timeout interrupts; the traceback goes to the
-    terminal through the copy of stderr pytest keeps beside its output capture."""
+    when a test runs past :data:`HANG_LIMIT_S` (:data:`HANG_LIMIT_LONG_S` in the long suites): a
+    hang then fails fast instead of holding CI to its own limit. ``faulthandler`` fires from its
+    own thread, so it also stops a test stuck inside compiled (Numba) code, which no Python-level
+    timeout interrupts; the traceback goes to the terminal through the copy of stderr pytest keeps
+    beside its output capture."""
     try:
         from _pytest.faulthandler import fault_handler_stderr_fd_key
 
         fd = request.config.stash.get(fault_handler_stderr_fd_key, None)
     except ImportError:  # pragma: no cover - another pytest: the captured stderr, still exits
         fd = None
-    faulthandler.dump_traceback_later(HANG_LIMIT_S, exit=True, file=sys.stderr if fd is None else fd)
+    long = any(request.node.get_closest_marker(m) is not None for m in LONG_MARKS)
+    limit = HANG_LIMIT_LONG_S if long else HANG_LIMIT_S
+    faulthandler.dump_traceback_later(limit, exit=True, file=sys.stderr if fd is None else fd)
     yield
     faulthandler.cancel_dump_traceback_later()
 

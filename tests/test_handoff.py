@@ -103,11 +103,13 @@ def test_a_log_whose_column_fails_to_read_is_left_empty_not_half_taken(
         return real(self, name, dtype)
 
     monkeypatch.setattr(RecordLog, "_values", flaky)
+    take = (
+        (lambda: atts.take_frame(by_attempt))
+        if how == "take_frame"
+        else (lambda: atts.spool(tmp_path / "a", by_attempt))
+    )
     with pytest.raises(OSError, match="short read"):
-        if how == "take_frame":
-            atts.take_frame(by_attempt)
-        else:
-            atts.spool(tmp_path / "a", by_attempt)
+        take()
     monkeypatch.undo()
     assert len(calls) == 3 and len(atts) == 0 and atts.frame().height == 0
     atts.append(aa[0])
