@@ -57,6 +57,7 @@ paper-quick: $(STAMP)
 ## paper-timing: re-measure the timing outputs the paper quotes (machine-dependent, not deterministic)
 paper-timing: $(STAMP)
 	$(BIN)/python experiments/scale_bench.py --requests 100000 1000000 --json paper/scale_bench.json
+	$(BIN)/python experiments/scale_profile.py --requests 1000000 --cprofile-requests 100000 --json paper/scale_profile.json
 
 ## paper-timing-10m: the 10 M-request run the README quotes (about 30 min and 8 GiB on 2 cores)
 paper-timing-10m: $(STAMP)

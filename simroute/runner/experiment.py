@@ -221,6 +221,15 @@ def _job(
     )
 
 
+def arm_job(cfg: Mapping[str, Any], arm: str) -> ArmJob:
+    """The simulation job of ``arm`` (``policy`` or ``baseline``) of the run ``cfg``, its inputs
+    built here as a run builds them, without progress reporting: to time or profile one arm alone
+    in this process (``experiments/scale_profile.py``)."""
+    inp, prefixes = _inputs(cfg)
+    ctx = PolicyContext(inp.skills.names, inp.catalog, int(cfg["seed"]))
+    return _job(cfg, inp, ctx, arm, False, ReplayConfig.from_config(cfg["workload"]), prefixes)
+
+
 def _inputs(cfg: Mapping[str, Any]) -> tuple[RunInputs, PrefixRuns]:
     """The run's inputs, with the prefix ids taken out of the table as runs of consecutive ids
     (about a twelfth of the flat ids' memory): the simulation reads those, and the per-row lists
