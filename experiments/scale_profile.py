@@ -1,12 +1,14 @@
 """Where a large run's time goes: each arm of ``N`` requests simulated alone in this process, the
-local engines' kernel timed apart from the rest, and a cProfile of a smaller run's policy arm.
+local engines' kernel calls timed apart from the rest, and a cProfile of a smaller run's policy arm.
 
-For each arm: seconds to simulate it (inputs built first, not counted), of which the local
-engines' compiled kernel (:meth:`Replica._run` and :meth:`Replica.next_wake_s`, timed around each
-call), the engine steps it ran and the requests the local engines took (with their mean prompt
-and KV blocks: the kernel allocates, hashes, caches and frees KV blocks one at a time, as vLLM
-does), the SimPy events scheduled, and the rest (Python: lifecycle, policies, caches, tiers, SimPy)
-per simulated request. Timing each kernel call adds well under a microsecond a call.
+For each arm (:class:`ArmProfile`): seconds to simulate it (the run's inputs are built first and
+not counted; its policies, tiers and engines are built inside the timed simulation), of which the
+local engines' kernel calls (:meth:`Replica._run` and :meth:`Replica.next_wake_s`, timed around
+each call: the compiled code plus its Python wrapper and Numba's dispatch, about 2 µs a call), the
+engine steps they ran and the requests the local engines took (with their mean prompt tokens, and
+prompt plus output in KV blocks: the kernel allocates, hashes, caches and frees KV blocks one at a
+time, as vLLM does), the SimPy events scheduled, and the rest (Python: lifecycle, policies,
+caches, tiers, SimPy) per simulated request. Timing a call adds well under a microsecond.
 ``--cprofile-requests M`` also profiles the policy arm of ``M`` requests (cProfile; it slows Python
 about twofold, not the kernel) and keeps the functions with the most time of their own.
 
@@ -17,13 +19,14 @@ Usage: ``python experiments/scale_profile.py [--requests 1000000] [--cprofile-re
 from __future__ import annotations
 
 import argparse
+import copy
 import cProfile
 import json
 import pstats
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,29 +39,41 @@ from simroute.runner.experiment import arm_job
 
 @dataclass
 class KernelMeter:
-    """What the local engines did during one simulation: kernel seconds and calls, engine steps,
-    requests added (and their prompt and output tokens summed), and the SimPy environments made."""
+    """What the local engines did during one simulation.
+
+    Attributes:
+        kernel_s: seconds inside kernel calls (compiled code, wrapper and dispatch).
+        run_calls: :meth:`Replica._run` calls (each runs steps).
+        wake_calls: :meth:`Replica.next_wake_s` calls (each plans a wake-up, runs no step).
+        engine_steps: engine steps run.
+        local_requests: requests the local replicas took (:meth:`Replica.add` calls that returned).
+        local_prompt_tokens: their prompt tokens, summed.
+        local_output_tokens: their output tokens, summed.
+        envs: the SimPy environments made meanwhile.
+    """
 
     kernel_s: float = 0.0
-    kernel_calls: int = 0
+    run_calls: int = 0
+    wake_calls: int = 0
     engine_steps: int = 0
     local_requests: int = 0
     local_prompt_tokens: int = 0
     local_output_tokens: int = 0
-    envs: list[simpy.Environment] | None = None
+    envs: list[simpy.Environment] = field(default_factory=list)
 
 
 @contextmanager
 def metered() -> Iterator[KernelMeter]:
-    """Time every kernel call of every :class:`Replica` and count what it does, while inside."""
-    m = KernelMeter(envs=[])
+    """Time every kernel call of every :class:`Replica` and count what it does, while inside (the
+    engine and SimPy classes are restored on leaving, also on an error)."""
+    m = KernelMeter()
     run, wake, add, env_init = Replica._run, Replica.next_wake_s, Replica.add, simpy.Environment.__init__
 
     def timed_run(self: Replica, *a: Any, **k: Any) -> Any:
         t = time.perf_counter()
         out = run(self, *a, **k)
         m.kernel_s += time.perf_counter() - t
-        m.kernel_calls += 1
+        m.run_calls += 1
         m.engine_steps += int(out[0])
         return out
 
@@ -66,34 +81,71 @@ def metered() -> Iterator[KernelMeter]:
         t = time.perf_counter()
         out = wake(self)
         m.kernel_s += time.perf_counter() - t
-        m.kernel_calls += 1
+        m.wake_calls += 1
         return out
 
     def counted_add(self: Replica, prompt_tokens: int, max_tokens: int, **k: Any) -> int:
+        i = add(self, prompt_tokens, max_tokens, **k)
         m.local_requests += 1
         m.local_prompt_tokens += prompt_tokens
         m.local_output_tokens += max_tokens
-        return add(self, prompt_tokens, max_tokens, **k)
+        return i
 
     def kept_env(self: simpy.Environment, *a: Any, **k: Any) -> None:
         env_init(self, *a, **k)
-        assert m.envs is not None
         m.envs.append(self)
 
-    patches = {"_run": timed_run, "next_wake_s": timed_wake, "add": counted_add}
-    for name, f in patches.items():
-        setattr(Replica, name, f)
-    simpy.Environment.__init__ = kept_env  # type: ignore[method-assign]
     try:
+        Replica._run, Replica.next_wake_s, Replica.add = timed_run, timed_wake, counted_add  # type: ignore[method-assign]
+        simpy.Environment.__init__ = kept_env  # type: ignore[method-assign]
         yield m
     finally:
         Replica._run, Replica.next_wake_s, Replica.add = run, wake, add  # type: ignore[method-assign]
         simpy.Environment.__init__ = env_init  # type: ignore[method-assign]
 
 
-def _events(envs: list[simpy.Environment]) -> int:
-    """SimPy events scheduled in ``envs`` (each environment numbers its events from 0)."""
-    return sum(next(env._eid) for env in envs)
+def events(envs: list[simpy.Environment]) -> int:
+    """SimPy events scheduled so far in ``envs`` (read from a copy of each environment's event
+    counter, which numbers its events from 0; the counter itself is left as it is)."""
+    return sum(next(copy.copy(env._eid)) for env in envs)
+
+
+@dataclass(frozen=True)
+class ArmProfile:
+    """Where one arm's simulation time went (see the module docstring).
+
+    Attributes:
+        requests, arm: the run's size and the arm (``policy`` or ``baseline``).
+        simulate_s: seconds to simulate the arm; ``kernel_s`` of them in kernel calls, ``rest_s``
+            in the rest.
+        kernel_share: ``kernel_s / simulate_s``.
+        run_calls, wake_calls, engine_steps: see :class:`KernelMeter`.
+        local_requests: requests the local replicas took.
+        local_prompt_tokens_mean: their mean prompt (tokens).
+        block_tokens: the local pools' KV block size (tokens).
+        local_kv_blocks_mean: their mean prompt plus output, in KV blocks.
+        kernel_us_per_local_request: kernel µs per local request.
+        simpy_events, simpy_events_per_request: SimPy events scheduled, in all and per request.
+        rest_us_per_request: the rest, µs per simulated request.
+    """
+
+    requests: int
+    arm: str
+    simulate_s: float
+    kernel_s: float
+    rest_s: float
+    kernel_share: float
+    run_calls: int
+    wake_calls: int
+    engine_steps: int
+    local_requests: int
+    local_prompt_tokens_mean: float
+    block_tokens: int
+    local_kv_blocks_mean: float
+    kernel_us_per_local_request: float
+    simpy_events: int
+    simpy_events_per_request: float
+    rest_us_per_request: float
 
 
 def _block_tokens(cfg: dict[str, Any]) -> int:
@@ -104,52 +156,72 @@ def _block_tokens(cfg: dict[str, Any]) -> int:
     return sizes.pop()
 
 
-def arm_profile(n: int, arm: str) -> dict[str, Any]:
+def arm_profile(n: int, arm: str) -> ArmProfile:
     """Simulate ``arm`` of the default run with ``n`` requests alone here; where its time went."""
     cfg = compose([f"workload.n_requests={n}", "progress=false"])
-    block_tokens = _block_tokens(cfg)
+    bt = _block_tokens(cfg)
     job = arm_job(cfg, arm)
     with metered() as m:
         t = time.perf_counter()
         job.logs()
         sim_s = time.perf_counter() - t
-    rest_s = sim_s - m.kernel_s
     local = max(m.local_requests, 1)
-    out = {k: v for k, v in asdict(m).items() if k != "envs"}
-    events = _events(m.envs or [])
-    out.update(
+    ev = events(m.envs)
+    return ArmProfile(
         requests=n,
         arm=arm,
         simulate_s=sim_s,
-        simpy_events=events,
-        simpy_events_per_request=events / n,
-        rest_s=rest_s,
-        rest_us_per_request=1e6 * rest_s / n,
+        kernel_s=m.kernel_s,
+        rest_s=sim_s - m.kernel_s,
         kernel_share=m.kernel_s / sim_s,
-        kernel_us_per_local_request=1e6 * m.kernel_s / local,
+        run_calls=m.run_calls,
+        wake_calls=m.wake_calls,
+        engine_steps=m.engine_steps,
+        local_requests=m.local_requests,
         local_prompt_tokens_mean=m.local_prompt_tokens / local,
-        block_tokens=block_tokens,
-        local_kv_blocks_mean=(m.local_prompt_tokens + m.local_output_tokens) / local / block_tokens,
+        block_tokens=bt,
+        local_kv_blocks_mean=(m.local_prompt_tokens + m.local_output_tokens) / local / bt,
+        kernel_us_per_local_request=1e6 * m.kernel_s / local,
+        simpy_events=ev,
+        simpy_events_per_request=ev / n,
+        rest_us_per_request=1e6 * (sim_s - m.kernel_s) / n,
     )
-    return out
 
 
-def cprofile_top(n: int, top: int = 15) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class ProfileRow:
+    """One function of a cProfile: where it is, its calls, and its own and cumulative seconds."""
+
+    function: str
+    calls: int
+    own_s: float
+    cum_s: float
+
+
+def cprofile_top(n: int, top: int = 15) -> list[ProfileRow]:
     """The policy arm of ``n`` requests under cProfile: the ``top`` functions by own time."""
     job = arm_job(compose([f"workload.n_requests={n}", "progress=false"]), "policy")
     prof = cProfile.Profile()
     prof.enable()
     job.logs()
     prof.disable()
-    st = pstats.Stats(prof)
     rows = []
-    for (path, line, name), (_cc, ncalls, tottime, cumtime, _) in st.stats.items():  # type: ignore[attr-defined]
+    for (path, line, name), (_cc, ncalls, own, cum, _) in pstats.Stats(prof).stats.items():  # type: ignore[attr-defined]
         where = path.split("site-packages/")[-1].removeprefix(f"{REPO_ROOT}/") if path != "~" else "builtin"
-        rows.append(
-            {"function": f"{where}:{line}({name})", "calls": ncalls, "own_s": tottime, "cum_s": cumtime}
-        )
-    rows.sort(key=lambda r: -r["own_s"])
+        rows.append(ProfileRow(f"{where}:{line}({name})", ncalls, own, cum))
+    rows.sort(key=lambda r: -r.own_s)
     return rows[:top]
+
+
+def _say(r: ArmProfile) -> str:
+    """One arm's profile as a line of text."""
+    return (
+        f"{r.arm:>8}: {r.requests:,} requests simulated in {r.simulate_s:.1f} s; kernel calls "
+        f"{r.kernel_s:.1f} s ({r.run_calls:,} runs, {r.wake_calls:,} wake plans, {r.engine_steps:,} steps, "
+        f"{r.local_requests:,} local requests of {r.local_prompt_tokens_mean:,.0f} prompt tokens, "
+        f"{r.kernel_us_per_local_request:.0f} us each); {r.simpy_events:,} SimPy events; "
+        f"the rest {r.rest_s:.1f} s ({r.rest_us_per_request:.1f} us a request)"
+    )
 
 
 def main() -> None:
@@ -160,20 +232,14 @@ def main() -> None:
     a = ap.parse_args()
     arms = [arm_profile(a.requests, arm) for arm in ("policy", "baseline")]
     for r in arms:
-        print(
-            f"{r['arm']:>8}: {r['requests']:,} requests simulated in {r['simulate_s']:.1f} s; kernel "
-            f"{r['kernel_s']:.1f} s ({r['kernel_calls']:,} calls, {r['engine_steps']:,} steps, "
-            f"{r['local_requests']:,} local requests of {r['local_prompt_tokens_mean']:,.0f} prompt tokens, "
-            f"{r['kernel_us_per_local_request']:.0f} us each); {r['simpy_events']:,} SimPy events; "
-            f"the rest {r['rest_s']:.1f} s ({r['rest_us_per_request']:.1f} us a request)",
-            flush=True,
-        )
-    out: dict[str, Any] = {"arms": arms}
+        print(_say(r), flush=True)
+    out: dict[str, Any] = {"arms": [asdict(r) for r in arms]}
     if a.cprofile_requests:
+        top = cprofile_top(a.cprofile_requests)
         out["cprofile_requests"] = a.cprofile_requests
-        out["cprofile_top"] = cprofile_top(a.cprofile_requests)
-        for r in out["cprofile_top"]:
-            print(f"{r['own_s']:8.2f} s own {r['cum_s']:8.2f} s cum {r['calls']:>10,}  {r['function']}")
+        out["cprofile_top"] = [asdict(r) for r in top]
+        for p in top:
+            print(f"{p.own_s:8.2f} s own {p.cum_s:8.2f} s cum {p.calls:>10,}  {p.function}")
     if a.json:
         a.json.write_text(json.dumps(out, indent=1) + "\n")
 

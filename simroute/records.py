@@ -242,8 +242,8 @@ class RecordLog:
         column at a time, each freed before the next is built, and empty the log: the table is
         never held whole here (:meth:`ColumnSpool.frame` reads it back equal to
         :meth:`take_frame`'s). The log is emptied whether or not this raises."""
+        folder.mkdir(parents=True, exist_ok=True)
         try:
-            folder.mkdir(parents=True, exist_ok=True)
             for i, name in enumerate(self._schema):
                 np.save(folder / f"{i}.npy", self._ordered(name, order))
             words = {name: self._words(name) for name in self._vocab}

@@ -1,10 +1,12 @@
-"""Benchmarks (deselected by default; ``make bench``): simulation throughput and the cost kernel."""
+"""Benchmarks (deselected by default; ``make bench``): simulation throughput, the cost kernel, the
+engine, and the 1 M-request scale target (an expected failure while it is missed)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from simroute.config import REPO_ROOT
 from simroute.economics.costs import attempt_costs_kernel
 from test_simulation import run
 
@@ -55,3 +57,24 @@ def test_bench_engine_in_simulation_10k(benchmark) -> None:
     _, n = benchmark.pedantic(in_simulation, args=(arr, p, o), rounds=3, iterations=1)
     assert n == 10_000
     benchmark.extra_info["simulated_requests_per_s"] = 10_000 / benchmark.stats.stats.mean
+
+
+@pytest.mark.xfail(strict=True, reason="issue 16: the 1 M time target is missed (paper/scale_bench.json)")
+def test_bench_scale_target_1m(benchmark) -> None:
+    """Issue 16's target: ``simroute run`` of 1,000,000 requests (both arms, a fresh process) in
+    at most 60 s wall and 2 GiB peak resident memory over all its processes, as
+    ``experiments/scale_bench.py`` measures it (one round: about 2.5 minutes here). Expected to
+    fail, with the figures, while the time target is missed (strict: once it holds, the mark must
+    go)."""
+    import sys
+
+    sys.path.insert(0, str(REPO_ROOT / "experiments"))
+    from scale_bench import TARGETS, run
+
+    n = 1_000_000
+    r = benchmark.pedantic(run, args=(n,), rounds=1, iterations=1)
+    benchmark.extra_info.update(r)
+    wall_t, rss_t = TARGETS[n]
+    got = f"{r['wall_s']:.1f} s, {r['peak_tree_rss_mib']:.0f} MiB; targets {wall_t:.0f} s, {rss_t:.0f} MiB"
+    assert r["peak_tree_rss_mib"] <= rss_t, got
+    assert r["wall_s"] <= wall_t, got

@@ -246,7 +246,7 @@ def test_dropping_rows_keeps_the_remembered_lookup_on_its_request() -> None:
     for _ in range(3000):
         t += float(g.exponential(0.05))
         memo = None
-        if rep.sc[K.S_MOK] != 0 and rep.sc[K.S_MREQ] < rep.sc[K.S_NREQ]:
+        if rep.sc[K.S_MOK] != 0 and 0 <= rep.sc[K.S_MREQ] < rep.sc[K.S_NREQ]:
             memo = int(rep.rq[rep.sc[K.S_MREQ], K.RID])
         base = rep.base
         rep.add(int(g.integers(40, 300)), int(g.integers(1, 30)), arrival_s=t, prefix_keys=np.arange(4) + 7)

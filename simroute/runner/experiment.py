@@ -227,7 +227,8 @@ def arm_job(cfg: Mapping[str, Any], arm: str) -> ArmJob:
     in this process (``experiments/scale_profile.py``)."""
     inp, prefixes = _inputs(cfg)
     ctx = PolicyContext(inp.skills.names, inp.catalog, int(cfg["seed"]))
-    return _job(cfg, inp, ctx, arm, False, ReplayConfig.from_config(cfg["workload"]), prefixes)
+    replay = ReplayConfig.from_config(cfg["workload"])
+    return _job(cfg, inp, ctx, arm, progress=False, replay=replay, prefixes=prefixes)
 
 
 def _inputs(cfg: Mapping[str, Any]) -> tuple[RunInputs, PrefixRuns]:
