@@ -28,23 +28,9 @@ def test_stuck():
     spin(10)
 """
 
-_STUCK_SLOW = """
-import numba
-import pytest
-
-
-@numba.njit
-def spin(n):
-    i = 0
-    while i >= 0:
-        i = (i + 1) % n
-    return i
-
-
-@pytest.mark.slow
-def test_stuck():
-    spin(10)
-"""
+_STUCK_SLOW = _STUCK.replace("import numba\n", "import numba\nimport pytest\n").replace(
+    "def test_stuck", "@pytest.mark.slow\ndef test_stuck"
+)
 
 
 @pytest.mark.parametrize(
