@@ -37,7 +37,7 @@ def test_bench_engine_alone_10k(benchmark) -> None:
     requests at 5/s, engine alone (no SimPy)."""
     import sys
 
-    sys.path.insert(0, "experiments")
+    sys.path.insert(0, str(REPO_ROOT / "experiments"))
     from engine_bench import engine_alone, workload
 
     arr, p, o = workload(10_000, 5.0)
@@ -50,7 +50,7 @@ def test_bench_engine_in_simulation_10k(benchmark) -> None:
     """The same replica driven by the SimPy local tier."""
     import sys
 
-    sys.path.insert(0, "experiments")
+    sys.path.insert(0, str(REPO_ROOT / "experiments"))
     from engine_bench import in_simulation, workload
 
     arr, p, o = workload(10_000, 5.0)
