@@ -286,7 +286,7 @@ def _drive_exactly(
         else:
             now = wake
             run = rep.run_before(np.nextafter(now, np.inf))
-            assert run.steps > 0 and run.clock_s == rep.clock_s > now and run.idle == rep.idle
+            assert run.steps > 0 and rep.clock_s > now and run.idle == rep.idle
             runs += 1
         wake = rep.next_wake_s() if not stepwise else np.inf if rep.idle else max(rep.clock_s, now)
     return rep, runs, seen

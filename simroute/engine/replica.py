@@ -33,13 +33,12 @@ class StepLog:
 
 class Advanced(NamedTuple):
     """What one :meth:`Replica.run_before` did: the indices of the requests it finished (Python
-    ints), the steps it ran, whether the engine is now idle with nothing pending, and its clock
-    (s)."""
+    ints), the steps it ran, and whether the engine is now idle with nothing pending (its clock is
+    :attr:`Replica.clock_s`)."""
 
     done: list[int]
     steps: int
     idle: bool
-    clock_s: float
 
 
 class Replica:
@@ -233,9 +232,9 @@ class Replica:
     def run_before(self, t: float) -> Advanced:
         """Run every step that starts before ``t`` (s) and no other (a request added now with
         ``arrival_s=t`` joins the first step at or after ``t``): what it did, read in one call."""
-        steps, nd, idle, clock = self._run(t, 2**62, strict=True)
+        steps, nd, idle, _ = self._run(t, 2**62, strict=True)
         done = (self.done_buf[:nd] + self.base).tolist() if nd else []
-        return Advanced(done, steps, idle, clock)
+        return Advanced(done, steps, idle)
 
     def next_wake_s(self) -> float:
         """When (s) the engine next needs running if no request is added before (``inf``: idle
