@@ -20,11 +20,13 @@ run: $(STAMP)
 	$(BIN)/simroute run experiment=claude_code hydra.run.dir=outputs/make_run/claude_code
 	@echo "results: outputs/make_run/*/ (requests.parquet, summary.json, *.png)"
 
-## test: lint, type-check and run the fast test suite
+## test: lint, type-check and run the fast test suite in one pytest-xdist worker per core, at most
+## TEST_WORKERS (`.venv/bin/python -m pytest` runs it in one process)
+TEST_WORKERS ?= 4
 test: $(STAMP)
 	$(BIN)/ruff check simroute tests hydra_plugins
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --maxprocesses $(TEST_WORKERS)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
