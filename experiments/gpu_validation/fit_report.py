@@ -3,6 +3,9 @@
     .venv/bin/python experiments/gpu_validation/fit_report.py [--data ../shared/gpu_vllm]
         [--refit-shared] [--fp8-fit 21] [--iters 40] [--loo-iters 12]
 
+``--data`` defaults to ``$SIMROUTE_GPU_VLLM`` if set, else ``shared/gpu_vllm`` beside the checkout
+(so a checkout elsewhere, e.g. a git worktree, runs ``make paper`` with that variable set).
+
 Two fits, two fit sets:
 
 * **shared coefficients** (step overhead, front-end time, compute and bandwidth efficiency,
@@ -35,6 +38,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -45,6 +49,7 @@ from simroute.engine.gpu_experiments import GpuExperiment, load_specs
 from simroute.engine.gpu_fit import fit, fit_fp8_moe
 from simroute.engine.gpu_model import FITTED, FITTED_FP8_MOE, GpuCoefficients, load_coefficients
 from simroute.engine.validate_gpu import relative_error, simulate, stage_stats
+from simroute.errors import InputError
 
 KEYS = ("e2e_mean", "ttft_mean")
 
@@ -89,7 +94,8 @@ def fp8_loo(scout: Sequence[GpuExperiment], coef: GpuCoefficients) -> dict[str, 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default=str(REPO_ROOT.parent / "shared" / "gpu_vllm"))
+    default_data = os.environ.get("SIMROUTE_GPU_VLLM") or str(REPO_ROOT.parent / "shared" / "gpu_vllm")
+    ap.add_argument("--data", default=default_data, help="the recorded GPU runs (gpu_vllm folder)")
     ap.add_argument("--refit-shared", action="store_true", help="refit the shared coefficients")
     ap.add_argument("--fp8-fit", default="21", help="the one Scout spec fp8_moe_layer_s is fitted on")
     ap.add_argument("--iters", type=int, default=40)
@@ -238,4 +244,7 @@ def write_report(
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except InputError as e:  # missing or malformed recordings: one line, not a traceback
+        raise SystemExit(f"fit_report: {e} (point --data or $SIMROUTE_GPU_VLLM at gpu_vllm)") from None
