@@ -97,6 +97,8 @@ class Replica:
         self.sc[K.S_NSLOT] = config.max_num_seqs
         self.cache = K.new_hash_map(config.num_gpu_blocks)  # prefix cache: block hash -> block
         self.hits = np.zeros(max_blocks, dtype=np.int64)  # the kernel's remembered prefix lookup
+        self.sched = np.zeros(config.max_num_seqs, dtype=np.int64)  # scratch: a step's batch
+        self.ctxb = np.zeros(config.max_num_seqs, dtype=np.int64)  # scratch: its computed tokens
         self.log = np.zeros((max(log_steps, 1), K.N_LOG), dtype=np.float64)
         self.log_on = log_steps > 0
         self.fast = fast_forward
@@ -277,6 +279,8 @@ class Replica:
             self.fast,
             self.hits,
             strict,
+            self.sched,
+            self.ctxb,
         )
 
     def int_fields(self, i: int) -> np.ndarray:
