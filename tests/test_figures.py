@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from simroute.analysis.plots import plt, save_figure
+from simroute.analysis.plots import ecdf_points, plt, save_figure
 
 
 def _draw(path: Path) -> None:
@@ -123,3 +123,16 @@ def test_daily_figure_draws_ci_bands_for_several_seeds(
     plots.daily_figure(three, tmp_path / "three.png", "three seeds")
     assert len(bands) == 3  # one band per panel
     assert (tmp_path / "three.svg").exists()
+
+
+def test_ecdf_points_lie_on_the_cdf_and_are_thinned_only_past_the_limit() -> None:
+    x = np.sort(np.random.default_rng(3).lognormal(1.0, 1.0, 100_001))
+    px, py = ecdf_points(x, most=1000)
+    assert len(px) == 1000
+    assert (px[0], py[0]) == (x[0], 1 / len(x)) and (px[-1], py[-1]) == (x[-1], 1.0)
+    ranks = np.round(py * len(x)).astype(int) - 1  # each point is (x[i], (i + 1) / n)
+    assert np.array_equal(px, x[ranks]) and np.all(np.diff(ranks) > 0)
+    assert np.max(np.diff(py)) <= 1.01 / 999  # evenly spaced ranks: no gap wider than 1/(most-1)
+    small = np.sort(np.array([3.0, 1.0, 2.0]))
+    sx, sy = ecdf_points(small, most=1000)
+    assert np.array_equal(sx, small) and np.allclose(sy, [1 / 3, 2 / 3, 1.0])
