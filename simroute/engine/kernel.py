@@ -51,10 +51,10 @@ _NO_NRT: dict[str, Any] = {"_nrt": False}
 
 def _kernel(fn: Callable[..., Any]) -> Any:
     """Compile a kernel function without Numba's reference-counted runtime (NRT). With NRT, every call
-    of a helper increfs and decrefs each array argument (atomic operations): in a replay of the
-    100k-request agent fleet's busiest replica those took about 60 % of the engine's time (``perf``),
-    since helpers run per KV block. Nothing here allocates an array (the scratch ``run`` needs comes
-    from the caller) or keeps one past the call, so nothing needs counting."""
+    of a helper increfs and decrefs each array argument (atomic operations), and helpers run per KV
+    block: replaying the 100k-request agent fleet's busiest replica took 1.70 s with NRT, 0.83 s
+    without (same end state). Nothing here allocates an array (the scratch ``run`` needs comes from
+    the caller) or keeps one past the call, so nothing needs counting."""
     return numba.njit(cache=True, **_NO_NRT)(fn)
 
 
