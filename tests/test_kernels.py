@@ -148,8 +148,8 @@ def test_keyed_uniform_kernel_equals_its_python_definition() -> None:
 
 def test_engine_kernel_functions_are_compiled_without_reference_counting() -> None:
     """Every compiled function of the engine kernel runs without Numba's NRT (no atomic incref and
-    decref of each array argument at every helper call, ~60 % of the engine's time when on), so
-    none may allocate an array: the scratch ``run`` needs is the caller's."""
+    decref of each array argument at every helper call: about half of the engine's time when on),
+    so none may allocate an array: the scratch ``run`` needs is the caller's."""
     import numba
 
     from simroute.engine import kernel as K
