@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -106,7 +107,12 @@ def run(n: int) -> dict[str, float]:
             text=True,
         )
         sampler = TreeSampler(proc.pid)
-        _, err = proc.communicate()
+        try:
+            _, err = proc.communicate()
+        finally:
+            if proc.poll() is None:  # interrupted: end the run (its clean-up stops its baseline process)
+                proc.terminate()
+                proc.wait()
         wall = time.perf_counter() - t0
         tree_peak = sampler.stop() / 1024.0
         if proc.returncode:
@@ -124,6 +130,7 @@ def run(n: int) -> dict[str, float]:
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))  # clean-up runs
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, nargs="+", default=[1_000_000])
     ap.add_argument("--json", type=Path, default=None)

@@ -15,7 +15,9 @@ with status 2. Each command lives in its own module under :mod:`simroute.command
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
+from types import FrameType
 
 from simroute.commands import fail
 from simroute.errors import SimrouteError
@@ -59,8 +61,18 @@ SWEEP_COMMANDS = ("aggregate", "plot")
 """Commands of :mod:`simroute.commands.sweep` (``main(command, argv)``)."""
 
 
+def _exit_on_sigterm(signum: int, _frame: FrameType | None) -> None:
+    """End the process as an exception would (status 128 + signal), so that its clean-up runs: a
+    run's second process (its baseline arm) is stopped and its handoff folders are removed."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``simroute`` console script: dispatch to the command's module."""
+    """Entry point of the ``simroute`` console script: dispatch to the command's module. As the
+    process's own command (``argv`` None) a SIGTERM (a scheduler's cancel or time limit, ``kill``)
+    ends it through its clean-up instead of at once."""
+    if argv is None:
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
         print(USAGE, end="")

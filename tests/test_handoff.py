@@ -3,6 +3,7 @@ baseline process's failure reaches its parent."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -258,3 +259,63 @@ def test_a_worker_waiting_for_inputs_ends_when_the_parent_fails(tmp_path: Path) 
         worker.conn.close()
         worker.process.join(timeout=120)
         assert worker.process.exitcode == 0
+
+
+def _state(pid: int) -> str:
+    """The process state letter of ``pid`` (``""`` once it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
+def _children(pid: int) -> list[int]:
+    """The live (not zombie) processes whose parent is ``pid``, read from ``/proc``."""
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, ppid = stat.read_text().rsplit(")", 1)[1].split()[:2]
+        except (OSError, ValueError):  # it ended while we looked
+            continue
+        if int(ppid) == pid and state != "Z":
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+@pytest.mark.skipif(
+    not Path("/proc/self/stat").exists() or (os.cpu_count() or 1) < 2, reason="Linux, 2+ cores"
+)
+def test_sigterm_ends_a_run_through_its_clean_up_and_stops_its_baseline_process(tmp_path: Path) -> None:
+    """A scheduler's SIGTERM (cancel, time limit) ends ``simroute run`` as an exception would (status
+    143): its baseline arm's process is stopped, not left running orphaned, and its handoff folders
+    are removed."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    args = ["run", "workload.n_requests=400000", "parallel_arms=true", "figures=false", "progress=false"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simroute.cli", *args, f"hydra.run.dir={out}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    kids: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        while not (kids := _children(proc.pid)) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert kids, "the run started no baseline process"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 128 + signal.SIGTERM
+        deadline = time.monotonic() + 30
+        while (alive := [k for k in kids if _state(k) not in ("", "Z")]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert alive == []
+        assert not (out / ".baseline_result").exists() and not (out / ".baseline_inputs").exists()
+    finally:
+        for pid in [proc.pid, *kids]:
+            if _state(pid) not in ("", "Z"):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait()
