@@ -96,6 +96,18 @@ def test_bad_trace_exits_nonzero_with_one_line(tmp_path: Path, content: str, exp
     assert expect in lines[0]
 
 
+@pytest.mark.parametrize("limit", ["0", "-3", "ten"])
+def test_a_trace_limit_below_one_is_one_clear_error(tmp_path: Path, limit: str) -> None:
+    """``workload.n_requests`` of a trace caps its rows: 0 once ended in a deep traceback."""
+    trace = tmp_path / "t.csv"
+    trace.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n0,100,10\n1.5,5000,20\n")
+    args = ["run", "workload=trace", f"workload.path={trace}", f"workload.n_requests={limit}"]
+    proc = run_cli([*args, f"hydra.run.dir={tmp_path / 'o'}"])
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "workload.n_requests: expected a whole number >= 1" in proc.stderr
+    assert not (tmp_path / "o" / "requests.parquet").exists()
+
+
 def test_unknown_policy_name_lists_valid_ones(tmp_path: Path) -> None:
     proc = run_cli(["run", *SMALL, "policy.router.name=magic", f"hydra.run.dir={tmp_path}"])
     assert proc.returncode == 2

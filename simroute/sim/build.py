@@ -46,12 +46,24 @@ def load_workload(cfg: Mapping[str, Any], skills: SkillCatalog, seed: int) -> Re
         labels = cfg["labels"]
         rules = rules_from_config(labels.get("rules", []), skills)
         table = label_trace(raw, skills, rules, str(labels["default"]), seed)
-        limit = cfg.get("n_requests")
-        if limit is not None and int(limit) < len(table):
-            table = table.rows(0, int(limit))
+        limit = _trace_limit(cfg.get("n_requests"))
+        if limit is not None and limit < len(table):
+            table = table.rows(0, limit)
         spacing = cfg.get("session_spacing_s")
         return table if spacing is None else respace_sessions(table, float(spacing))
     raise ConfigError(f"workload.kind: expected 'synthetic' or 'trace', got {kind!r}")
+
+
+def _trace_limit(value: Any) -> int | None:
+    """``workload.n_requests`` of a trace workload: None (the whole trace) or a count >= 1."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            f"workload.n_requests: expected a whole number >= 1 (the trace's first rows) or null (all "
+            f"of it), got {value!r}"
+        )
+    return value
 
 
 def build_quality(cfg_models: Mapping[str, Any], skills: SkillCatalog) -> QualityModel:
