@@ -122,10 +122,11 @@ class _Table:
 
     def rebuilt(self, room: int, alive_after: float = -np.inf) -> _Table:
         """A new table with the entries whose expiry is after ``alive_after`` (s; default all),
-        at most half full once ``room`` more entries are added, and never smaller than this one
-        (a purge keeps the size the traffic grew it to, rather than growing back step by step)."""
+        at most a quarter full once ``room`` more entries are added (so that at least as many
+        more go in before it is half full and rebuilt again), and never smaller than this one (a
+        purge keeps the size the traffic grew it to, rather than growing back step by step)."""
         keep = int(np.count_nonzero(self.exp[self.keys != _EMPTY] > alive_after))
-        bits = max(_MIN_BITS, int(2 * (keep + room)).bit_length(), len(self.keys).bit_length() - 1)
+        bits = max(_MIN_BITS, int(4 * (keep + room)).bit_length(), len(self.keys).bit_length() - 1)
         new = _Table.empty(bits)
         new.meta[0] = _rebuild(
             self.keys, self.exp, self.ready, alive_after, new.keys, new.exp, new.ready, new.meta[1]
@@ -154,7 +155,6 @@ class PromptCache:
         self.min_tokens = min_tokens
         self.block_tokens = block_tokens
         self._table = _Table.empty(_MIN_BITS)
-        self._purge_at = 1 << 16
         self.hits = 0
         self.lookups = 0
 
@@ -170,17 +170,14 @@ class PromptCache:
         ready_at = now if ready_s is None else ready_s
         keys = np.ascontiguousarray(ids, dtype=np.int64)
         tab = self._table
-        if 2 * (tab.size + len(keys)) > len(tab.keys):  # keep it at most half full
-            tab = self._table = tab.rebuilt(len(keys))
-        hit, size = use_kernel(tab.keys, tab.exp, tab.ready, tab.meta, keys, now, ready_at, now + self.ttl_s)
+        if 2 * (tab.size + len(keys)) > len(tab.keys):  # at most half full: drop the expired entries
+            tab = self._table = tab.rebuilt(len(keys), alive_after=now)  # (grown if the rest need it)
+        hit, _ = use_kernel(tab.keys, tab.exp, tab.ready, tab.meta, keys, now, ready_at, now + self.ttl_s)
         cached = min(hit * self.block_tokens, max(prompt_tokens - 1, 0))
         if cached < self.min_tokens:
             cached = 0
         prefix = min(len(ids) * self.block_tokens, prompt_tokens)
         written = max(prefix - max(cached, hit * self.block_tokens), 0) if prefix >= self.min_tokens else 0
-        if size > self._purge_at:  # drop the entries expired by now
-            self._table = tab.rebuilt(0, alive_after=now)
-            self._purge_at = max(1 << 16, 2 * self._table.size)
         if cached:
             self.hits += 1
         return cached, written
