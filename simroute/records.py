@@ -13,7 +13,7 @@ import shutil
 import tempfile
 import weakref
 from array import array
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any
@@ -118,20 +118,15 @@ _ARRAY_CODES: dict[str, tuple[str, type]] = {
 """Record field type -> (``array`` type code, NumPy dtype of its buffer)."""
 
 
-def _coder(codes: array[Any], vocab: dict[str | None, int]) -> Callable[[str | None], None]:
-    """Append a string's code (its index in ``vocab``, added on first sight) to ``codes``."""
-
-    def put(word: str | None) -> None:
-        codes.append(vocab.setdefault(word, len(vocab)))
-
-    return put
-
-
 SPILL_ROWS = 65_536
 """Records a :class:`RecordLog` holds in memory before it writes their columns to its spill file:
 each of a run's two logs then holds fewer than this many records in memory, whatever the run's
 size (about 17 MiB for both: 152 bytes a request record, 102 an attempt record, plus the buffers'
 over-allocation)."""
+
+FLUSH_ROWS = 4_096
+"""Records a :class:`RecordLog` keeps as the tuples of their values before it moves them into its
+column buffers in one pass per column (about 4 MiB for both of a run's logs)."""
 
 
 @dataclass(frozen=True)
@@ -145,7 +140,9 @@ class _Chunk:
 class RecordLog:
     """An append-only log of records of one class, held by column: numbers and flags in typed
     ``array`` buffers (8 bytes a value, not a Python object each), strings as codes into a small
-    per-column vocabulary. Every ``spill_rows`` records the buffers are written to an anonymous
+    per-column vocabulary. The latest records (fewer than :data:`FLUSH_ROWS`) wait as tuples of
+    their values and move into the buffers a column at a time (a read moves them first). Every
+    ``spill_rows`` records the buffers are written to an anonymous
     temporary file (in ``tempfile.gettempdir()``: ``TMPDIR``) and emptied, so a long run's log
     does not grow in memory (``None``: :data:`SPILL_ROWS` as it is when the log is made).
     :meth:`frame` gives the table :func:`to_frame` gives for the same records, spilled or not
@@ -157,20 +154,16 @@ class RecordLog:
         self._get = operator.attrgetter(*self._schema)
         self._cols: dict[str, array[Any]] = {}
         self._vocab: dict[str, dict[str | None, int]] = {}
-        self._append: list[Callable[[Any], None]] = []
         self._kind = {f.name: str(f.type) for f in fields(cls)}
         for f in fields(cls):
             kind = str(f.type)
-            buf: array[Any] = array(_ARRAY_CODES[kind][0] if kind in _ARRAY_CODES else "i")
-            self._cols[f.name] = buf
-            if kind in _ARRAY_CODES:
-                self._append.append(buf.append)
-            else:
-                vocab: dict[str | None, int] = {}
-                self._vocab[f.name] = vocab
-                self._append.append(_coder(buf, vocab))
+            self._cols[f.name] = array(_ARRAY_CODES[kind][0] if kind in _ARRAY_CODES else "i")
+            if kind not in _ARRAY_CODES:
+                self._vocab[f.name] = {}
+        self._rows: list[tuple[Any, ...]] = []  # the latest records' values, not yet in the buffers
         self._n = 0
         self._spill_rows = SPILL_ROWS if spill_rows is None else spill_rows
+        self._flush_rows = min(FLUSH_ROWS, self._spill_rows)
         self._spilled = 0  # records in the spill file
         self._file: IO[bytes] | None = None
         self._chunks: dict[str, list[_Chunk]] = {name: [] for name in self._schema}
@@ -180,11 +173,27 @@ class RecordLog:
 
     def append(self, record: Any) -> None:
         """Add one record (an instance of the log's class)."""
-        for put, v in zip(self._append, self._get(record), strict=True):
-            put(v)
+        self._rows.append(self._get(record))
         self._n += 1
-        if self._n - self._spilled == self._spill_rows:
-            self._spill()
+        if len(self._rows) >= self._flush_rows or self._n - self._spilled >= self._spill_rows:
+            self._flush()
+            if self._n - self._spilled >= self._spill_rows:
+                self._spill()
+
+    def _flush(self) -> None:
+        """Move the pending records' values into the column buffers, one column at a time (a
+        string gets its column's next code the first time it is seen)."""
+        if not self._rows:
+            return
+        for name, values in zip(self._schema, zip(*self._rows, strict=True), strict=True):
+            vocab = self._vocab.get(name)
+            if vocab is None:
+                self._cols[name].extend(values)
+                continue
+            for word in dict.fromkeys(values):  # the new words in order of first sight
+                vocab.setdefault(word, len(vocab))
+            self._cols[name].extend(map(vocab.__getitem__, values))
+        self._rows.clear()
 
     def _spill(self) -> None:
         """Append every column's buffer to the spill file and empty the buffers."""
@@ -196,7 +205,7 @@ class RecordLog:
         for name, buf in self._cols.items():
             self._chunks[name].append(_Chunk(self._file.tell(), len(buf)))
             buf.tofile(self._file)
-            del buf[:]  # in place: the append functions hold this buffer
+            del buf[:]
         self._spilled = self._n
 
     def frame(self) -> pl.DataFrame:
@@ -209,6 +218,7 @@ class RecordLog:
 
     def _values(self, name: str, dtype: type) -> np.ndarray:
         """Column ``name``'s values, spilled chunks then buffer, as a new array of ``dtype``."""
+        self._flush()
         out: np.ndarray = np.empty(self._n, dtype)
         k = 0
         for c in self._chunks[name]:
@@ -255,7 +265,8 @@ class RecordLog:
         """Forget every record (every column's buffer emptied, taken or not) and close the spill
         file."""
         for buf in self._cols.values():
-            del buf[:]  # in place: the append functions hold these buffers
+            del buf[:]
+        self._rows.clear()
         self._n = self._spilled = 0
         self._chunks = {name: [] for name in self._schema}
         if self._file is not None:
@@ -274,6 +285,7 @@ class RecordLog:
 
     def _words(self, name: str) -> list[str | None]:
         """String column ``name``'s vocabulary, by code."""
+        self._flush()
         words: list[str | None] = [None] * len(self._vocab[name])
         for w, code in self._vocab[name].items():
             words[code] = w

@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from simroute import records
 from simroute.records import AttemptRecord, RecordLog, RequestRecord, SpooledRecords, to_frame
 
 
@@ -85,6 +86,27 @@ def test_a_log_taken_in_part_gives_those_columns_and_is_left_empty(spill_rows: i
     assert len(atts) == 0 and atts.frame().height == 0  # no column keeps records behind
     atts.append(aa[0])
     assert atts.frame().equals(to_frame([aa[0]], AttemptRecord))
+
+
+@pytest.mark.parametrize(("flush_rows", "spill_rows"), [(3, 7), (4, 10), (5, 5), (64, 10_000)])
+def test_a_log_read_between_appends_at_uneven_buffer_sizes_gives_every_record_in_order(
+    monkeypatch: pytest.MonkeyPatch, flush_rows: int, spill_rows: int
+) -> None:
+    """Records waiting as value tuples, in the column buffers and in the spill file all read back,
+    in logged order, whenever the log is read (a column, the whole table) and more are appended
+    after; it never holds ``spill_rows`` records or more in memory."""
+    monkeypatch.setattr(records, "FLUSH_ROWS", flush_rows)
+    g = np.random.default_rng(9)
+    log, logged = RecordLog(RequestRecord, spill_rows), []
+    for n in (1, 12, 13, 40, 61):
+        while len(logged) < n:
+            logged.append(_record(RequestRecord, len(logged), g))
+            log.append(logged[-1])
+            assert len(log) - log._spilled < spill_rows
+        assert log.column("idx").tolist() == list(range(n))
+        want = to_frame(logged, RequestRecord)
+        got = log.frame()
+        assert got.equals(want) and got.schema == want.schema
 
 
 @pytest.mark.parametrize("how", ["take_frame", "spool"])
