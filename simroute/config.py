@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from simroute.errors import ConfigError
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = REPO_ROOT / "conf"
 TRACES_DIR = REPO_ROOT / "traces"
@@ -38,3 +40,11 @@ def compose(overrides: Sequence[str] = ()) -> dict[str, Any]:
     out = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(out, dict)
     return {str(k): v for k, v in out.items()}
+
+
+def config_count(value: Any, key: str) -> int:
+    """Config value ``key`` as a whole number >= 1 (a count of requests, say), or a ConfigError
+    naming ``key`` (a bool, a fraction, a word or a number below 1 is refused, never truncated)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{key}: expected a whole number >= 1, got {value!r}")
+    return value

@@ -96,15 +96,23 @@ def test_bad_trace_exits_nonzero_with_one_line(tmp_path: Path, content: str, exp
     assert expect in lines[0]
 
 
-@pytest.mark.parametrize("limit", ["0", "-3", "ten"])
-def test_a_trace_limit_below_one_is_one_clear_error(tmp_path: Path, limit: str) -> None:
-    """``workload.n_requests`` of a trace caps its rows: 0 once ended in a deep traceback."""
+@pytest.mark.parametrize(
+    ("workload", "limit"),
+    [("trace", "0"), ("trace", "-3"), ("trace", "ten"), ("synthetic", "1.5"), ("synthetic", "ten")],
+)
+def test_a_request_count_that_is_not_a_whole_number_from_one_is_one_clear_error(
+    tmp_path: Path, workload: str, limit: str
+) -> None:
+    """``workload.n_requests`` (a trace's first rows; a synthetic fleet's size) below 1, fractional
+    or a word: 0 on a trace once ended in a deep traceback, 1.5 was truncated to 1."""
     trace = tmp_path / "t.csv"
     trace.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n0,100,10\n1.5,5000,20\n")
-    args = ["run", "workload=trace", f"workload.path={trace}", f"workload.n_requests={limit}"]
+    args = ["run", f"workload.n_requests={limit}"]
+    if workload == "trace":
+        args += ["workload=trace", f"workload.path={trace}"]
     proc = run_cli([*args, f"hydra.run.dir={tmp_path / 'o'}"])
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert "workload.n_requests: expected a whole number >= 1" in proc.stderr
+    assert "workload.n_requests" in proc.stderr and "expected a whole number >= 1" in proc.stderr
     assert not (tmp_path / "o" / "requests.parquet").exists()
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import simpy
 
+from simroute.config import config_count
 from simroute.economics.costs import rate_row
 from simroute.economics.prices import PriceTable, load_litellm
 from simroute.economics.quality import QualityModel
@@ -58,12 +59,7 @@ def _trace_limit(value: Any) -> int | None:
     """``workload.n_requests`` of a trace workload: None (the whole trace) or a count >= 1."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(
-            f"workload.n_requests: expected a whole number >= 1 (the trace's first rows) or null (all "
-            f"of it), got {value!r}"
-        )
-    return value
+    return config_count(value, "workload.n_requests (a trace's first rows, or null)")
 
 
 def build_quality(cfg_models: Mapping[str, Any], skills: SkillCatalog) -> QualityModel:

@@ -34,6 +34,7 @@ import numpy as np
 import polars as pl
 
 from simroute import rng as rng_mod
+from simroute.config import config_count
 from simroute.errors import ConfigError
 from simroute.workload import arrivals
 from simroute.workload.prefix_blocks import list_column, prefix_block_runs, session_blocks
@@ -50,9 +51,7 @@ def generate(cfg: Mapping[str, Any], catalog: SkillCatalog, seed: int) -> Reques
     *sessions* per second), ``repeat_window_s`` (how far back a repeat may reach, seconds; default
     one day).
     """
-    n = int(cfg["n_requests"])
-    if n < 1:
-        raise ConfigError(f"workload.n_requests must be >= 1, got {n}")
+    n = config_count(cfg["n_requests"], "workload.n_requests")
     block = int(cfg["block_tokens"])
     rng = rng_mod.stream(seed, "workload.synthetic")
     profiles = list(catalog.profiles)
