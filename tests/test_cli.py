@@ -146,3 +146,56 @@ def test_sweeper_objective_penalises_constraint_violations() -> None:
     assert objective(low, spec) == pytest.approx(0.03 + 0.05)
     slow = dict(ok, interactive_p95_deadline_ratio=1.5)
     assert objective(slow, spec) == pytest.approx(0.03 + 0.5)
+
+
+def _stderr_on_a_terminal(args: list[str]) -> str:
+    """Run ``simroute`` with its stderr on a pseudo-terminal; what it wrote there."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+    import threading
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 24 rows, 100 columns
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simroute.cli", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=slave,
+        stdin=subprocess.DEVNULL,
+    )
+    os.close(slave)
+    chunks: list[bytes] = []
+
+    def read() -> None:
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:  # the terminal's last writer has gone
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        assert proc.wait(timeout=300) == 0
+    finally:
+        reader.join(timeout=10)
+        os.close(master)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+@pytest.mark.slow
+def test_a_progress_bar_shows_on_a_terminal_unless_turned_off(tmp_path: Path) -> None:
+    """A run of more than ~2 s (60k requests: ~5 s here) draws its bar on a terminal's stderr (a
+    pseudo-terminal of 100 columns); ``progress=false`` draws none."""
+    args = ["run", "workload.n_requests=60000", "figures=false", "parallel_arms=false", "baseline=null"]
+    shown = _stderr_on_a_terminal([*args, f"hydra.run.dir={tmp_path / 'a'}"])
+    assert "simulating router_first" in shown and "req/s" in shown
+    quiet = _stderr_on_a_terminal([*args, "progress=false", f"hydra.run.dir={tmp_path / 'b'}"])
+    assert "simulating" not in quiet

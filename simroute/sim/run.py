@@ -143,14 +143,12 @@ def simulate_logs(
     u_q = BlockedUniforms(luck.quality_block, n, rng_mod.MAX_ATTEMPTS_LUCK)
     u_verify = BlockedUniforms(luck.verify_block, n, rng_mod.MAX_ATTEMPTS_LUCK)
     u_cache = BlockedUniforms(luck.cache_block, n, 2)
-    bar = tqdm(
-        total=n,
-        desc=f"simulating {label}",
-        unit="req",
-        delay=2.0,
-        disable=not (progress and sys.stderr.isatty()),  # only for a person watching a terminal
-        leave=False,
-        mininterval=0.5,
+    # a bar only for a person watching a terminal (none at all otherwise: tqdm starts a thread even
+    # for a disabled bar, and the lifecycle then reports no progress)
+    bar = (
+        tqdm(total=n, desc=f"simulating {label}", unit="req", delay=2.0, leave=False, mininterval=0.5)
+        if progress and sys.stderr.isatty()
+        else None
     )
     lc = Lifecycle(
         env,
@@ -158,7 +156,7 @@ def simulate_logs(
         tiers,
         quality.p_success,
         u_q,
-        on_done=bar.update,
+        on_done=bar.update if bar is not None else None,
         u_verify=u_verify,
         cache=cache,
         u_cache=u_cache,
@@ -169,7 +167,8 @@ def simulate_logs(
     env.process(lc.source(RequestRows(table, u_cls)))
     with fewer_collections():
         env.run()
-    bar.close()
+    if bar is not None:
+        bar.close()
     if len(lc.records.requests) != n:  # conservation: every request reached a terminal state
         raise RuntimeError(f"{n - len(lc.records.requests)} requests did not terminate")
     counts = {k: v - counts0.get(k, 0) for k, v in lc.cache.counts.items()} if lc.cache is not None else {}
