@@ -8,6 +8,7 @@ registry's allow-list (:data:`simroute.policy.registry.REGISTRY`), and every oth
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,14 @@ def compose(overrides: Sequence[str] = ()) -> dict[str, Any]:
 
 def config_count(value: Any, key: str) -> int:
     """Config value ``key`` as a whole number >= 1 (a count of requests, say), or a ConfigError
-    naming ``key`` (a bool, a fraction, a word or a number below 1 is refused, never truncated)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    naming ``key``. A whole float (``1e6`` parses as one) or a NumPy integer counts; a bool, a
+    fraction, a word or a number below 1 is refused, never truncated."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    try:
+        count = operator.index(value) if not isinstance(value, bool) else 0
+    except TypeError:
+        count = 0
+    if count < 1:
         raise ConfigError(f"{key}: expected a whole number >= 1, got {value!r}")
-    return value
+    return count

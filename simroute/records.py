@@ -182,17 +182,25 @@ class RecordLog:
 
     def _flush(self) -> None:
         """Move the pending records' values into the column buffers, one column at a time (a
-        string gets its column's next code the first time it is seen)."""
+        string gets its column's next code the first time it is seen). All or nothing: a value
+        of the wrong type leaves the buffers as they were and raises a TypeError naming its field."""
         if not self._rows:
             return
+        moved: list[array[Any]] = []
         for name, values in zip(self._schema, zip(*self._rows, strict=True), strict=True):
+            buf = self._cols[name]
             vocab = self._vocab.get(name)
-            if vocab is None:
-                self._cols[name].extend(values)
-                continue
-            for word in dict.fromkeys(values):  # the new words in order of first sight
-                vocab.setdefault(word, len(vocab))
-            self._cols[name].extend(map(vocab.__getitem__, values))
+            if vocab is not None:
+                for word in dict.fromkeys(values):  # the new words in order of first sight
+                    vocab.setdefault(word, len(vocab))
+                values = tuple(map(vocab.__getitem__, values))  # noqa: PLW2901
+            try:
+                moved.append(array(buf.typecode, values))
+            except TypeError as e:
+                kind = self._kind[name]
+                raise TypeError(f"{self.cls.__name__}.{name}: expected {kind} values ({e})") from e
+        for buf, new in zip(self._cols.values(), moved, strict=True):
+            buf.extend(new)
         self._rows.clear()
 
     def _spill(self) -> None:

@@ -70,3 +70,21 @@ def test_configs_cannot_name_code(ctx: PolicyContext) -> None:
         registry.build("router", {"name": "subprocess.run"}, ctx)
     with pytest.raises(ConfigError, match=r"unknown argument\(s\) \['_target_'\]"):
         registry.build("router", {"name": "rules", "_target_": "subprocess.run"}, ctx)
+
+
+def test_a_count_setting_takes_whole_numbers_of_any_spelling_and_refuses_the_rest() -> None:
+    """``1e6`` (YAML and Hydra parse it as a float) and NumPy integers count; fractions, words,
+    bools and numbers below 1 are a ConfigError naming the key, never truncated."""
+    import numpy as np
+
+    from simroute.config import config_count
+    from simroute.errors import ConfigError
+
+    assert (
+        config_count(1e6, "k") == 1_000_000
+        and config_count(np.int64(7), "k") == 7
+        and config_count(3, "k") == 3
+    )
+    for bad in (1.5, 0, -2, 0.0, "ten", True, None, float("nan")):
+        with pytest.raises(ConfigError, match=r"^k: expected a whole number >= 1"):
+            config_count(bad, "k")

@@ -109,6 +109,25 @@ def test_a_log_read_between_appends_at_uneven_buffer_sizes_gives_every_record_in
         assert got.equals(want) and got.schema == want.schema
 
 
+def test_a_record_with_a_wrongly_typed_value_is_refused_whole_and_names_its_field() -> None:
+    """A value of the wrong type is found when the pending records move into the buffers: a
+    TypeError names the field, and no column takes any of those records (reading again gives the
+    same error, never a half-moved table)."""
+    g = np.random.default_rng(2)
+    log = RecordLog(AttemptRecord, spill_rows=100)
+    good = [_record(AttemptRecord, i, g) for i in range(3)]
+    for r in good:
+        log.append(r)
+    assert log.column("idx").tolist() == [0, 1, 2]
+    bad = _record(AttemptRecord, 3, g)
+    bad.end_s = None  # type: ignore[assignment]
+    log.append(bad)
+    for _ in range(2):
+        with pytest.raises(TypeError, match=r"AttemptRecord\.end_s: expected float"):
+            log.column("idx")
+    assert {len(b) for b in log._cols.values()} == {3}
+
+
 @pytest.mark.parametrize("how", ["take_frame", "spool"])
 def test_a_log_whose_column_fails_to_read_is_left_empty_not_half_taken(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str

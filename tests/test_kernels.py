@@ -132,6 +132,19 @@ def test_prompt_cache_table_grows_and_purges_like_dicts(monkeypatch: pytest.Monk
     assert grown >= 2 and purged >= 50
 
 
+def test_prompt_cache_refuses_a_use_earlier_than_the_last() -> None:
+    """Purges drop the entries expired by a use's time, which is only right if no later use comes
+    earlier: one that does is refused, not answered from a purged table."""
+    from simroute.economics.prompt_cache import PromptCache
+
+    pc = PromptCache(ttl_s=5.0, min_tokens=0, block_tokens=1)
+    ids = np.arange(4, dtype=np.int64)
+    pc.use(ids, 5, 10.0)
+    assert pc.use(ids, 5, 10.0) == (4, 0)  # the same time again is fine
+    with pytest.raises(ValueError, match=r"used at 9\.5 s after a use at 10\.0 s"):
+        pc.use(ids, 5, 9.5)
+
+
 def test_keyed_uniform_kernel_equals_its_python_definition() -> None:
     """The compiled keyed uniform is the SplitMix64 chain of :func:`luck.uniform_reference`, bit for
     bit, over random keys (large request ids and purposes included)."""

@@ -155,17 +155,22 @@ class PromptCache:
         self.min_tokens = min_tokens
         self.block_tokens = block_tokens
         self._table = _Table.empty(_MIN_BITS)
+        self._now = -np.inf  # the latest use (s): uses come in time order
         self.hits = 0
         self.lookups = 0
 
     def use(
         self, ids: np.ndarray, prompt_tokens: int, now: float, ready_s: float | None = None
     ) -> tuple[int, int]:
-        """Look up and then store the prefix ``ids`` of a call at time ``now`` (s) whose prefill
-        ends at ``ready_s`` (default ``now``): blocks it writes are readable from then on.
+        """Look up and then store the prefix ``ids`` of a call at time ``now`` (s; never earlier
+        than the previous call's, else ValueError) whose prefill ends at ``ready_s`` (default
+        ``now``): blocks it writes are readable from then on.
 
         Returns (cached tokens read, prefix tokens newly written).
         """
+        if now < self._now:  # a purge drops the entries expired by then: time must not go back
+            raise ValueError(f"prompt cache used at {now} s after a use at {self._now} s")
+        self._now = now
         self.lookups += 1
         ready_at = now if ready_s is None else ready_s
         keys = np.ascontiguousarray(ids, dtype=np.int64)
