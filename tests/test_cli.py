@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import pty
+import struct
+import subprocess
+import sys
+import termios
+import threading
 from pathlib import Path
 
 import polars as pl
@@ -150,15 +158,6 @@ def test_sweeper_objective_penalises_constraint_violations() -> None:
 
 def _stderr_on_a_terminal(args: list[str]) -> str:
     """Run ``simroute`` with its stderr on a pseudo-terminal; what it wrote there."""
-    import fcntl
-    import os
-    import pty
-    import struct
-    import subprocess
-    import sys
-    import termios
-    import threading
-
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 24 rows, 100 columns
     proc = subprocess.Popen(
@@ -192,7 +191,7 @@ def _stderr_on_a_terminal(args: list[str]) -> str:
 
 @pytest.mark.slow
 def test_a_progress_bar_shows_on_a_terminal_unless_turned_off(tmp_path: Path) -> None:
-    """A run of more than ~2 s (150k requests of one arm: ~15 s here, and still over 2 s at the
+    """A run of more than ~2 s (150k requests of one arm: ~20 s here, and still ~7 s at the
     issue's speed target) draws its bar on a terminal's stderr (a pseudo-terminal of 100 columns);
     ``progress=false`` draws none."""
     args = ["run", "workload.n_requests=150000", "figures=false", "parallel_arms=false", "baseline=null"]
