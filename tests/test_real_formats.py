@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from conftest import compose_cfg
-from simroute.errors import InputError
+from simroute.errors import ConfigError, InputError
 from simroute.sim.build import load_workload
 from simroute.workload.loaders import load_raw
 from simroute.workload.skills import catalog_from_config
@@ -105,6 +105,14 @@ def test_burstgpt_zero_prompt_is_rejected_with_the_file_column_name(tmp_path: Pa
         InputError, match=r"burst\.csv, row 11, column 'Request tokens': expected an integer >= 1"
     ):
         load_workload(cfg["workload"], catalog_from_config(cfg["skills"]), 0)
+
+
+def test_a_bad_trace_row_limit_is_reported_before_the_trace_is_read(tmp_path: Path) -> None:
+    """``workload.n_requests=0`` on a trace is one error about the limit, not about the trace (a
+    missing file here): it is checked before the trace is read and labelled."""
+    missing = tmp_path / "absent.csv"
+    with pytest.raises(ConfigError, match=r"workload\.n_requests .*expected a whole number >= 1"):
+        _table("burstgpt", path=missing, n_requests=0)
 
 
 # --- OpenTelemetry GenAI (OTLP JSON) ---------------------------------------------------------------

@@ -43,11 +43,11 @@ def load_workload(cfg: Mapping[str, Any], skills: SkillCatalog, seed: int) -> Re
                 "workload.path is required for a trace workload "
                 "(e.g. workload=trace workload.path=my_trace.csv)"
             )
+        limit = _trace_limit(cfg.get("n_requests"))  # checked before the trace is read and labelled
         raw = load_raw(Path(str(path)), cfg.get("format") or None)
         labels = cfg["labels"]
         rules = rules_from_config(labels.get("rules", []), skills)
         table = label_trace(raw, skills, rules, str(labels["default"]), seed)
-        limit = _trace_limit(cfg.get("n_requests"))
         if limit is not None and limit < len(table):
             table = table.rows(0, limit)
         spacing = cfg.get("session_spacing_s")
