@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-slow test-cluster lint typecheck bench clean paper paper-quick paper-timing paper-timing-10m
+.PHONY: run test test-slow test-cluster lint typecheck bench clean paper paper-quick paper-timing paper-timing-10m compiled
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -12,9 +12,17 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
+## compiled: the simulation's hot modules compiled with mypyc into build/mypyc (simroute/compiled.py;
+## about a minute); used only while they match their sources. Without a C compiler the build fails,
+## says why and the simulations run interpreted (same results, slower)
+COMPILED := build/mypyc/manifest.json
+$(COMPILED): $(STAMP) pyproject.toml simroute/compiled.py $(wildcard simroute/sim/*.py simroute/tiers/*.py simroute/policy/*.py simroute/workload/request.py)
+	$(BIN)/python -c 'from simroute.compiled import main; raise SystemExit(main())' || true
+compiled: $(COMPILED)
+
 ## run: set up the venv, then simulate the default synthetic agent fleet, the real Azure conv trace and
 ## the recorded Claude Code sessions (all 710, closed loop) against the team's own routing (as_recorded)
-run: $(STAMP)
+run: $(STAMP) $(COMPILED)
 	$(BIN)/simroute run hydra.run.dir=outputs/make_run/agent_fleet
 	$(BIN)/simroute run workload=azure_conv hydra.run.dir=outputs/make_run/azure_conv
 	$(BIN)/simroute run experiment=claude_code hydra.run.dir=outputs/make_run/claude_code
@@ -23,12 +31,12 @@ run: $(STAMP)
 ## test: lint, type-check and run the fast test suite in one pytest-xdist worker per core, at most
 ## TEST_WORKERS (`.venv/bin/python -m pytest` runs it in one process)
 TEST_WORKERS ?= 4
-test: $(STAMP)
+test: $(STAMP) $(COMPILED)
 	$(BIN)/ruff check simroute tests hydra_plugins
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -n auto --maxprocesses $(TEST_WORKERS)
 
-test-slow: $(STAMP)
+test-slow: $(STAMP) $(COMPILED)
 	$(BIN)/python -m pytest -q -m slow
 
 ## test-cluster: 8-point sweeps on a real local Ray cluster and a real single-node SLURM (apt installs
@@ -44,29 +52,29 @@ $(CLUSTER_STAMP): pyproject.toml constraints.txt
 test-cluster: $(CLUSTER_STAMP)
 	$(CLUSTER_VENV)/bin/python -m pytest -q -s -m cluster --durations=6
 
-bench: $(STAMP)
+bench: $(STAMP) $(COMPILED)
 	$(BIN)/python -m pytest -q -m benchmark --benchmark-enable
 
 ## paper: regenerate every stored output under paper/ and validation/ (and the fitted conf/ files),
 ## then render README.md and paper/README.md from paper/templates/ (~1 h on 2 cores; deterministic)
-paper: $(STAMP)
+paper: $(STAMP) $(COMPILED)
 	$(BIN)/python experiments/paper/make_paper.py
 
 ## paper-quick: every step with a quick mode, tiny, into outputs/paper_quick (what the slow test runs)
-paper-quick: $(STAMP)
+paper-quick: $(STAMP) $(COMPILED)
 	$(BIN)/python experiments/paper/make_paper.py --quick outputs/paper_quick
 
 ## paper-timing: re-measure the timing outputs the paper quotes (machine-dependent, not deterministic)
-paper-timing: $(STAMP)
+paper-timing: $(STAMP) $(COMPILED)
 	$(BIN)/python experiments/scale_bench.py --requests 100000 1000000 --json paper/scale_bench.json
 	$(BIN)/python experiments/scale_profile.py --requests 1000000 --cprofile-requests 100000 --json paper/scale_profile.json
 
 ## paper-timing-10m: the 10 M-request run the README quotes (about 30 min and 8 GiB on 2 cores)
-paper-timing-10m: $(STAMP)
+paper-timing-10m: $(STAMP) $(COMPILED)
 	$(BIN)/python experiments/scale_bench.py --requests 10000000 --json paper/scale_bench_10m.json
 
 clean:
-	rm -rf $(VENV) $(CLUSTER_VENV) outputs multirun .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CLUSTER_VENV) outputs multirun .mypy_cache .ruff_cache build/mypyc build/mypyc.new build/mypyc.log
 
 ## vllm-env: optional separate venv with the CPU build of vLLM 0.32.0 (for recording real runs)
 VLLM_VENV := .venv-vllm

@@ -2,13 +2,15 @@
 
 Targets (issue: a million-request agent day in a minute): 1 M requests in <= 60 s wall and <= 2 GB
 peak RSS on 2 cores; 10 M in <= 12 min and <= 8 GB. Prints wall time, simulated requests per second
-and peak memory of the run, and whether each target holds; writes ``--json`` if given.
+and peak memory of the run, and whether each target holds; writes ``--json`` if given. The run
+uses the compiled hot modules where they are built (:mod:`simroute.compiled`; ``compiled`` in the
+output says whether it did), or the interpreted ones with ``--interpreted``.
 
 Memory is measured two ways: ``peak_rss_mib``, the peak resident size of the largest single process
 (the run and its baseline process each count alone; ``getrusage``), and ``peak_tree_rss_mib``, the
 peak of the resident sizes of all the run's processes added up (sampled every 50 ms from
 ``/proc``): what the machine must hold. The memory target is judged on the second.
-Usage: ``python experiments/scale_bench.py [--requests 1000000] [--json OUT.json]``.
+Usage: ``python experiments/scale_bench.py [--requests 1000000] [--json OUT.json] [--interpreted]``.
 """
 
 from __future__ import annotations
@@ -87,8 +89,9 @@ class TreeSampler:
         return self.peak_kib
 
 
-def run(n: int) -> dict[str, float]:
-    """One ``simroute run`` of ``n`` requests (both arms) in a fresh process."""
+def run(n: int, compiled: bool = True) -> dict[str, Any]:
+    """One ``simroute run`` of ``n`` requests (both arms) in a fresh process: with the compiled hot
+    modules where built (``compiled``; see :mod:`simroute.compiled`), else interpreted."""
     with tempfile.TemporaryDirectory() as d:
         t0 = time.perf_counter()
         proc = subprocess.Popen(
@@ -105,6 +108,7 @@ def run(n: int) -> dict[str, float]:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            env={**os.environ, "SIMROUTE_COMPILED": "1" if compiled else "0"},
         )
         sampler = TreeSampler(proc.pid)
         try:
@@ -126,6 +130,7 @@ def run(n: int) -> dict[str, float]:
         "simulated_requests_per_s": timing["simulated_requests_per_s"],
         "peak_rss_mib": peak,
         "peak_tree_rss_mib": tree_peak,
+        "compiled": bool(timing.get("compiled", False)),
     }
 
 
@@ -134,10 +139,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, nargs="+", default=[1_000_000])
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--interpreted", action="store_true", help="run without the compiled modules")
     a = ap.parse_args()
     rows = []
     for n in a.requests:
-        r: dict[str, Any] = dict(run(n))
+        r: dict[str, Any] = dict(run(n, compiled=not a.interpreted))
         wall_t, rss_t = TARGETS.get(n, (float("inf"), float("inf")))
         r["target_wall_s"], r["target_rss_mib"] = TARGETS.get(n, (None, None))
         has_target = n in TARGETS
@@ -148,7 +154,8 @@ def main() -> None:
         print(
             f"{n:>10,} requests: wall {r['wall_s']:7.1f} s, {r['simulated_requests_per_s']:8,.0f} simulated "
             f"req/s, peak RSS {r['peak_tree_rss_mib']:7.0f} MiB all processes "
-            f"({r['peak_rss_mib']:7.0f} MiB the largest) -> {verdict} (targets: {TARGETS})",
+            f"({r['peak_rss_mib']:7.0f} MiB the largest), {'compiled' if r['compiled'] else 'interpreted'} "
+            f"-> {verdict} (targets: {TARGETS})",
             flush=True,
         )
     if a.json:

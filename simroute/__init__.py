@@ -36,3 +36,9 @@ if "NUMBA_CACHE_DIR" not in os.environ:
 # temporaries and then holds them as resident memory through the whole simulation (about 870 MiB
 # at a million requests). Return them at once. A user's own setting wins; changes no result.
 os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")
+
+# The compiled hot modules, where built and still matching their sources (see simroute.compiled);
+# before any of them is imported.
+from simroute import compiled as _compiled  # noqa: E402
+
+_compiled.install()

@@ -12,6 +12,10 @@ from typing import Any
 
 import pytest
 
+# The suite runs the interpreted modules, the reference, here and in the processes it starts
+# (simroute.compiled); test_compiled compares the compiled ones with them. Set before simroute loads.
+os.environ.setdefault("SIMROUTE_COMPILED", "0")
+
 from simroute.config import REPO_ROOT, compose
 from simroute.economics.prices import PriceTable, load_litellm
 from simroute.policy.catalog import ModelCatalog

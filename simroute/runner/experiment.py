@@ -2,9 +2,9 @@
 
 Outputs in ``out_dir``: ``requests.parquet`` (one row per request), ``baseline_requests.parquet``,
 ``sessions.parquet`` / ``baseline_sessions.parquet`` (one row per session), ``summary.json``
-(deterministic), ``timing.json`` (wall time, simulated requests/s, peak memory — *not*
-deterministic) and the figures ``tier_share.png``, ``latency_cdf.png``, ``cost_vs_success.png``,
-``session_makespan_cdf.png``.
+(deterministic), ``timing.json`` (wall time, simulated requests/s, peak memory, whether the hot
+modules ran compiled — *not* deterministic) and the figures ``tier_share.png``,
+``latency_cdf.png``, ``cost_vs_success.png``, ``session_makespan_cdf.png``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from simroute import __version__
+from simroute import __version__, compiled
 from simroute.analysis.sessions import SESSION_COLUMNS, session_summary, session_table
 from simroute.analysis.summary import SUMMARY_ATTEMPT_COLUMNS, headline, paired, summarize
 from simroute.economics.quality import QualityModel
@@ -556,6 +556,7 @@ def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> 
         "simulated_requests": n_sim,
         "simulated_requests_per_s": n_sim / max(sim_s, 1e-9),
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "compiled": compiled.in_use(),  # the hot modules ran compiled (simroute.compiled)
     }
     (out_dir / "timing.json").write_text(json.dumps(timing, indent=2) + "\n")
     return out

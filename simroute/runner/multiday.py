@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from simroute import __version__
+from simroute import __version__, compiled
 from simroute import rng as rng_mod
 from simroute.analysis.summary import headline, savings
 from simroute.feedback.distillation import Distiller
@@ -285,5 +285,6 @@ def execute_multiday(cfg: Mapping[str, Any], out_dir: Path, progress: bool = Fal
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     if cfg.get("figures", True):
         daily_figure({summary["policy"] or "run": daily}, out_dir / "daily.png", f"{daily.height}-day run")
-    (out_dir / "timing.json").write_text(json.dumps({"wall_s": time.perf_counter() - t0}) + "\n")
+    timing = {"wall_s": time.perf_counter() - t0, "compiled": compiled.in_use()}
+    (out_dir / "timing.json").write_text(json.dumps(timing) + "\n")
     return summary

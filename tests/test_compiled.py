@@ -1,0 +1,90 @@
+"""The compiled hot modules (:mod:`simroute.compiled`): used only while they match their sources,
+and they give byte-identical outputs to the interpreted modules, the reference."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from simroute import compiled
+from simroute.compiled import BUILD_DIR, MODULES, Manifest, source_hashes, stale_reason
+from simroute.config import REPO_ROOT
+
+BUILT = stale_reason(Manifest.read(BUILD_DIR), BUILD_DIR)
+"""Why the checkout's build is not usable ("" when it is: ``make compiled``)."""
+
+
+def _manifest() -> Manifest:
+    """A manifest of a build of the current sources on this Python."""
+    return Manifest(sys.implementation.cache_tag, sys.version, source_hashes(), {})
+
+
+def test_a_build_is_used_only_while_it_matches_its_sources_and_python(tmp_path: Path) -> None:
+    fresh = _manifest()
+    assert stale_reason(fresh, tmp_path) == ""
+    edited = replace(fresh, sources={**fresh.sources, MODULES[0]: "0" * 64})
+    assert stale_reason(edited, tmp_path) == "simroute/sim/lifecycle.py changed since the build"
+    other = replace(fresh, python="3.10.1 (main)")
+    assert stale_reason(other, tmp_path) == "built for another Python (3.10.1)"
+    assert stale_reason(replace(fresh, error="no cc"), tmp_path) == "the build failed: no cc"
+    fewer = replace(fresh, sources={m: h for m, h in fresh.sources.items() if m != MODULES[-1]})
+    assert stale_reason(fewer, tmp_path) == "built for another module list"
+    assert stale_reason(replace(fresh, files={"x": "lib/x.so"}), tmp_path) == "lib/x.so is missing"
+    assert stale_reason(None, tmp_path).startswith("not built")
+
+
+def test_manifest_round_trip_and_unreadable_is_none(tmp_path: Path) -> None:
+    m = replace(_manifest(), files={MODULES[0]: "lib/a.so"})
+    m.write(tmp_path)
+    assert Manifest.read(tmp_path) == m
+    (tmp_path / "manifest.json").write_text("{not json")
+    assert Manifest.read(tmp_path) is None
+
+
+def test_the_suite_runs_interpreted() -> None:
+    """conftest asks for the reference modules: none of them is a compiled file here."""
+    import simroute.sim.lifecycle as lc
+
+    assert str(lc.__file__).endswith(".py") and not compiled.in_use()
+
+
+def _run(out: Path, mode: str, args: list[str]) -> dict[str, object]:
+    """``simroute run`` with the compiled modules on (``"1"``) or off (``"0"``); its timing.json."""
+    env = {**os.environ, "SIMROUTE_COMPILED": mode, "HYDRA_FULL_ERROR": "0"}
+    cmd = [sys.executable, "-m", "simroute.cli", "run", *args, "progress=false", f"hydra.run.dir={out}"]
+    proc = subprocess.run(
+        cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "running interpreted" not in proc.stderr
+    timing: dict[str, object] = json.loads((out / "timing.json").read_text())
+    return timing
+
+
+@pytest.mark.skipif(BUILT != "", reason=f"compiled modules not usable here: {BUILT}")
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["workload.n_requests=4000", "figures=false"],
+        ["experiment=claude_code", "workload.n_requests=1500", "figures=false"],
+        ["workload=azure_conv", "workload.n_requests=3000", "figures=false", "policy=win_rate"],
+        ["workload.n_requests=3000", "figures=false", "policy=thompson"],
+        ["workload.n_requests=3000", "figures=false", "policy=cascade"],
+    ],
+    ids=["agent_fleet", "claude_code", "azure_conv_win_rate", "thompson", "cascade"],
+)
+def test_compiled_and_interpreted_runs_write_the_same_bytes(tmp_path: Path, args: list[str]) -> None:
+    fast = _run(tmp_path / "c", "1", args)
+    ref = _run(tmp_path / "i", "0", args)
+    assert fast["compiled"] is True and ref["compiled"] is False
+    written = sorted(p.name for p in (tmp_path / "i").iterdir() if p.suffix in (".parquet", ".json"))
+    assert "requests.parquet" in written and "summary.json" in written
+    for name in written:
+        if name != "timing.json":
+            assert (tmp_path / "c" / name).read_bytes() == (tmp_path / "i" / name).read_bytes(), name
