@@ -67,6 +67,7 @@ paper-quick: $(STAMP) $(COMPILED)
 ## paper-timing: re-measure the timing outputs the paper quotes (machine-dependent, not deterministic)
 paper-timing: $(STAMP) $(COMPILED)
 	$(BIN)/python experiments/scale_bench.py --requests 100000 1000000 --json paper/scale_bench.json
+	$(BIN)/python experiments/scale_bench.py --requests 1000000 --interpreted --json paper/scale_bench_interpreted.json
 	$(BIN)/python experiments/scale_profile.py --requests 1000000 --cprofile-requests 100000 --json paper/scale_profile.json
 
 ## paper-timing-10m: the 10 M-request run the README quotes (about 30 min and 8 GiB on 2 cores)

@@ -10,7 +10,9 @@ prompt plus output in KV blocks: the kernel allocates, hashes, caches and frees 
 time, as vLLM does), the SimPy events scheduled, and the rest (Python: lifecycle, policies,
 caches, tiers, SimPy) per simulated request. Timing a call adds well under a microsecond.
 ``--cprofile-requests M`` also profiles the policy arm of ``M`` requests (cProfile; it slows Python
-about twofold, not the kernel) and keeps the functions with the most time of their own.
+about twofold, not the kernel) and keeps the functions with the most time of their own. It runs
+the compiled hot modules where built (:mod:`simroute.compiled`; ``compiled`` in the output), and
+cProfile does not see inside those (``SIMROUTE_COMPILED=0`` profiles the interpreted ones).
 
 Usage: ``python experiments/scale_profile.py [--requests 1000000] [--cprofile-requests 100000]
 [--json OUT.json]`` (``make paper-timing`` writes ``paper/scale_profile.json``).
@@ -32,6 +34,7 @@ from typing import Any
 
 import simpy
 
+from simroute import compiled
 from simroute.config import REPO_ROOT, compose
 from simroute.engine.replica import Replica
 from simroute.runner.experiment import arm_job
@@ -233,7 +236,7 @@ def main() -> None:
     arms = [arm_profile(a.requests, arm) for arm in ("policy", "baseline")]
     for r in arms:
         print(_say(r), flush=True)
-    out: dict[str, Any] = {"arms": [asdict(r) for r in arms]}
+    out: dict[str, Any] = {"compiled": compiled.in_use(), "arms": [asdict(r) for r in arms]}
     if a.cprofile_requests:
         top = cprofile_top(a.cprofile_requests)
         out["cprofile_requests"] = a.cprofile_requests

@@ -4,8 +4,8 @@
 under ``paper/``, ``validation/`` or ``conf/``), at most ``--jobs`` at a time (each heavy step also
 uses two worker processes), then ``experiments/paper/render.py``. Every step is deterministic (fixed
 seeds, figure metadata stripped), so running it twice, or in a fresh clone, leaves ``git status``
-clean. Timing outputs (``paper/scale_bench.json``, ``paper/scale_profile.json``,
-``paper/engine_bench.json``) are measurements of
+clean. Timing outputs (``paper/scale_bench.json``, ``paper/scale_bench_interpreted.json``,
+``paper/scale_profile.json``, ``paper/engine_bench.json``) are measurements of
 a machine, not simulations: ``make paper`` renders them but does not re-measure them
 (``make paper-timing`` does).
 
