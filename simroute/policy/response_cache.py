@@ -99,7 +99,7 @@ class CacheConfig:
         return c
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Entry:
     """A stored answer: who produced it (request id, model), whether it was right, until when."""
 
@@ -110,14 +110,31 @@ class Entry:
     intent_id: int
     skill: str = ""
 
+    def __init__(
+        self, source_id: int, model: str, correct: bool, expires_at: float, intent_id: int, skill: str = ""
+    ) -> None:
+        """Set the fields (written out: compiled, it runs natively; :mod:`simroute.compiled`)."""
+        object.__setattr__(self, "source_id", source_id)
+        object.__setattr__(self, "model", model)
+        object.__setattr__(self, "correct", correct)
+        object.__setattr__(self, "expires_at", expires_at)
+        object.__setattr__(self, "intent_id", intent_id)
+        object.__setattr__(self, "skill", skill)
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, init=False)
 class Hit:
     """A served answer: ``kind`` is ``exact`` or ``semantic``; ``correct`` for this request."""
 
     kind: str
     entry: Entry
     correct: bool
+
+    def __init__(self, kind: str, entry: Entry, correct: bool) -> None:
+        """Set the fields (written out: compiled, it runs natively; :mod:`simroute.compiled`)."""
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "entry", entry)
+        object.__setattr__(self, "correct", correct)
 
 
 @dataclass

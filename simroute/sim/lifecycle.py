@@ -78,7 +78,7 @@ class Records:
     attempts: RecordLog = field(default_factory=lambda: RecordLog(AttemptRecord))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Decision:
     """What the policy layers decided before the first attempt."""
 
@@ -88,21 +88,44 @@ class Decision:
     sticky_model: str | None
     local_queue: int
 
+    def __init__(
+        self, label: Label, risk: Risk, route: Route, sticky_model: str | None, local_queue: int
+    ) -> None:
+        """Set the fields (written out: compiled, it runs natively; :mod:`simroute.compiled`)."""
+        object.__setattr__(self, "label", label)
+        object.__setattr__(self, "risk", risk)
+        object.__setattr__(self, "route", route)
+        object.__setattr__(self, "sticky_model", sticky_model)
+        object.__setattr__(self, "local_queue", local_queue)
 
-@dataclass
+
+@dataclass(init=False)
 class Chain:
     """How a request's attempts went: the history, the first and last results, the final route
     and model, whether the last answer was right and accepted, and the outcome."""
 
-    history: list[Attempt] = field(default_factory=list)
-    verify_usd: float = 0.0
-    first: AttemptResult | None = None
-    last: AttemptResult | None = None
-    route: Route = field(default_factory=lambda: Route("local"))
-    model: str = ""
-    success: bool = False
-    accepted: bool = False
-    outcome: str = FAILED
+    history: list[Attempt]
+    verify_usd: float
+    first: AttemptResult | None
+    last: AttemptResult | None
+    route: Route
+    model: str
+    success: bool
+    accepted: bool
+    outcome: str
+
+    def __init__(self, route: Route) -> None:
+        """A request's chain before its first attempt, on ``route`` (written out: compiled, it
+        runs natively; :mod:`simroute.compiled`)."""
+        self.history = []
+        self.verify_usd = 0.0
+        self.first = None
+        self.last = None
+        self.route = route
+        self.model = ""
+        self.success = False
+        self.accepted = False
+        self.outcome = FAILED
 
 
 class TierStates:

@@ -26,13 +26,19 @@ _FIELD_ORDER: tuple[str, ...] = tuple(f.name for f in fields(Request))
 """A :class:`Request`'s fields in constructor order."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class StepGate:
     """A closed-loop step's session (id), the request ids it waits for and its think time (s)."""
 
     session_id: int
     after_ids: tuple[int, ...]
     think_s: float
+
+    def __init__(self, session_id: int, after_ids: tuple[int, ...], think_s: float) -> None:
+        """Set the fields (written out: compiled, it runs natively; :mod:`simroute.compiled`)."""
+        object.__setattr__(self, "session_id", session_id)
+        object.__setattr__(self, "after_ids", after_ids)
+        object.__setattr__(self, "think_s", think_s)
 
 
 class RequestRows:

@@ -28,7 +28,7 @@ def delay_until(now: float, t: float) -> float:
     return d
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class AttemptResult:
     """Timing and accounting of one attempt at a tier (absolute simulated seconds).
 
@@ -55,6 +55,31 @@ class AttemptResult:
     rate_limited: int = 0
     cached_tokens: int = 0
     written_tokens: int = 0
+
+    def __init__(
+        self,
+        status: str,
+        submit_s: float,
+        start_s: float,
+        first_token_s: float,
+        end_s: float,
+        busy_s: float = 0.0,
+        retries: int = 0,
+        rate_limited: int = 0,
+        cached_tokens: int = 0,
+        written_tokens: int = 0,
+    ) -> None:
+        """Set the fields (written out: compiled, it runs natively; :mod:`simroute.compiled`)."""
+        object.__setattr__(self, "status", status)
+        object.__setattr__(self, "submit_s", submit_s)
+        object.__setattr__(self, "start_s", start_s)
+        object.__setattr__(self, "first_token_s", first_token_s)
+        object.__setattr__(self, "end_s", end_s)
+        object.__setattr__(self, "busy_s", busy_s)
+        object.__setattr__(self, "retries", retries)
+        object.__setattr__(self, "rate_limited", rate_limited)
+        object.__setattr__(self, "cached_tokens", cached_tokens)
+        object.__setattr__(self, "written_tokens", written_tokens)
 
 
 class Tier(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Request:
     """One request as the world (lifecycle, tiers, quality model) sees it.
 
@@ -50,3 +50,52 @@ class Request:
     after_ids: tuple[int, ...] = ()
     think_s: float = 0.0
     recorded_model: str = ""
+
+    def __init__(
+        self,
+        idx: int,
+        request_id: int,
+        session_id: int,
+        arrival_s: float,
+        skill: str,
+        urgency: str,
+        prompt_tokens: int,
+        output_tokens: int,
+        deadline_s: float,
+        difficulty: float,
+        missing_repo_context: bool,
+        dependency_chain: int,
+        risky_migration: bool,
+        security_sensitive: bool,
+        high_consequence_write: bool,
+        u_classify: float,
+        content_id: int = -1,
+        intent_id: int = -1,
+        prompt: str = "",
+        after_ids: tuple[int, ...] = (),
+        think_s: float = 0.0,
+        recorded_model: str = "",
+    ) -> None:
+        """Set the fields (written out: compiled, it runs natively; :mod:`simroute.compiled`)."""
+        object.__setattr__(self, "idx", idx)
+        object.__setattr__(self, "request_id", request_id)
+        object.__setattr__(self, "session_id", session_id)
+        object.__setattr__(self, "arrival_s", arrival_s)
+        object.__setattr__(self, "skill", skill)
+        object.__setattr__(self, "urgency", urgency)
+        object.__setattr__(self, "prompt_tokens", prompt_tokens)
+        object.__setattr__(self, "output_tokens", output_tokens)
+        object.__setattr__(self, "deadline_s", deadline_s)
+        object.__setattr__(self, "difficulty", difficulty)
+        object.__setattr__(self, "missing_repo_context", missing_repo_context)
+        object.__setattr__(self, "dependency_chain", dependency_chain)
+        object.__setattr__(self, "risky_migration", risky_migration)
+        object.__setattr__(self, "security_sensitive", security_sensitive)
+        object.__setattr__(self, "high_consequence_write", high_consequence_write)
+        object.__setattr__(self, "u_classify", u_classify)
+        object.__setattr__(self, "content_id", content_id)
+        object.__setattr__(self, "intent_id", intent_id)
+        object.__setattr__(self, "prompt", prompt)
+        object.__setattr__(self, "after_ids", after_ids)
+        object.__setattr__(self, "think_s", think_s)
+        object.__setattr__(self, "recorded_model", recorded_model)
