@@ -13,11 +13,11 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 ## compiled: the simulation's hot modules compiled with mypyc into build/mypyc (simroute/compiled.py;
-## about a minute); used only while they match their sources. Without a C compiler the build fails,
-## says why and the simulations run interpreted (same results, slower)
+## about a minute); used only while every source of the package matches the build. Without a C
+## compiler the build fails, says why and the simulations run interpreted (same results, slower)
 COMPILED := build/mypyc/manifest.json
-$(COMPILED): $(STAMP) pyproject.toml simroute/compiled.py $(wildcard simroute/sim/*.py simroute/tiers/*.py simroute/policy/*.py simroute/workload/request.py)
-	$(BIN)/python -c 'from simroute.compiled import main; raise SystemExit(main())' || true
+$(COMPILED): $(STAMP) pyproject.toml $(shell find simroute -name '*.py')
+	SIMROUTE_COMPILED=0 $(BIN)/python -c 'from simroute.compiled import main; raise SystemExit(main())' || true
 compiled: $(COMPILED)
 
 ## run: set up the venv, then simulate the default synthetic agent fleet, the real Azure conv trace and
@@ -75,7 +75,7 @@ paper-timing-10m: $(STAMP) $(COMPILED)
 	$(BIN)/python experiments/scale_bench.py --requests 10000000 --json paper/scale_bench_10m.json
 
 clean:
-	rm -rf $(VENV) $(CLUSTER_VENV) outputs multirun .mypy_cache .ruff_cache build/mypyc build/mypyc.new build/mypyc.log
+	rm -rf $(VENV) $(CLUSTER_VENV) outputs multirun .mypy_cache .ruff_cache build/mypyc build/mypyc.*
 
 ## vllm-env: optional separate venv with the CPU build of vLLM 0.32.0 (for recording real runs)
 VLLM_VENV := .venv-vllm

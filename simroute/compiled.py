@@ -1,16 +1,19 @@
 """The simulation's hot modules compiled to C with mypyc, used only while they match their sources.
 
 The per-request Python of a simulation (lifecycle, tiers, policies, request rows) is most of a large
-run's time. ``python -m simroute.compiled`` (``make compiled``, which ``make run``, ``make test``
-and ``make bench`` run first) compiles :data:`MODULES` from their own, unchanged sources with
-mypyc into ``build/mypyc/`` beside the package, with a manifest of each source's SHA-256.
-:func:`install` (run when :mod:`simroute` is imported) loads a compiled module in place of its
-source only while every listed source still hashes as it did when built, on the Python that built
-it; otherwise all of them run interpreted, and a process that is not a worker says so once on
-stderr. The interpreted modules are the reference: the same config and seed give byte-identical
-outputs either way (tested). ``SIMROUTE_COMPILED=0`` runs interpreted. A machine without a C
-compiler runs interpreted (the build records why it failed and is not retried until a source
-changes). Each run's ``timing.json`` says which it ran (``compiled``).
+run's time. ``make compiled`` (which ``make run``, ``make test`` and ``make bench`` run first; it
+calls :func:`main`) compiles :data:`MODULES` from their own, unchanged sources with mypyc into
+``build/mypyc/`` beside the package, with a manifest of the SHA-256 of every source file of the
+package (mypyc copies constants of the modules they import into the compiled code, so any change
+makes a build stale) and of ``pyproject.toml`` (the type-checking settings). :func:`install` (run
+when :mod:`simroute` is imported) loads a compiled module in place of its source only while every
+file still hashes as it did when built, on the Python that built it; otherwise all of them run
+interpreted, and a process that is not a worker says so once on stderr when a build exists but no
+longer matches (a package never built, or whose build failed, runs interpreted without a word).
+The interpreted modules are the reference: the same config and seed give byte-identical outputs
+either way (tested). ``SIMROUTE_COMPILED=0`` runs interpreted. A machine without a C compiler and
+the Python headers runs interpreted (the build says why, records it and is not retried until a
+source changes). Each run's ``timing.json`` says which it ran (``compiled``).
 
 Not compiled: the modules with Numba kernels (Numba needs their Python bytecode), the record logs
 (their field annotations name the columns' types and compiled dataclasses lose ``str | None``)
@@ -111,30 +114,36 @@ def source_path(module: str, root: Path = PACKAGE_ROOT) -> Path:
     return root.joinpath(*module.split(".")).with_suffix(".py")
 
 
-def source_hashes(modules: Sequence[str] = MODULES, root: Path = PACKAGE_ROOT) -> dict[str, str]:
-    """SHA-256 of each module's source now (a missing source hashes as the empty string)."""
-    out = {}
-    for m in modules:
-        p = source_path(m, root)
-        out[m] = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else ""
-    return out
+def source_hashes(root: Path = PACKAGE_ROOT) -> dict[str, str]:
+    """SHA-256 of every source file of the package under ``root`` and of its ``pyproject.toml``
+    (if there is one), by path relative to ``root``."""
+    files = sorted((root / "simroute").rglob("*.py"))
+    if (root / "pyproject.toml").is_file():
+        files.append(root / "pyproject.toml")
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+def compiled_files() -> set[str]:
+    """The modules a build compiles, and its shared library."""
+    return {*MODULES, f"{GROUP}__mypyc"}
 
 
 def stale_reason(man: Manifest | None, folder: Path, root: Path = PACKAGE_ROOT) -> str:
     """Why the build in ``folder`` must not be used ("" when it may): none, failed, another
-    Python, a module missing from it, or a source changed since."""
+    Python or module list, a file missing from it, or a source added, removed or changed since."""
     if man is None:
         return "not built (make compiled)"
     if man.error:
         return f"the build failed: {man.error}"
     if man.cache_tag != sys.implementation.cache_tag or man.python != sys.version:
         return f"built for another Python ({man.python.split()[0]})"
-    if set(man.sources) != set(MODULES):
+    if set(man.files) != compiled_files():
         return "built for another module list"
-    now = source_hashes(tuple(man.sources), root)
-    changed = sorted(m for m, h in man.sources.items() if now[m] != h)
+    now = source_hashes(root)
+    changed = sorted(f for f in set(now) | set(man.sources) if now.get(f) != man.sources.get(f))
     if changed:
-        return f"{source_path(changed[0], root).relative_to(root)} changed since the build"
+        what = "changed" if changed[0] in now and changed[0] in man.sources else "added or removed"
+        return f"{changed[0]} {what} since the build"
     missing = [f for f in man.files.values() if not (folder / f).is_file()]
     return f"{missing[0]} is missing" if missing else ""
 
@@ -189,24 +198,29 @@ def in_use() -> bool:
     return all(m is None or not str(getattr(m, "__file__", "")).endswith(".py") for m in mods)
 
 
-def build(folder: Path = BUILD_DIR, root: Path = PACKAGE_ROOT, log: Path | None = None) -> Manifest:
+def build(folder: Path = BUILD_DIR, root: Path = PACKAGE_ROOT) -> Manifest:
     """Compile :data:`MODULES` (sources under ``root``) into ``folder`` with mypyc and the C compiler
-    (their output goes to ``log``, default ``folder``'s sibling ``mypyc.log``); the manifest
-    written, which names the error if the build failed. Built into a new folder that replaces
+    (their output in ``folder/mypyc.log``); the manifest written, which names the error if the build
+    failed. Built into a new folder of its own (builds at the same time do not mix) that replaces
     ``folder`` only once complete."""
-    log = log or folder.with_name("mypyc.log")
-    hashes = source_hashes(MODULES, root)  # before compiling: a source edited meanwhile is stale
-    tmp = folder.with_name(folder.name + ".new")
-    _remove(tmp)
-    tmp.mkdir(parents=True)
+    import tempfile
+
+    hashes = source_hashes(root)  # before compiling: a source edited meanwhile makes it stale
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
     try:
-        files = _compile(tmp, root, log)
+        files = _compile(tmp, root, tmp / "mypyc.log")
         man = Manifest(sys.implementation.cache_tag, sys.version, hashes, files)
     except (Exception, SystemExit) as e:  # any failure (mypyc exits on one) leaves them interpreted
-        man = Manifest(sys.implementation.cache_tag, sys.version, hashes, {}, _one_line(e, log))
+        man = Manifest(
+            sys.implementation.cache_tag, sys.version, hashes, {}, _one_line(e, folder / "mypyc.log")
+        )
     man.write(tmp)
     _remove(folder)
-    tmp.rename(folder)
+    try:
+        tmp.rename(folder)
+    except OSError:  # another build has just put its folder there: keep that one
+        _remove(tmp)
     return man
 
 
@@ -229,6 +243,7 @@ def _compile(out: Path, root: Path, log: Path) -> dict[str, str]:
         cmd = dist.get_command_obj("build_ext")
         cmd.build_lib, cmd.build_temp = str(out / "lib"), str(out / "obj")
         cmd.parallel = os.cpu_count() or 1
+        cmd.force = True  # never reuse an extension setuptools thinks is up to date
         dist.run_command("build_ext")
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
     names = (*MODULES, f"{GROUP}__mypyc")

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 # The suite runs the interpreted modules, the reference, here and in the processes it starts
-# (simroute.compiled); test_compiled compares the compiled ones with them. Set before simroute loads.
-os.environ.setdefault("SIMROUTE_COMPILED", "0")
+# (simroute.compiled; SIMROUTE_TEST_COMPILED=1 runs it compiled, as `make test-slow` can be);
+# test_compiled compares the compiled ones with them. Set before simroute loads.
+os.environ["SIMROUTE_COMPILED"] = "1" if os.environ.get("SIMROUTE_TEST_COMPILED") == "1" else "0"
 
 from simroute.config import REPO_ROOT, compose
 from simroute.economics.prices import PriceTable, load_litellm

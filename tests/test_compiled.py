@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from simroute import compiled
-from simroute.compiled import BUILD_DIR, MODULES, Manifest, source_hashes, stale_reason
+from simroute.compiled import BUILD_DIR, MODULES, Manifest, compiled_files, source_hashes, stale_reason
 from simroute.config import REPO_ROOT
 
 BUILT = stale_reason(Manifest.read(BUILD_DIR), BUILD_DIR)
@@ -22,20 +22,30 @@ BUILT = stale_reason(Manifest.read(BUILD_DIR), BUILD_DIR)
 
 def _manifest() -> Manifest:
     """A manifest of a build of the current sources on this Python."""
-    return Manifest(sys.implementation.cache_tag, sys.version, source_hashes(), {})
+    files = {m: f"lib/{m}.so" for m in compiled_files()}
+    return Manifest(sys.implementation.cache_tag, sys.version, source_hashes(), files)
 
 
-def test_a_build_is_used_only_while_it_matches_its_sources_and_python(tmp_path: Path) -> None:
+def test_a_build_is_used_only_while_it_matches_every_source_and_the_python(tmp_path: Path) -> None:
+    """Any source file of the package counts, not only the compiled ones: mypyc copies the
+    constants of the modules they import (e.g. the outcome names) into the compiled code."""
     fresh = _manifest()
+    for f in fresh.files.values():
+        (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / f).write_bytes(b"")
     assert stale_reason(fresh, tmp_path) == ""
-    edited = replace(fresh, sources={**fresh.sources, MODULES[0]: "0" * 64})
-    assert stale_reason(edited, tmp_path) == "simroute/sim/lifecycle.py changed since the build"
+    assert "simroute/outcomes.py" in fresh.sources and "pyproject.toml" in fresh.sources
+    edited = replace(fresh, sources={**fresh.sources, "simroute/outcomes.py": "0" * 64})
+    assert stale_reason(edited, tmp_path) == "simroute/outcomes.py changed since the build"
+    added = replace(fresh, sources={k: v for k, v in fresh.sources.items() if k != "simroute/rng.py"})
+    assert stale_reason(added, tmp_path) == "simroute/rng.py added or removed since the build"
     other = replace(fresh, python="3.10.1 (main)")
     assert stale_reason(other, tmp_path) == "built for another Python (3.10.1)"
     assert stale_reason(replace(fresh, error="no cc"), tmp_path) == "the build failed: no cc"
-    fewer = replace(fresh, sources={m: h for m, h in fresh.sources.items() if m != MODULES[-1]})
+    fewer = replace(fresh, files={m: f for m, f in fresh.files.items() if m != MODULES[-1]})
     assert stale_reason(fewer, tmp_path) == "built for another module list"
-    assert stale_reason(replace(fresh, files={"x": "lib/x.so"}), tmp_path) == "lib/x.so is missing"
+    (tmp_path / fresh.files[MODULES[0]]).unlink()
+    assert stale_reason(fresh, tmp_path) == f"{fresh.files[MODULES[0]]} is missing"
     assert stale_reason(None, tmp_path).startswith("not built")
 
 
@@ -47,6 +57,7 @@ def test_manifest_round_trip_and_unreadable_is_none(tmp_path: Path) -> None:
     assert Manifest.read(tmp_path) is None
 
 
+@pytest.mark.skipif(os.environ.get("SIMROUTE_TEST_COMPILED") == "1", reason="suite asked to run compiled")
 def test_the_suite_runs_interpreted() -> None:
     """conftest asks for the reference modules: none of them is a compiled file here."""
     import simroute.sim.lifecycle as lc
@@ -106,6 +117,7 @@ def _written_out_initialisers() -> list[type]:
     return out
 
 
+@pytest.mark.skipif(compiled.in_use(), reason="compiled classes check their arguments' types")
 def test_written_out_initialisers_take_and_set_every_field_in_order() -> None:
     """A frozen dataclass with an explicit ``__init__`` (it runs natively when compiled) takes its
     fields in field order with the fields' defaults, and sets each field to its own argument."""
