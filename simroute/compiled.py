@@ -227,7 +227,13 @@ def build(folder: Path = BUILD_DIR, root: Path = PACKAGE_ROOT) -> Manifest:
 def _compile(out: Path, root: Path, log: Path) -> dict[str, str]:
     """Run mypyc and build the extensions into ``out`` (C sources in ``out/c``); module (and
     shared library) -> compiled file, relative to ``out``."""
-    with log.open("w") as f, contextlib.redirect_stdout(f), contextlib.redirect_stderr(f), _cwd(root):
+    # run inside root: mypy finds the package and its cache from there
+    with (
+        log.open("w") as f,
+        contextlib.redirect_stdout(f),
+        contextlib.redirect_stderr(f),
+        contextlib.chdir(root),
+    ):
         from mypyc.build import mypycify
         from setuptools import Distribution
 
@@ -246,17 +252,11 @@ def _compile(out: Path, root: Path, log: Path) -> dict[str, str]:
         cmd.force = True  # never reuse an extension setuptools thinks is up to date
         dist.run_command("build_ext")
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
-    names = (*MODULES, f"{GROUP}__mypyc")
-    files = {m: Path("lib", *m.split(".")).with_suffix(suffix).as_posix() for m in names}
+    files = {m: Path("lib", *m.split(".")).with_suffix(suffix).as_posix() for m in sorted(compiled_files())}
     missing = [f for f in files.values() if not (out / f).is_file()]
     if missing:
         raise RuntimeError(f"the build made no {missing[0]}")
     return files
-
-
-def _cwd(folder: Path) -> contextlib.AbstractContextManager[None]:
-    """Run inside ``folder`` (mypy finds the package and its cache from there)."""
-    return contextlib.chdir(folder)
 
 
 def _remove(folder: Path) -> None:
