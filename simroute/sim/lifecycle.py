@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import simpy
+from simpy.events import URGENT
 
 from simroute.outcomes import (
     CACHE_TIER,
@@ -128,6 +129,46 @@ class Chain:
         self.outcome = FAILED
 
 
+class _Task:
+    """A request's lifecycle generator, driven as a SimPy process drives its generator but without a
+    process's own events: started by the event it is attached to (:meth:`start_on`), resumed with
+    the value of each event it yields, and ending with no event of its own (nothing waits for a
+    request's lifecycle; a SimPy process would schedule one more event at its end). Our events
+    never fail; an exception in the generator propagates out of ``env.run()`` at once."""
+
+    def __init__(self, gen: Sim) -> None:
+        self.gen = gen
+
+    def start_on(self, event: simpy.Event) -> None:
+        """Start the generator when ``event`` is processed (before the event's later callbacks)."""
+        assert event.callbacks is not None
+        event.callbacks.append(self._resume)
+
+    def _resume(self, event: simpy.Event) -> None:
+        """Send ``event``'s value into the generator, going on at once past events already
+        processed, and wait for the next one it yields."""
+        value = event._value
+        while True:
+            try:
+                nxt = self.gen.send(value)
+            except StopIteration:
+                return
+            if nxt.callbacks is not None:
+                nxt.callbacks.append(self._resume)
+                return
+            value = nxt._value
+
+
+def _start_now(env: simpy.Environment, gen: Sim) -> None:
+    """Start ``gen`` where :meth:`simpy.Environment.process` would (an urgent event due now: after
+    the urgent events already due now, before the normal ones), without the process's events."""
+    ev = simpy.Event(env)
+    ev._ok = True
+    ev._value = None
+    _Task(gen).start_on(ev)
+    env.schedule(ev, URGENT)
+
+
 class TierStates:
     """:class:`~simroute.policy.protocols.StateView` over the live tiers."""
 
@@ -210,20 +251,19 @@ class Lifecycle:
             req = requests[i]
             if req.arrival_s > self.env.now:
                 yield self.env.timeout(req.arrival_s - self.env.now)
-            self.env.process(self.handle(req))
+            _start_now(self.env, self.handle(req))
 
     def _release(self, idx: int) -> None:
-        """A held closed-loop step's gates are all terminal: go on with it as a process at this
-        point of the event order (its own event, processed after the events already due now)."""
+        """A held closed-loop step's gates are all terminal: go on with it at this point of the
+        event order (its own event, processed after the events already due now)."""
         ready = self.env.event()
-        self.env.process(self._gated(idx, ready))
+        _Task(self._gated(idx)).start_on(ready)
         ready.succeed()
 
-    def _gated(self, idx: int, ready: simpy.Event) -> Sim:
+    def _gated(self, idx: int) -> Sim:
         """A released closed-loop step (row ``idx``): then its think time; or end it as cancelled."""
         assert self.gate is not None
         assert self._rows is not None
-        yield ready
         gate = self._rows.gate_of(idx)
         if not self.gate.may_go_on(gate.session_id, gate.after_ids):
             self._cancel(self._rows.get(idx, arrival_s=self.env.now))
