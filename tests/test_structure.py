@@ -186,11 +186,12 @@ def test_record_log_gives_the_table_to_frame_gives(cls: type, spill_rows: int) -
 
 @pytest.mark.parametrize("overrides", [["workload.n_requests=3000"], ["experiment=claude_code"]])
 def test_request_rows_give_each_row_by_column_name(overrides: list[str]) -> None:
-    """A request record built from the row store equals one filled by name from the table's row
-    (types included: ints, floats, flags, text, gates), with an issue time given or not."""
+    """A request record built from the row store (the field-by-field fast path and the generic
+    reference) equals one filled by name from the table's row (types included: ints, floats, flags,
+    text, gates), with an issue time given or not; so do a step's gates."""
     from simroute.config import compose
     from simroute.sim.build import setup
-    from simroute.sim.rows import RequestRows
+    from simroute.sim.rows import RequestRows, StepGate
 
     table = setup(compose(overrides), 0).table
     u = np.random.default_rng(0).random(len(table))
@@ -200,7 +201,10 @@ def test_request_rows_give_each_row_by_column_name(overrides: list[str]) -> None
         row = table.df.row(i, named=True)
         kw = {n: row[n] for n in names if n not in ("idx", "u_classify", "after_ids")}
         want = Request(idx=i, u_classify=float(u[i]), after_ids=tuple(row["after_ids"]), **kw)
-        got = rows.get(i)
-        types = [type(getattr(r, n)) for r in (got, want) for n in names]
-        assert got == want and types[: len(names)] == types[len(names) :]
+        for got in (rows.get(i), rows.get_generic(i)):
+            types = [type(getattr(r, n)) for r in (got, want) for n in names]
+            assert got == want and types[: len(names)] == types[len(names) :]
         assert rows.get(i, arrival_s=7.5) == dataclasses.replace(want, arrival_s=7.5)
+        assert rows.get_generic(i, arrival_s=7.5) == dataclasses.replace(want, arrival_s=7.5)
+        gate = rows.gate_of(i)
+        assert gate == StepGate(want.session_id, want.after_ids, want.think_s)
