@@ -16,8 +16,9 @@ the Python headers runs interpreted (the build says why, records it and is not r
 source changes). Each run's ``timing.json`` says which it ran (``compiled``).
 
 Not compiled: the modules with Numba kernels (Numba needs their Python bytecode), the record logs
-(their field annotations name the columns' types and compiled dataclasses lose ``str | None``)
-and the model catalog (pickled to the baseline's process; compiled classes do not unpickle).
+(their spooled records are pickled to the parent process; compiled classes do not unpickle; the
+records themselves are compiled, :mod:`simroute.record_types`) and the model catalog (pickled
+to the baseline's process).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ MODULES: tuple[str, ...] = (
     "simroute.policy.verifiers",
     "simroute.policy.response_cache",
     "simroute.workload.request",
+    "simroute.record_types",
 )
 """The modules compiled (each imports only interpreted modules or others of these)."""
 

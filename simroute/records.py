@@ -7,6 +7,8 @@ fields reorders the columns of the table and never misaligns a value (tested).
 
 from __future__ import annotations
 
+import ast
+import functools
 import operator
 import os
 import shutil
@@ -30,73 +32,35 @@ _DTYPES: dict[str, pl.DataType] = {
 }
 
 
-@dataclass(slots=True, kw_only=True)
-class RequestRecord:
-    """The decisions, outcome, latencies (s) and per-request costs (USD) of one request.
-
-    ``idx`` is the request's row in the request table; ``arrival_s`` the simulated issue time (s; a
-    closed-loop step is issued when the steps it waits for are done, plus its think time);
-    ``first_model`` the model of the first attempt (empty without one); ``ttft_s``/``tpot_s`` are NaN
-    when no attempt completed; ``correct``: the final answer delivered is right (late or not);
-    ``deadline_met``: the request ended by its deadline; ``cache_source_id`` is the request id whose
-    cached answer was served (-1: none); ``cost_verifier_usd`` what its verifier checks cost.
-    """
-
-    idx: int
-    arrival_s: float
-    skill_pred: str | None
-    classifier_confidence: float
-    risk_score: float
-    risk_escalated: bool
-    route_reason: str
-    first_tier: str
-    final_tier: str
-    final_model: str
-    first_model: str
-    attempts: int
-    tier_path: str
-    outcome: str
-    queue_s: float
-    ttft_s: float
-    tpot_s: float
-    e2e_s: float
-    correct: bool
-    deadline_met: bool
-    undetected_failure: bool
-    local_queue_at_route: int
-    cost_classifier_usd: float
-    cost_verifier_usd: float
-    cache_lookup: str
-    cost_cache_usd: float
-    cache_source_id: int
+def field_kinds(cls: type) -> dict[str, str]:
+    """Field -> its annotation as written (``"int"``, ``"str | None"``, ...) of a record class, in
+    field order. A compiled class (:mod:`simroute.compiled`) holds its annotations as types, and
+    ``str | None`` only as ``type``: its annotations are read from its module's source instead."""
+    fs = fields(cls)
+    if all(isinstance(f.type, str) for f in fs):
+        return {f.name: str(f.type) for f in fs}
+    written = _source_annotations(cls.__module__, cls.__qualname__)
+    return {f.name: written[f.name] for f in fs}
 
 
-@dataclass(slots=True, kw_only=True)
-class AttemptRecord:
-    """One attempt of a request at a tier: absolute simulated times (s), GPU-busy time (s), API
-    retries, prompt-cache tokens and whether the answer was right (``success``) and accepted."""
-
-    idx: int
-    attempt: int
-    tier: str
-    model: str
-    status: str
-    submit_s: float
-    start_s: float
-    first_token_s: float
-    end_s: float
-    busy_s: float
-    success: bool
-    retries: int
-    rate_limited: int
-    cached_tokens: int
-    written_tokens: int
-    accepted: bool
+@functools.cache
+def _source_annotations(module: str, qualname: str) -> dict[str, str]:
+    """The annotations of class ``qualname`` in the source file of ``module`` (a module of this
+    package), each as written."""
+    path = Path(__file__).resolve().parent.parent.joinpath(*module.split(".")).with_suffix(".py")
+    for node in ast.parse(path.read_text(), str(path)).body:
+        if isinstance(node, ast.ClassDef) and node.name == qualname:
+            return {
+                a.target.id: ast.unparse(a.annotation)
+                for a in node.body
+                if isinstance(a, ast.AnnAssign) and isinstance(a.target, ast.Name)
+            }
+    raise LookupError(f"{path}: no class {qualname}")
 
 
 def schema(cls: type) -> dict[str, pl.DataType]:
     """Column -> Polars dtype of a record class, in field order."""
-    return {f.name: _DTYPES[str(f.type)] for f in fields(cls)}
+    return {name: _DTYPES[kind] for name, kind in field_kinds(cls).items()}
 
 
 def to_frame(records: Sequence[Any], cls: type) -> pl.DataFrame:
@@ -154,12 +118,11 @@ class RecordLog:
         self._get = operator.attrgetter(*self._schema)
         self._cols: dict[str, array[Any]] = {}
         self._vocab: dict[str, dict[str | None, int]] = {}
-        self._kind = {f.name: str(f.type) for f in fields(cls)}
-        for f in fields(cls):
-            kind = str(f.type)
-            self._cols[f.name] = array(_ARRAY_CODES[kind][0] if kind in _ARRAY_CODES else "i")
+        self._kind = field_kinds(cls)
+        for name, kind in self._kind.items():
+            self._cols[name] = array(_ARRAY_CODES[kind][0] if kind in _ARRAY_CODES else "i")
             if kind not in _ARRAY_CODES:
-                self._vocab[f.name] = {}
+                self._vocab[name] = {}
         self._rows: list[tuple[Any, ...]] = []  # the latest records' values, not yet in the buffers
         self._n = 0
         self._spill_rows = SPILL_ROWS if spill_rows is None else spill_rows
@@ -327,7 +290,7 @@ class ColumnSpool:
     def frame(self, columns: Collection[str] | None = None) -> pl.DataFrame:
         """The table, equal to what :meth:`RecordLog.take_frame` would have given (values, dtypes
         and order); only the fields ``columns`` names, if given."""
-        kinds = {f.name: str(f.type) for f in fields(self.cls)}
+        kinds = field_kinds(self.cls)
         series = [
             _column(name, dtype, kinds[name], np.load(self.folder / f"{i}.npy"), self.words.get(name))
             for i, (name, dtype) in enumerate(schema(self.cls).items())

@@ -102,7 +102,8 @@ def test_compiled_and_interpreted_runs_write_the_same_bytes(tmp_path: Path, args
 
 
 def _written_out_initialisers() -> list[type]:
-    """The frozen dataclasses of the compiled modules whose ``__init__`` is written out by hand."""
+    """The dataclasses of the compiled modules whose ``__init__`` is written out by hand and takes
+    every field: the frozen ones and the (keyword-only) records."""
     import dataclasses
     import importlib
     import inspect
@@ -112,20 +113,23 @@ def _written_out_initialisers() -> list[type]:
         for cls in vars(importlib.import_module(name)).values():
             if inspect.isclass(cls) and cls.__module__ == name and dataclasses.is_dataclass(cls):
                 params = cls.__dataclass_params__  # type: ignore[attr-defined]
-                if params.frozen and not params.init:
+                if (params.frozen or name == "simroute.record_types") and not params.init:
                     out.append(cls)
     return out
 
 
 @pytest.mark.skipif(compiled.in_use(), reason="compiled classes check their arguments' types")
 def test_written_out_initialisers_take_and_set_every_field_in_order() -> None:
-    """A frozen dataclass with an explicit ``__init__`` (it runs natively when compiled) takes its
-    fields in field order with the fields' defaults, and sets each field to its own argument."""
+    """A frozen dataclass or record with an explicit ``__init__`` (it runs natively when compiled)
+    takes its fields in field order with the fields' defaults (a record by keyword only), and sets
+    each field to its own argument."""
     import dataclasses
     import inspect
 
     classes = _written_out_initialisers()
-    assert {c.__name__ for c in classes} >= {"Request", "RequestView", "AttemptResult", "Route", "Decision"}
+    assert {c.__name__ for c in classes} >= {
+        *("Request", "RequestView", "AttemptResult", "Route", "Decision", "RequestRecord", "AttemptRecord")
+    }
     for cls in classes:
         fs = dataclasses.fields(cls)
         params = list(inspect.signature(cls.__init__).parameters.values())[1:]
@@ -133,8 +137,10 @@ def test_written_out_initialisers_take_and_set_every_field_in_order() -> None:
         for p, f in zip(params, fs, strict=True):
             want = inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default
             assert p.default == want and f.default_factory is dataclasses.MISSING, (cls, f.name)
+            assert (p.kind == inspect.Parameter.KEYWORD_ONLY) == f.kw_only, (cls, f.name)
         values = {f.name: object() for f in fs}
         obj = cls(**values)
         assert all(getattr(obj, k) is v for k, v in values.items()), cls
-        with pytest.raises(dataclasses.FrozenInstanceError):
-            setattr(obj, fs[0].name, 1)
+        if cls.__dataclass_params__.frozen:  # type: ignore[attr-defined]
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                setattr(obj, fs[0].name, 1)

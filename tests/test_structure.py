@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from simroute import records
+from simroute import record_types, records
 from simroute.config import REPO_ROOT
 from simroute.workload.request import Request
 from simroute.workload.schema import SCHEMA
@@ -106,7 +106,7 @@ def test_request_view_fields_are_table_columns() -> None:
     assert view <= set(SCHEMA), sorted(view - set(SCHEMA))
 
 
-@pytest.mark.parametrize("cls", [records.RequestRecord, records.AttemptRecord])
+@pytest.mark.parametrize("cls", [record_types.RequestRecord, record_types.AttemptRecord])
 def test_records_are_filled_by_name(cls: type) -> None:
     """Records cannot be built positionally, and the table is built by field name: a record class
     with the same fields in another order gives the same columns with the same values."""
@@ -114,13 +114,11 @@ def test_records_are_filled_by_name(cls: type) -> None:
     with pytest.raises(TypeError):
         cls(*range(len(names)))
     rng = np.random.default_rng(0)
-    values = [{n: _value(str(f.type), rng) for n, f in zip(names, dataclasses.fields(cls), strict=True)}]
-    values.append({n: _value(str(f.type), rng) for n, f in zip(names, dataclasses.fields(cls), strict=True)})
+    kinds = records.field_kinds(cls)
+    values = [{n: _value(kinds[n], rng) for n in names}, {n: _value(kinds[n], rng) for n in names}]
     table = records.to_frame([cls(**v) for v in values], cls)
     order = list(reversed(names))
-    shuffled = dataclasses.make_dataclass(
-        "Shuffled", [(n, str(dataclasses.fields(cls)[names.index(n)].type)) for n in order], kw_only=True
-    )
+    shuffled = dataclasses.make_dataclass("Shuffled", [(n, kinds[n]) for n in order], kw_only=True)
     other = records.to_frame([shuffled(**v) for v in values], shuffled)
     assert other.columns == order
     assert other.select(names).equals(table)
@@ -139,28 +137,28 @@ def _value(typ: str, rng: np.random.Generator) -> object:
 
 
 def test_empty_records_have_the_schema() -> None:
-    t = records.to_frame([], records.AttemptRecord)
+    t = records.to_frame([], record_types.AttemptRecord)
     assert t.height == 0
     assert t.schema["busy_s"] == pl.Float64()
 
 
 @pytest.mark.parametrize("spill_rows", [10**9, 7, 10, 50])
-@pytest.mark.parametrize("cls", [records.RequestRecord, records.AttemptRecord])
+@pytest.mark.parametrize("cls", [record_types.RequestRecord, record_types.AttemptRecord])
 def test_record_log_gives_the_table_to_frame_gives(cls: type, spill_rows: int) -> None:
     """The columnar log (what simulations use) equals the straightforward per-record table, with
     repeated and missing strings, whether its records stay in memory or were written to its spill
     file in chunks (with a partial chunk left in memory, none, or all records spilled); an empty
     log has the schema."""
-    fs = dataclasses.fields(cls)
+    kinds = records.field_kinds(cls)
     rng = np.random.default_rng(1)
     recs = []
     for k in range(50):
-        v = {f.name: _value(str(f.type), rng) for f in fs}
-        for f in fs:
-            if str(f.type) == "str | None" and k % 7 == 0:
-                v[f.name] = None
-            elif str(f.type).startswith("str"):
-                v[f.name] = f"w{k % 3}"
+        v = {name: _value(kind, rng) for name, kind in kinds.items()}
+        for name, kind in kinds.items():
+            if kind == "str | None" and k % 7 == 0:
+                v[name] = None
+            elif kind.startswith("str"):
+                v[name] = f"w{k % 3}"
         recs.append(cls(**v))
     log = records.RecordLog(cls, spill_rows=spill_rows)
     for r in recs:
@@ -169,7 +167,7 @@ def test_record_log_gives_the_table_to_frame_gives(cls: type, spill_rows: int) -
     in_memory = min(len(b) for b in log._cols.values()) + len(log._rows)  # buffers, pending tuples
     assert in_memory == 50 % spill_rows  # the rest were spilled
     assert log.frame().equals(records.to_frame(recs, cls))
-    idx = next(f.name for f in fs if str(f.type) == "int")
+    idx = next(name for name, kind in kinds.items() if kind == "int")
     assert log.column(idx).tolist() == [getattr(r, idx) for r in recs]
     more = records.RecordLog(cls, spill_rows=spill_rows)  # a column read between spills
     for k, r in enumerate(recs):
@@ -208,3 +206,13 @@ def test_request_rows_give_each_row_by_column_name(overrides: list[str]) -> None
         assert rows.get_generic(i, arrival_s=7.5) == dataclasses.replace(want, arrival_s=7.5)
         gate = rows.gate_of(i)
         assert gate == StepGate(want.session_id, want.after_ids, want.think_s)
+
+
+@pytest.mark.parametrize("cls", [record_types.RequestRecord, record_types.AttemptRecord])
+def test_record_column_kinds_read_from_source_match_the_annotations(cls: type) -> None:
+    """A compiled record class holds ``str | None`` only as ``type``, so its column kinds are read
+    from its module's source: they are the annotations the interpreted class holds, in field order."""
+    read = records._source_annotations(cls.__module__, cls.__qualname__)
+    assert list(read) == [f.name for f in dataclasses.fields(cls)]
+    assert read == records.field_kinds(cls)
+    assert "str | None" in read.values() or cls is record_types.AttemptRecord

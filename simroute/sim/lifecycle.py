@@ -38,7 +38,8 @@ from simroute.outcomes import (
 from simroute.policy.protocols import Classifier, Escalator, RiskPredictor, Router, Selector, Verifier
 from simroute.policy.response_cache import CacheConfig, Hit, ResponseCache
 from simroute.policy.types import Attempt, Label, RequestView, Risk, Route, TierState
-from simroute.records import AttemptRecord, RecordLog, RequestRecord
+from simroute.record_types import AttemptRecord, RequestRecord
+from simroute.records import RecordLog
 from simroute.sim.luck_blocks import Uniforms
 from simroute.sim.rows import RequestRows
 from simroute.sim.sessions import ANSWERED, CANCELLED_GATE, UNANSWERED, ReplayConfig, SessionGate

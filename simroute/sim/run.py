@@ -29,7 +29,8 @@ from simroute.memory import LARGE_RUN_REQUESTS, fewer_collections, release_memor
 from simroute.outcomes import COMPLETED, OUTCOMES, TIERS
 from simroute.policy.catalog import ModelCatalog
 from simroute.policy.response_cache import ResponseCache
-from simroute.records import ArmRecords, AttemptRecord, SimResult, SpooledRecords, schema
+from simroute.record_types import AttemptRecord
+from simroute.records import ArmRecords, SimResult, SpooledRecords, schema
 from simroute.sim.build import build_tiers
 from simroute.sim.lifecycle import Lifecycle, Policies, Records
 from simroute.sim.luck_blocks import BlockedUniforms, LuckStreams
