@@ -38,6 +38,7 @@ from types import ModuleType
 
 MODULES: tuple[str, ...] = (
     "simroute.sim.lifecycle",
+    "simroute.sim.event_loop",
     "simroute.sim.rows",
     "simroute.sim.luck_blocks",
     "simroute.tiers.base",

@@ -32,6 +32,7 @@ from simroute.policy.response_cache import ResponseCache
 from simroute.record_types import AttemptRecord
 from simroute.records import ArmRecords, SimResult, SpooledRecords, schema
 from simroute.sim.build import build_tiers
+from simroute.sim.event_loop import run_all
 from simroute.sim.lifecycle import Lifecycle, Policies, Records
 from simroute.sim.luck_blocks import BlockedUniforms, LuckStreams
 from simroute.sim.rows import REQUEST_FIELDS, RequestRows
@@ -167,7 +168,7 @@ def simulate_logs(
     counts0 = dict(lc.cache.counts) if lc.cache is not None else {}
     env.process(lc.source(RequestRows(table, u_cls)))
     with fewer_collections():
-        env.run()
+        run_all(env)  # env.run(), its loop compiled
     if bar is not None:
         bar.close()
     if len(lc.records.requests) != n:  # conservation: every request reached a terminal state

@@ -1,0 +1,67 @@
+"""The compiled event loop (:func:`simroute.sim.event_loop.run_all`) against SimPy's ``env.run()``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any
+
+import pytest
+import simpy
+from simpy.events import URGENT
+
+from simroute.sim.event_loop import run_all
+
+
+def _scenario(env: simpy.Environment, trace: list[tuple[float, str]]) -> None:
+    """Processes, plain and urgent events and timeouts, many due at the same times, some
+    scheduled by callbacks of others: the order they run in is the trace."""
+
+    def worker(name: str, delays: list[float]) -> Generator[simpy.Event, Any, str]:
+        for d in delays:
+            got = yield env.timeout(d, value=f"{name}@{d}")
+            trace.append((env.now, f"{name} got {got}"))
+        return name
+
+    def waiter() -> Generator[simpy.Event, Any, None]:
+        done = yield env.process(worker("inner", [0.5, 0.0, 1.5]))
+        trace.append((env.now, f"waiter saw {done}"))
+        ev = env.event()
+        urgent = simpy.Event(env)
+        urgent._ok, urgent._value = True, "urgent"
+        urgent.callbacks.append(lambda e: trace.append((env.now, str(e.value))))
+        env.schedule(urgent, URGENT)
+        ev.succeed("plain")
+        trace.append((env.now, f"waiter resumed with {(yield ev)}"))
+
+    for k in range(4):
+        env.process(worker(f"w{k}", [1.0, 0.5 * k, 0.0, 2.0 - 0.5 * k]))
+    env.process(waiter())
+
+
+def _run(runner: Callable[[simpy.Environment], object]) -> tuple[list[tuple[float, str]], float]:
+    env = simpy.Environment()
+    trace: list[tuple[float, str]] = []
+    _scenario(env, trace)
+    runner(env)
+    return trace, env.now
+
+
+def test_run_all_processes_the_events_in_simpys_order() -> None:
+    want = _run(lambda env: env.run())
+    assert len(want[0]) > 15
+    assert _run(run_all) == want
+
+
+def test_run_all_raises_an_unhandled_failure_as_simpy_does() -> None:
+    def failing(env: simpy.Environment) -> Generator[simpy.Event, Any, None]:
+        yield env.timeout(1.0)
+        raise ValueError("bad route")
+
+    got = []
+    for runner in (lambda env: env.run(), run_all):
+        env = simpy.Environment()
+        env.process(failing(env))
+        with pytest.raises(ValueError, match="bad route") as e:
+            runner(env)
+        got.append((type(e.value), e.value.args, type(e.value.__cause__), env.now))
+    assert got[0] == got[1]
