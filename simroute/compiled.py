@@ -40,6 +40,7 @@ MODULES: tuple[str, ...] = (
     "simroute.sim.lifecycle",
     "simroute.sim.event_loop",
     "simroute.sim.rows",
+    "simroute.sim.session_gate",
     "simroute.sim.luck_blocks",
     "simroute.tiers.base",
     "simroute.tiers.realtime",

@@ -269,7 +269,7 @@ def test_recorded_model_not_offered_is_a_clean_error() -> None:
 def test_session_gate_releases_in_row_order_and_applies_the_retry_budget(b: int) -> None:
     import simpy
 
-    from simroute.sim.sessions import ANSWERED, CANCELLED_GATE, UNANSWERED, SessionGate
+    from simroute.sim.session_gate import ANSWERED, CANCELLED_GATE, UNANSWERED, SessionGate
 
     env = simpy.Environment()
     released: list[tuple[float, int]] = []

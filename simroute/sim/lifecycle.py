@@ -42,7 +42,8 @@ from simroute.record_types import AttemptRecord, RequestRecord
 from simroute.records import RecordLog
 from simroute.sim.luck_blocks import Uniforms
 from simroute.sim.rows import RequestRows
-from simroute.sim.sessions import ANSWERED, CANCELLED_GATE, UNANSWERED, ReplayConfig, SessionGate
+from simroute.sim.session_gate import ANSWERED, CANCELLED_GATE, UNANSWERED, SessionGate
+from simroute.sim.sessions import ReplayConfig
 from simroute.tiers.base import AttemptResult, Tier
 from simroute.tiers.realtime import RealtimeTier
 from simroute.workload.request import Request
