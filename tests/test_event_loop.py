@@ -65,3 +65,51 @@ def test_run_all_raises_an_unhandled_failure_as_simpy_does() -> None:
             runner(env)
         got.append((type(e.value), e.value.args, type(e.value.__cause__), env.now))
     assert got[0] == got[1]
+
+
+def _started(
+    start: Callable[[simpy.Environment, Generator[simpy.Event, Any, None]], object],
+) -> list[tuple[float, str]]:
+    """A source starting request bodies with ``start`` (several at equal times, beside processes
+    started the SimPy way), each body waiting on timeouts, an already-processed event and an event
+    another body triggers: the order everything ran in."""
+    env = simpy.Environment()
+    trace: list[tuple[float, str]] = []
+    shared = env.event()
+
+    def body(k: int) -> Generator[simpy.Event, Any, None]:
+        trace.append((env.now, f"b{k} start"))
+        yield env.timeout(0.5 * (k % 3))
+        if k == 4:
+            shared.succeed(f"from b{k}")
+        got = yield shared
+        trace.append((env.now, f"b{k} saw {got}"))
+        done = env.timeout(0.0, "done")
+        yield env.timeout(1.0)
+        trace.append((env.now, f"b{k} {(yield done)}"))  # processed long ago: goes on at once
+
+    def other(k: int) -> Generator[simpy.Event, Any, None]:
+        trace.append((env.now, f"o{k} start"))
+        yield env.timeout(0.5)
+        trace.append((env.now, f"o{k} end"))
+
+    def source() -> Generator[simpy.Event, Any, None]:
+        for k in range(8):
+            if k % 3 == 0:
+                yield env.timeout(0.5)
+            env.process(other(k))
+            start(env, body(k))
+
+    env.process(source())
+    run_all(env)
+    return trace
+
+
+def test_a_lifecycle_task_runs_where_a_simpy_process_would() -> None:
+    """:func:`~simroute.sim.lifecycle._start_now` starts a request's body at the event position
+    ``env.process`` gives it, and resumes it with each event's value as a process would."""
+    from simroute.sim.lifecycle import _start_now
+
+    want = _started(lambda env, gen: env.process(gen))
+    assert len(want) > 30
+    assert _started(_start_now) == want

@@ -152,7 +152,9 @@ class _Task:
         value = event._value
         while True:
             try:
-                nxt = self.gen.send(value)
+                # read as Any: SimPy types ``callbacks`` as a list, and compiled code would check
+                # that (a processed event's is None)
+                nxt: Any = self.gen.send(value)
             except StopIteration:
                 return
             if nxt.callbacks is not None:
