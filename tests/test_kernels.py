@@ -132,6 +132,46 @@ def test_prompt_cache_table_grows_and_purges_like_dicts(monkeypatch: pytest.Monk
     assert grown >= 2 and purged >= 50
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(
+        st.lists(st.tuples(st.integers(0, 30), st.integers(0, 6)), min_size=0, max_size=4),
+        min_size=1,
+        max_size=25,
+    ),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_prompt_cache_reads_a_row_as_runs_as_its_flat_ids(
+    rows: list[list[tuple[int, int]]], seed: int
+) -> None:
+    """A call's ids read as runs of a :class:`PrefixRuns` (empty runs, runs that repeat or overlap
+    ids, empty rows) answer call by call as the dict reference over the flat ids does, and leave
+    the same live entries."""
+    from simroute.economics.prompt_cache import PromptCache, use_reference
+    from simroute.workload.prefix_runs import PrefixRuns
+
+    row_runs = np.cumsum([0] + [len(r) for r in rows]).astype(np.int64)
+    flat = [run for r in rows for run in r]
+    starts = np.array([s for s, _ in flat], dtype=np.int64).reshape(-1)
+    runs = PrefixRuns(row_runs, starts, np.array([n for _, n in flat], dtype=np.int64).reshape(-1))
+    g = np.random.default_rng(seed)
+    pc = PromptCache(ttl_s=1.0, min_tokens=0, block_tokens=1)
+    exp: dict[int, float] = {}
+    ready: dict[int, float] = {}
+    now = 0.0
+    for row in g.permutation(len(rows)).tolist() * 2:
+        now += float(g.exponential(0.3))
+        prefill = float(g.exponential(0.3))
+        ids = np.array([s + j for s, n in rows[row] for j in range(n)], dtype=np.int64)
+        hit = use_reference(exp, ready, ids, now, now + prefill, now + 1.0)
+        cached, written = pc.use_row(runs, row, len(ids) + 1, now, now + prefill)
+        assert (cached, written) == (hit, len(ids) - hit)
+    got_exp, got_ready = pc._table.entries()
+    live = {k for k, v in exp.items() if v > now}
+    assert {k for k, v in got_exp.items() if v > now} == live
+    assert all(got_exp[k] == exp[k] and got_ready[k] == ready[k] for k in live)
+
+
 def test_prompt_cache_refuses_a_use_earlier_than_the_last() -> None:
     """Purges drop the entries expired by a use's time, which is only right if no later use comes
     earlier: one that does is refused, not answered from a purged table."""

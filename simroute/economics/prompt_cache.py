@@ -7,8 +7,9 @@ time: a call hits the longest run of its leading blocks that is still cached (ca
 length - 1, and only when at least ``min_tokens`` long), and refreshes / writes all its blocks. A
 newly written block becomes readable only when the writing call's prefill is done (``ready_s``):
 concurrent calls do not hit an entry whose first write has not finished. The per-block loops are a
-Numba kernel over an open-addressing table in NumPy arrays (:func:`use_kernel`; plain-Python
-reference over dicts: :func:`use_reference`).
+Numba kernel over an open-addressing table in NumPy arrays that reads a call's ids as the runs of
+consecutive ids the request table holds (:func:`use_kernel`; plain-Python reference over dicts:
+:func:`use_reference`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
+
+from simroute.workload.prefix_runs import PrefixRuns
 
 _EMPTY = np.iinfo(np.int64).min  # marks a free slot: an id of this one value is never cached
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: 2**64 / golden ratio
@@ -36,32 +39,49 @@ def _slot(keys, h, shift):  # type: ignore[no-untyped-def]
 
 
 @numba.njit(cache=True)
-def use_kernel(keys, exp, ready, meta, ids, now, ready_at, until):  # type: ignore[no-untyped-def]
-    """Numba kernel over the table ``keys`` / ``exp`` / ``ready`` (``meta`` = [entries, shift]):
-    the leading blocks of ``ids`` cached and readable at ``now`` (s), then every block refreshed
-    until ``until`` (s) — a block this call writes (new or expired) or whose pending write finishes
-    later becomes readable at ``ready_at`` (s). An absent id reads as expiry -1 and readiness
-    infinity. The table must have room for ``ids`` (:meth:`PromptCache.use` grows it first).
-    Returns the hit blocks and the entries now in the table."""
-    shift = meta[1]
+def _leading_hits(keys, exp, ready, shift, start, length, a, b, now):  # type: ignore[no-untyped-def]
+    """How many of the leading ids of runs ``a .. b - 1`` are cached and readable at ``now`` (s)."""
     hit = 0
-    for h in ids:
-        i = _slot(keys, h, shift)
-        if h != _EMPTY and keys[i] == h and exp[i] > now and ready[i] <= now:
+    for k in range(a, b):
+        for h in range(start[k], start[k] + length[k]):
+            i = _slot(keys, h, shift)
+            if h == _EMPTY or keys[i] != h or exp[i] <= now or ready[i] > now:
+                return hit
             hit += 1
-        else:
-            break
-    for h in ids:
-        if h == _EMPTY:  # the free-slot marker: never stored (request-table ids are >= 0)
-            continue
-        i = _slot(keys, h, shift)
-        if keys[i] != h:
-            keys[i], exp[i], ready[i] = h, -1.0, np.inf
-            meta[0] += 1
-        if exp[i] <= now or ready[i] > ready_at:
-            ready[i] = ready_at
-        exp[i] = until
-    return hit, meta[0]
+    return hit
+
+
+@numba.njit(cache=True)
+def use_kernel(keys, exp, ready, meta, row_runs, start, length, row, now, ready_at, until):  # type: ignore[no-untyped-def]
+    """Numba kernel over the table ``keys`` / ``exp`` / ``ready`` (``meta`` = [entries, shift])
+    for the prefix ids of row ``row`` of a :class:`~simroute.workload.prefix_runs.PrefixRuns`
+    (``row_runs``, ``start``, ``length``; read as runs, never expanded): the leading ids cached and
+    readable at ``now`` (s), then every id refreshed until ``until`` (s) — an id this call writes
+    (new or expired) or whose pending write finishes later becomes readable at ``ready_at`` (s). An
+    absent id reads as expiry -1 and readiness infinity.
+
+    Returns ``(hit ids, ids)``; ``(-1, ids)`` with the table unchanged when the ids might not fit
+    with it at most half full (:meth:`PromptCache.use_row` rebuilds it and calls again)."""
+    a, b = row_runs[row], row_runs[row + 1]
+    n = 0
+    for k in range(a, b):
+        n += length[k]
+    if 2 * (meta[0] + n) > keys.shape[0]:
+        return -1, n
+    shift = meta[1]
+    hit = _leading_hits(keys, exp, ready, shift, start, length, a, b, now)
+    for k in range(a, b):
+        for h in range(start[k], start[k] + length[k]):
+            if h == _EMPTY:  # the free-slot marker: never stored (request-table ids are >= 0)
+                continue
+            i = _slot(keys, h, shift)
+            if keys[i] != h:
+                keys[i], exp[i], ready[i] = h, -1.0, np.inf
+                meta[0] += 1
+            if exp[i] <= now or ready[i] > ready_at:
+                ready[i] = ready_at
+            exp[i] = until
+    return hit, n
 
 
 @numba.njit(cache=True)
@@ -162,9 +182,19 @@ class PromptCache:
     def use(
         self, ids: np.ndarray, prompt_tokens: int, now: float, ready_s: float | None = None
     ) -> tuple[int, int]:
-        """Look up and then store the prefix ``ids`` of a call at time ``now`` (s; never earlier
-        than the previous call's, else ValueError) whose prefill ends at ``ready_s`` (default
-        ``now``): blocks it writes are readable from then on.
+        """:meth:`use_row` for a call whose prefix ids are given flat (each id a run of one)."""
+        n = len(ids)
+        runs = PrefixRuns(
+            np.array([0, n], dtype=np.int64), np.ascontiguousarray(ids, dtype=np.int64), np.ones(n, np.int64)
+        )
+        return self.use_row(runs, 0, prompt_tokens, now, ready_s)
+
+    def use_row(
+        self, runs: PrefixRuns, row: int, prompt_tokens: int, now: float, ready_s: float | None = None
+    ) -> tuple[int, int]:
+        """Look up and then store the prefix ids of row ``row`` of ``runs`` for a call at time
+        ``now`` (s; never earlier than the previous call's, else ValueError) whose prefill ends at
+        ``ready_s`` (default ``now``): blocks it writes are readable from then on.
 
         Returns (cached tokens read, prefix tokens newly written).
         """
@@ -173,15 +203,17 @@ class PromptCache:
         self._now = now
         self.lookups += 1
         ready_at = now if ready_s is None else ready_s
-        keys = np.ascontiguousarray(ids, dtype=np.int64)
+        until = now + self.ttl_s
         tab = self._table
-        if 2 * (tab.size + len(keys)) > len(tab.keys):  # at most half full: drop the expired entries
-            tab = self._table = tab.rebuilt(len(keys), alive_after=now)  # (grown if the rest need it)
-        hit, _ = use_kernel(tab.keys, tab.exp, tab.ready, tab.meta, keys, now, ready_at, now + self.ttl_s)
+        args = (runs.row_runs, runs.start, runs.length, row, now, ready_at, until)
+        hit, n = use_kernel(tab.keys, tab.exp, tab.ready, tab.meta, *args)
+        if hit < 0:  # at most half full: drop the expired entries (grown if the rest need it)
+            tab = self._table = tab.rebuilt(n, alive_after=now)
+            hit, n = use_kernel(tab.keys, tab.exp, tab.ready, tab.meta, *args)
         cached = min(hit * self.block_tokens, max(prompt_tokens - 1, 0))
         if cached < self.min_tokens:
             cached = 0
-        prefix = min(len(ids) * self.block_tokens, prompt_tokens)
+        prefix = min(n * self.block_tokens, prompt_tokens)
         written = max(prefix - max(cached, hit * self.block_tokens), 0) if prefix >= self.min_tokens else 0
         if cached:
             self.hits += 1

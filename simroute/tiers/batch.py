@@ -140,7 +140,7 @@ class BatchTier:
             cached = written = 0
             pc = self.prompt_cache.get(model)
             if status == "completed" and pc is not None and self.prefix_ids is not None:
-                cached, written = pc.use(self.prefix_ids.ids(req.idx), req.prompt_tokens, end)
+                cached, written = pc.use_row(self.prefix_ids, req.idx, req.prompt_tokens, end)
             ev.succeed(AttemptResult(status, submit, start, end, end, 0.0, 0, 0, cached, written))
 
     def state(self) -> TierState:

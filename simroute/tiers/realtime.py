@@ -299,7 +299,7 @@ class RealtimeTier:
         pc = self.prompt_cache.get(model)
         if pc is None or self.prefix_ids is None:
             return 0, 0
-        return pc.use(self.prefix_ids.ids(req.idx), req.prompt_tokens, start, start + ttft)
+        return pc.use_row(self.prefix_ids, req.idx, req.prompt_tokens, start, start + ttft)
 
     def state(self) -> TierState:
         """Calls waiting for a concurrency slot and in flight."""
