@@ -321,7 +321,10 @@ def _free_blocks(rq, bp, sc, slots, slotfree, r, caching):
 
 @_kernel
 def _new_blocks(rq, bp, sc, slots, cache, r, n):
+    """Give request ``r`` ``n`` blocks from the head of the free queue (evicting their cached
+    hashes), appended to its block table."""
     s = rq[r, SLOT]
+    nblk = rq[r, NBLK]
     for _ in range(n):
         b = sc[S_HEAD]
         _unlink(bp, sc, b)
@@ -329,23 +332,41 @@ def _new_blocks(rq, bp, sc, slots, cache, r, n):
             _chain_remove(bp, sc, cache, b)
         bp[b, HASH] = NOHASH
         bp[b, REF] = 1
-        slots[s, rq[r, NBLK]] = b
-        rq[r, NBLK] += 1
+        slots[s, nblk] = b
+        nblk += 1
+    rq[r, NBLK] = nblk
 
 
 @_kernel
 def _cache_blocks(rq, bp, sc, slots, keys, cache, cfg, r, ntokens):
+    """Register (hash) request ``r``'s full blocks up to ``ntokens`` tokens not yet cached: keys
+    as :func:`_key` gives them, counted up block by block instead of divided out for each."""
     if cfg[C_PREFIX] == 0:
         return
     full = ntokens // cfg[C_BS]
+    first = rq[r, CCNT]
+    if first >= full:
+        return
     s = rq[r, SLOT]
-    for j in range(rq[r, CCNT], full):
+    per = rq[r, KPER]
+    shared = rq[r, KLEN] * per  # blocks covered by shared prefix ids
+    kstart = rq[r, KSTART]
+    q, m = first // per, first % per
+    for j in range(first, full):
         b = slots[s, j]
-        k = _key(rq, keys, r, j)
-        bp[b, HASH] = k
-        if k >= 0:
-            _chain_add(bp, sc, cache, k, b)
-    rq[r, CCNT] = max(rq[r, CCNT], full)
+        if j < shared:
+            k = keys[kstart + q] * per + m
+            bp[b, HASH] = k
+            if k >= 0:  # a shared id whose key wrapped below 0 is not registered (as a private key)
+                _chain_add(bp, sc, cache, k, b)
+            m += 1
+            if m == per:
+                m = 0
+                q += 1
+        else:
+            k = -(((rq[r, RID] + 1) << 21) + j) - 1
+            bp[b, HASH] = k
+    rq[r, CCNT] = full
 
 
 @_kernel
