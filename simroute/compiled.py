@@ -58,6 +58,7 @@ MODULES: tuple[str, ...] = (
     "simroute.policy.response_cache",
     "simroute.workload.request",
     "simroute.record_types",
+    "simroute.engine.replica",
 )
 """The modules compiled (each imports only interpreted modules or others of these)."""
 

@@ -59,6 +59,24 @@ def _uniform_kernel(
     return (float(x >> np.uint64(11)) + 0.5) * 2.0**-53
 
 
+@numba.njit(cache=True)
+def _uniform_pair_kernel(
+    seed: int, purpose_a: int, purpose_b: int, request: int, attempt: int, draw: int
+) -> tuple[float, float]:  # pragma: no cover
+    return (
+        _uniform_kernel(seed, purpose_a, request, attempt, draw),
+        _uniform_kernel(seed, purpose_b, request, attempt, draw),
+    )
+
+
+def uniform_pair(
+    seed: int, purpose_a: int, purpose_b: int, request: int, attempt: int = 0, draw: int = 0
+) -> tuple[float, float]:
+    """:func:`uniform` for two purposes of the same request, attempt and draw, in one call."""
+    a, b = _uniform_pair_kernel(seed, purpose_a, purpose_b, request, attempt, draw)
+    return float(a), float(b)
+
+
 def uniform(seed: int, purpose: int, request: int, attempt: int = 0, draw: int = 0) -> float:
     """A Uniform(0, 1) number (never 0 or 1) fixed by its key. ``purpose`` from :func:`purpose_key`;
     ``request`` the request id; ``attempt`` the attempt number; ``draw`` a counter within it (e.g.

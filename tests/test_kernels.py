@@ -186,8 +186,9 @@ def test_prompt_cache_refuses_a_use_earlier_than_the_last() -> None:
 
 
 def test_keyed_uniform_kernel_equals_its_python_definition() -> None:
-    """The compiled keyed uniform is the SplitMix64 chain of :func:`luck.uniform_reference`, bit for
-    bit, over random keys (large request ids and purposes included)."""
+    """The compiled keyed uniform (and the pair of them) is the SplitMix64 chain of
+    :func:`luck.uniform_reference`, bit for bit, over random keys (large request ids and purposes
+    included)."""
     from simroute import luck
 
     rng = np.random.default_rng(5)
@@ -200,6 +201,12 @@ def test_keyed_uniform_kernel_equals_its_python_definition() -> None:
             int(rng.integers(0, 12)),
         )
         assert luck.uniform(*key) == luck.uniform_reference(*key)
+        seed, purpose, request, attempt, draw = key
+        other = (purpose + 1) % 2**32
+        assert luck.uniform_pair(seed, purpose, other, request, attempt, draw) == (
+            luck.uniform_reference(*key),
+            luck.uniform_reference(seed, other, request, attempt, draw),
+        )
 
 
 def test_engine_kernel_functions_are_compiled_without_reference_counting() -> None:

@@ -223,7 +223,8 @@ class RealtimeTier:
     def _draw(self, req: Request, model: str, attempt: int) -> tuple[float, float]:
         """The call's TTFT and inter-token latency (s), keyed by request and attempt."""
         lat = self.latency.get(model, self.latency["*"])
-        return lat.draw(self._u(_P_TTFT, req, attempt), self._u(_P_ITL, req, attempt), req.prompt_tokens)
+        u_ttft, u_itl = luck.uniform_pair(self.seed, _P_TTFT, _P_ITL, req.request_id, attempt)
+        return lat.draw(u_ttft, u_itl, req.prompt_tokens)
 
     def _u(self, purpose: int, req: Request, attempt: int, draw: int = 0) -> float:
         return luck.uniform(self.seed, purpose, req.request_id, attempt, draw)
@@ -288,9 +289,8 @@ class RealtimeTier:
         output_tokens + rubric_tokens`` (for token-dependent fits)."""
         lat = self.latency.get(model, self.latency["*"])
         judge_prompt = req.prompt_tokens + req.output_tokens + rubric_tokens
-        ttft, itl = lat.draw(
-            self._u(_P_JUDGE_TTFT, req, attempt), self._u(_P_JUDGE_ITL, req, attempt), judge_prompt
-        )
+        u_ttft, u_itl = luck.uniform_pair(self.seed, _P_JUDGE_TTFT, _P_JUDGE_ITL, req.request_id, attempt)
+        ttft, itl = lat.draw(u_ttft, u_itl, judge_prompt)
         return ttft + (output_tokens - 1) * itl
 
     def _cache(self, req: Request, model: str, start: float, ttft: float) -> tuple[int, int]:
