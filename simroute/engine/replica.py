@@ -8,13 +8,19 @@ reported with their step indices and times. No SimPy inside: the local tier driv
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 import numpy as np
 
 from simroute.engine import kernel as K
 from simroute.engine.config import EngineConfig
 from simroute.engine.steptime import StepTimeModel
+
+_STEP: Final = K.S_STEP
+_NRUN: Final = K.S_NRUN
+_WLEN: Final = K.S_WLEN
+_NREQ: Final = K.S_NREQ
+_PNEXT: Final = K.S_PNEXT
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,8 @@ class Replica:
         self.bp = np.zeros((config.num_gpu_blocks, K.N_BP), dtype=np.int64)
         self.sc = np.zeros(K.N_SC, dtype=np.int64)
         self.sf = np.zeros(1, dtype=np.float64)
+        self._sc = self.sc.data  # the kernel's scalars read as Python ints (never replaced)
+        self._sf = self.sf.data
         K.init_pool(self.bp, self.sc)
         max_blocks = -(-config.max_model_len // config.block_size) + 1
         self.run_q = np.zeros(config.max_num_seqs, dtype=np.int64)
@@ -305,7 +313,7 @@ class Replica:
     @property
     def clock_s(self) -> float:
         """Engine time: the end of the last step run (s)."""
-        return float(self.sf[0])
+        return float(self._sf[0])
 
     @clock_s.setter
     def clock_s(self, t: float) -> None:
@@ -314,28 +322,29 @@ class Replica:
     @property
     def steps(self) -> int:
         """Steps run so far."""
-        return int(self.sc[K.S_STEP])
+        return int(self._sc[_STEP])
 
     @property
     def num_waiting(self) -> int:
         """Requests queued (including preempted ones and arrived-but-unadmitted)."""
-        return int(self.sc[K.S_WLEN])
+        return int(self._sc[_WLEN])
 
     @property
     def num_running(self) -> int:
         """Requests in the running batch."""
-        return int(self.sc[K.S_NRUN])
+        return int(self._sc[_NRUN])
 
     @property
     def num_pending(self) -> int:
         """Registered requests that have not yet arrived at the engine."""
-        return int(self.sc[K.S_NREQ] - self.sc[K.S_PNEXT])
+        sc = self._sc
+        return int(sc[_NREQ]) - int(sc[_PNEXT])
 
     @property
     def idle(self) -> bool:
         """No running, waiting or pending request."""
-        sc = self.sc  # read directly: the local tier asks this at every wake-up of its driver
-        return bool(sc[K.S_NRUN] == 0 and sc[K.S_WLEN] == 0 and sc[K.S_NREQ] == sc[K.S_PNEXT])
+        sc = self._sc  # read directly: the local tier asks this at every wake-up of its driver
+        return bool(sc[_NRUN] == 0 and sc[_WLEN] == 0 and sc[_NREQ] == sc[_PNEXT])
 
     @property
     def kv_blocks_used(self) -> int:
