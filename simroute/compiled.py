@@ -59,6 +59,7 @@ MODULES: tuple[str, ...] = (
     "simroute.workload.request",
     "simroute.record_types",
     "simroute.engine.replica",
+    "simroute.economics.prompt_cache",
 )
 """The modules compiled (each imports only interpreted modules or others of these)."""
 

@@ -87,7 +87,8 @@ def test_quality_kernel_matches_reference(n: int, seed: int) -> None:
 )
 def test_prompt_cache_kernel_matches_reference(calls: list[tuple[list[int], float, float]]) -> None:
     """The Numba prompt-cache kernel and its plain-Python reference agree call by call."""
-    from simroute.economics.prompt_cache import PromptCache, use_reference
+    from simroute.economics.prompt_cache import PromptCache
+    from simroute.economics.prompt_cache_table import use_reference
 
     pc = PromptCache(ttl_s=10.0, min_tokens=0, block_tokens=1)
     exp: dict[int, float] = {}
@@ -106,10 +107,11 @@ def test_prompt_cache_table_grows_and_purges_like_dicts(monkeypatch: pytest.Monk
     """Through many table growths and purges (from a 16-slot table, 0.5 s entries), the
     open-addressing table answers call by call as the dict reference does, and holds the same live
     entries."""
-    from simroute.economics import prompt_cache
-    from simroute.economics.prompt_cache import PromptCache, use_reference
+    from simroute.economics import prompt_cache_table
+    from simroute.economics.prompt_cache import PromptCache
+    from simroute.economics.prompt_cache_table import use_reference
 
-    monkeypatch.setattr(prompt_cache, "_MIN_BITS", 4)
+    monkeypatch.setattr(prompt_cache_table, "MIN_BITS", 4)
     g = np.random.default_rng(11)
     pc = PromptCache(ttl_s=0.5, min_tokens=0, block_tokens=1)
     exp: dict[int, float] = {}
@@ -147,7 +149,8 @@ def test_prompt_cache_reads_a_row_as_runs_as_its_flat_ids(
     """A call's ids read as runs of a :class:`PrefixRuns` (empty runs, runs that repeat or overlap
     ids, empty rows) answer call by call as the dict reference over the flat ids does, and leave
     the same live entries."""
-    from simroute.economics.prompt_cache import PromptCache, use_reference
+    from simroute.economics.prompt_cache import PromptCache
+    from simroute.economics.prompt_cache_table import use_reference
     from simroute.workload.prefix_runs import PrefixRuns
 
     row_runs = np.cumsum([0] + [len(r) for r in rows]).astype(np.int64)
