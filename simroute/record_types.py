@@ -113,6 +113,39 @@ class RequestRecord:
         self.cost_cache_usd = cost_cache_usd
         self.cache_source_id = cache_source_id
 
+    def values(self) -> tuple[object, ...]:
+        """The field values in field order, as a record log stores them (written out: compiled, it
+        reads the fields natively)."""
+        return (
+            self.idx,
+            self.arrival_s,
+            self.skill_pred,
+            self.classifier_confidence,
+            self.risk_score,
+            self.risk_escalated,
+            self.route_reason,
+            self.first_tier,
+            self.final_tier,
+            self.final_model,
+            self.first_model,
+            self.attempts,
+            self.tier_path,
+            self.outcome,
+            self.queue_s,
+            self.ttft_s,
+            self.tpot_s,
+            self.e2e_s,
+            self.correct,
+            self.deadline_met,
+            self.undetected_failure,
+            self.local_queue_at_route,
+            self.cost_classifier_usd,
+            self.cost_verifier_usd,
+            self.cache_lookup,
+            self.cost_cache_usd,
+            self.cache_source_id,
+        )
+
 
 @dataclass(slots=True, kw_only=True, init=False)
 class AttemptRecord:
@@ -173,3 +206,25 @@ class AttemptRecord:
         self.cached_tokens = cached_tokens
         self.written_tokens = written_tokens
         self.accepted = accepted
+
+    def values(self) -> tuple[object, ...]:
+        """The field values in field order, as a record log stores them (written out: compiled, it
+        reads the fields natively)."""
+        return (
+            self.idx,
+            self.attempt,
+            self.tier,
+            self.model,
+            self.status,
+            self.submit_s,
+            self.start_s,
+            self.first_token_s,
+            self.end_s,
+            self.busy_s,
+            self.success,
+            self.retries,
+            self.rate_limited,
+            self.cached_tokens,
+            self.written_tokens,
+            self.accepted,
+        )

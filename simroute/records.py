@@ -110,12 +110,14 @@ class RecordLog:
     temporary file (in ``tempfile.gettempdir()``: ``TMPDIR``) and emptied, so a long run's log
     does not grow in memory (``None``: :data:`SPILL_ROWS` as it is when the log is made).
     :meth:`frame` gives the table :func:`to_frame` gives for the same records, spilled or not
-    (tested); a record reaches its columns by field name."""
+    (tested); a record reaches its columns by field name, or by its own written-out ``values()``
+    in field order (tested)."""
 
     def __init__(self, cls: type, spill_rows: int | None = None) -> None:
         self.cls = cls
         self._schema = schema(cls)
-        self._get = operator.attrgetter(*self._schema)
+        values = getattr(cls, "values", None)  # a record's own written-out values, else by name
+        self._get = values if callable(values) else operator.attrgetter(*self._schema)
         self._cols: dict[str, array[Any]] = {}
         self._vocab: dict[str, dict[str | None, int]] = {}
         self._kind = field_kinds(cls)

@@ -122,7 +122,8 @@ def _written_out_initialisers() -> list[type]:
 def test_written_out_initialisers_take_and_set_every_field_in_order() -> None:
     """A frozen dataclass or record with an explicit ``__init__`` (it runs natively when compiled)
     takes its fields in field order with the fields' defaults (a record by keyword only), and sets
-    each field to its own argument."""
+    each field to its own argument; a record's written-out ``values`` gives every field in field
+    order."""
     import dataclasses
     import inspect
 
@@ -141,6 +142,8 @@ def test_written_out_initialisers_take_and_set_every_field_in_order() -> None:
         values = {f.name: object() for f in fs}
         obj = cls(**values)
         assert all(getattr(obj, k) is v for k, v in values.items()), cls
+        if hasattr(cls, "values"):  # a record's written-out values, as its log stores them
+            assert all(a is b for a, b in zip(obj.values(), values.values(), strict=True)), cls
         if cls.__dataclass_params__.frozen:  # type: ignore[attr-defined]
             with pytest.raises(dataclasses.FrozenInstanceError):
                 setattr(obj, fs[0].name, 1)
