@@ -195,9 +195,13 @@ def new_hash_map(num_blocks: int) -> np.ndarray:
 
 @_kernel
 def _ht_home(k, mask):
-    """The first slot probed for hash ``k`` (``mask`` = slots - 1)."""
-    h = np.uint64(k) * _HT_MUL
-    return np.int64((h ^ (h >> np.uint64(32))) & np.uint64(mask))
+    """The first slot probed for hash ``k`` (``mask`` = slots - 1): Fibonacci hashing of the hash
+    but for its lowest 2 bits picks a group of 4 adjacent slots, those bits the slot in it. A
+    request's consecutive blocks have consecutive hashes (registered, and later evicted, one after
+    another), so they land side by side: a cache line holds four entries, not one."""
+    h = np.uint64(k >> 2) * _HT_MUL
+    g = np.int64((h ^ (h >> np.uint64(32))) & np.uint64(mask >> 2))
+    return ((g << 2) | (k & 3)) & mask
 
 
 @_kernel
