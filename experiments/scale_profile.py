@@ -3,12 +3,14 @@ local engines' kernel calls timed apart from the rest, and a cProfile of a small
 
 For each arm (:class:`ArmProfile`): seconds to simulate it (the run's inputs are built first and
 not counted; its policies, tiers and engines are built inside the timed simulation), of which the
-local engines' kernel calls (:meth:`Replica._run` and :meth:`Replica.next_wake_s`, timed around
-each call: the compiled code plus its Python wrapper and Numba's dispatch, about 2 µs a call), the
-engine steps they ran and the requests the local engines took (with their mean prompt tokens, and
-prompt plus output in KV blocks: the kernel allocates, hashes, caches and frees KV blocks one at a
-time, as vLLM does), the SimPy events scheduled, and the rest (Python: lifecycle, policies,
-caches, tiers, SimPy) per simulated request. Timing a call adds well under a microsecond.
+local engines' kernel calls (the engine kernel's ``run`` and ``next_wake``, timed around each
+call: the compiled code and Numba's dispatch, about 1 µs a call; the replica's own Python, compiled
+with the hot modules, is in the rest), the engine steps they ran and the requests the local engines
+took (attempts at the local tier not rejected, read from the arm's records; with their mean prompt
+tokens, and prompt plus output in KV blocks: the kernel allocates, hashes, caches and frees KV
+blocks one at a time, as vLLM does), the SimPy events scheduled, and the rest (Python: lifecycle,
+policies, caches, tiers, SimPy) per simulated request. Timing a call adds well under a
+microsecond.
 ``--cprofile-requests M`` also profiles the policy arm of ``M`` requests (cProfile; it slows Python
 about twofold, not the kernel) and keeps the functions with the most time of their own. It runs
 the compiled hot modules where built (:mod:`simroute.compiled`; ``compiled`` in the output), and
@@ -36,8 +38,9 @@ import simpy
 
 from simroute import compiled
 from simroute.config import REPO_ROOT, compose
-from simroute.engine.replica import Replica
-from simroute.runner.experiment import arm_job
+from simroute.engine import kernel
+from simroute.runner.experiment import ArmJob, arm_job
+from simroute.sim.run import ArmLogs
 
 
 @dataclass
@@ -45,13 +48,10 @@ class KernelMeter:
     """What the local engines did during one simulation.
 
     Attributes:
-        kernel_s: seconds inside kernel calls (compiled code, wrapper and dispatch).
-        run_calls: :meth:`Replica._run` calls (each runs steps).
-        wake_calls: :meth:`Replica.next_wake_s` calls (each plans a wake-up, runs no step).
+        kernel_s: seconds inside kernel calls (compiled code and Numba's dispatch).
+        run_calls: ``kernel.run`` calls (each runs steps).
+        wake_calls: ``kernel.next_wake`` calls (each plans a wake-up, runs no step).
         engine_steps: engine steps run.
-        local_requests: requests the local replicas took (:meth:`Replica.add` calls that returned).
-        local_prompt_tokens: their prompt tokens, summed.
-        local_output_tokens: their output tokens, summed.
         envs: the SimPy environments made meanwhile.
     """
 
@@ -59,52 +59,65 @@ class KernelMeter:
     run_calls: int = 0
     wake_calls: int = 0
     engine_steps: int = 0
-    local_requests: int = 0
-    local_prompt_tokens: int = 0
-    local_output_tokens: int = 0
     envs: list[simpy.Environment] = field(default_factory=list)
 
 
 @contextmanager
 def metered() -> Iterator[KernelMeter]:
-    """Time every kernel call of every :class:`Replica` and count what it does, while inside (the
-    engine and SimPy classes are restored on leaving, also on an error)."""
+    """Time every call of the engine kernel's ``run`` and ``next_wake`` (looked up in the kernel
+    module at each call, by the replica compiled or not) and keep the SimPy environments made, while
+    inside (the kernel functions and SimPy's class are restored on leaving, also on an error)."""
     m = KernelMeter()
-    run, wake, add, env_init = Replica._run, Replica.next_wake_s, Replica.add, simpy.Environment.__init__
+    run, wake, env_init = kernel.run, kernel.next_wake, simpy.Environment.__init__
 
-    def timed_run(self: Replica, *a: Any, **k: Any) -> Any:
+    def timed_run(*a: Any) -> Any:
         t = time.perf_counter()
-        out = run(self, *a, **k)
+        out = run(*a)
         m.kernel_s += time.perf_counter() - t
         m.run_calls += 1
         m.engine_steps += int(out[0])
         return out
 
-    def timed_wake(self: Replica) -> float:
+    def timed_wake(*a: Any) -> Any:
         t = time.perf_counter()
-        out = wake(self)
+        out = wake(*a)
         m.kernel_s += time.perf_counter() - t
         m.wake_calls += 1
         return out
-
-    def counted_add(self: Replica, prompt_tokens: int, max_tokens: int, **k: Any) -> int:
-        i = add(self, prompt_tokens, max_tokens, **k)
-        m.local_requests += 1
-        m.local_prompt_tokens += prompt_tokens
-        m.local_output_tokens += max_tokens
-        return i
 
     def kept_env(self: simpy.Environment, *a: Any, **k: Any) -> None:
         env_init(self, *a, **k)
         m.envs.append(self)
 
     try:
-        Replica._run, Replica.next_wake_s, Replica.add = timed_run, timed_wake, counted_add  # type: ignore[method-assign]
+        kernel.run, kernel.next_wake = timed_run, timed_wake
         simpy.Environment.__init__ = kept_env  # type: ignore[method-assign]
         yield m
     finally:
-        Replica._run, Replica.next_wake_s, Replica.add = run, wake, add  # type: ignore[method-assign]
+        kernel.run, kernel.next_wake = run, wake
         simpy.Environment.__init__ = env_init  # type: ignore[method-assign]
+
+
+@dataclass(frozen=True)
+class LocalLoad:
+    """The requests the local engines took (attempts at the local tier not rejected) and their
+    prompt and output tokens, summed."""
+
+    requests: int
+    prompt_tokens: int
+    output_tokens: int
+
+
+def local_load(job: ArmJob, logs: ArmLogs) -> LocalLoad:
+    """What the local engines took in a simulated arm, read from its attempt records."""
+    att = logs.records.attempts.frame()
+    idx = att.filter((att["tier"] == "local") & (att["status"] != "rejected"))["idx"].to_numpy()
+    df = job.table.df
+    return LocalLoad(
+        len(idx),
+        int(df["prompt_tokens"].to_numpy()[idx].sum()),
+        int(df["output_tokens"].to_numpy()[idx].sum()),
+    )
 
 
 def events(envs: list[simpy.Environment]) -> int:
@@ -166,9 +179,10 @@ def arm_profile(n: int, arm: str) -> ArmProfile:
     job = arm_job(cfg, arm)
     with metered() as m:
         t = time.perf_counter()
-        job.logs()
+        logs = job.logs()
         sim_s = time.perf_counter() - t
-    local = max(m.local_requests, 1)
+    load = local_load(job, logs)
+    local = max(load.requests, 1)
     ev = events(m.envs)
     return ArmProfile(
         requests=n,
@@ -180,10 +194,10 @@ def arm_profile(n: int, arm: str) -> ArmProfile:
         run_calls=m.run_calls,
         wake_calls=m.wake_calls,
         engine_steps=m.engine_steps,
-        local_requests=m.local_requests,
-        local_prompt_tokens_mean=m.local_prompt_tokens / local,
+        local_requests=load.requests,
+        local_prompt_tokens_mean=load.prompt_tokens / local,
         block_tokens=bt,
-        local_kv_blocks_mean=(m.local_prompt_tokens + m.local_output_tokens) / local / bt,
+        local_kv_blocks_mean=(load.prompt_tokens + load.output_tokens) / local / bt,
         kernel_us_per_local_request=1e6 * m.kernel_s / local,
         simpy_events=ev,
         simpy_events_per_request=ev / n,
