@@ -155,8 +155,8 @@ def test_prompt_cache_reads_a_row_as_runs_as_its_flat_ids(
 
     row_runs = np.cumsum([0] + [len(r) for r in rows]).astype(np.int64)
     flat = [run for r in rows for run in r]
-    starts = np.array([s for s, _ in flat], dtype=np.int64).reshape(-1)
-    runs = PrefixRuns(row_runs, starts, np.array([n for _, n in flat], dtype=np.int64).reshape(-1))
+    starts = np.array([s for s, _ in flat], dtype=np.int64)
+    runs = PrefixRuns(row_runs, starts, np.array([n for _, n in flat], dtype=np.int64))
     g = np.random.default_rng(seed)
     pc = PromptCache(ttl_s=1.0, min_tokens=0, block_tokens=1)
     exp: dict[int, float] = {}

@@ -170,12 +170,26 @@ def _push_front(bp: np.ndarray, sc: np.ndarray, b: int) -> None:
 
 
 @_kernel
+def _shared_key(keys: np.ndarray, kstart: int, per: int, q: int, m: int) -> int:
+    """Hash of block ``m`` of the ``q``-th shared prefix id (ids from ``keys[kstart]``, ``per``
+    blocks each)."""
+    return keys[kstart + q] * per + m
+
+
+@_kernel
+def _private_key(rq: np.ndarray, r: int, j: int) -> int:
+    """Hash of request ``r``'s private block ``j``: keyed by the request for good, not its row."""
+    return -(((rq[r, RID] + 1) << 21) + j) - 1
+
+
+@_kernel
 def _key(rq: np.ndarray, keys: np.ndarray, r: int, j: int) -> int:
+    """Hash of request ``r``'s block ``j`` (see the module notes)."""
     per = rq[r, KPER]
     q = j // per
     if q < rq[r, KLEN]:
-        return keys[rq[r, KSTART] + q] * per + j % per
-    return -(((rq[r, RID] + 1) << 21) + j) - 1  # a private block: keyed by the request, not its row
+        return _shared_key(keys, rq[r, KSTART], per, q, j % per)
+    return _private_key(rq, r, j)
 
 
 # ---- the prefix-cache hash map: open addressing over a (slots, 2) array of [hash, block] ----------
@@ -359,7 +373,7 @@ def _cache_blocks(rq, bp, sc, slots, keys, cache, cfg, r, ntokens):
     for j in range(first, full):
         b = slots[s, j]
         if j < shared:
-            k = keys[kstart + q] * per + m
+            k = _shared_key(keys, kstart, per, q, m)
             bp[b, HASH] = k
             if k >= 0:  # a shared id whose key wrapped below 0 is not registered (as a private key)
                 _chain_add(bp, sc, cache, k, b)
@@ -368,8 +382,7 @@ def _cache_blocks(rq, bp, sc, slots, keys, cache, cfg, r, ntokens):
                 m = 0
                 q += 1
         else:
-            k = -(((rq[r, RID] + 1) << 21) + j) - 1
-            bp[b, HASH] = k
+            bp[b, HASH] = _private_key(rq, r, j)
     rq[r, CCNT] = full
 
 
