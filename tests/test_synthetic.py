@@ -119,3 +119,26 @@ def test_urgency_is_a_property_of_the_session(cfg, skills) -> None:
         got = first.filter(pl.col("skill") == name)["urgency"]
         for u, p in skills.profile(name).urgency.items():
             assert float((got == u).mean()) == pytest.approx(p, abs=0.05), (name, u)
+
+
+def test_string_columns_from_codes_equal_columns_from_strings() -> None:
+    """``words_column``/``word_codes`` (the generator's fast path) give the column a NumPy str array
+    gives; a value outside the vocabulary is refused, not coded as some other word."""
+    from simroute.workload.schema import word_codes, words_column
+    from simroute.workload.skills import URGENCIES
+
+    rng = np.random.default_rng(0)
+    values = np.asarray(URGENCIES)[rng.integers(0, len(URGENCIES), 1000)]
+    col = words_column("urgency", URGENCIES, word_codes(values, URGENCIES))
+    assert col.equals(pl.Series("urgency", values))
+    with pytest.raises(ValueError, match="'later' is not one of"):
+        word_codes(np.append(values, "later"), URGENCIES)
+
+
+def test_deadlines_follow_the_urgency_class() -> None:
+    from simroute.workload.skills import _deadlines
+
+    urgency = np.asarray(["b", "a", "b", "c"])
+    assert _deadlines(urgency, {"a": 1.5, "b": 60.0, "c": 3600.0}).tolist() == [60.0, 1.5, 60.0, 3600.0]
+    with pytest.raises(KeyError, match="c"):
+        _deadlines(urgency, {"a": 1.5, "b": 60.0})

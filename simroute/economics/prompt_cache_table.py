@@ -74,6 +74,16 @@ def use_kernel(keys, exp, ready, meta, row_runs, start, length, row, now, ready_
 
 
 @numba.njit(cache=True)
+def _live(keys, exp, alive_after):  # type: ignore[no-untyped-def]
+    """How many entries of the table ``keys`` / ``exp`` expire after ``alive_after`` (s)."""
+    n = 0
+    for j in range(keys.shape[0]):
+        if keys[j] != _EMPTY and exp[j] > alive_after:
+            n += 1
+    return n
+
+
+@numba.njit(cache=True)
 def _rebuild(keys, exp, ready, alive_after, nkeys, nexp, nready, shift):  # type: ignore[no-untyped-def]
     """Copy the entries of the old table whose expiry is after ``alive_after`` (s) into the empty
     new table ``nkeys`` / ``nexp`` / ``nready`` (hashed with ``shift``); returns their count."""
@@ -136,7 +146,7 @@ class Table:
         at most a quarter full once ``room`` more entries are added (so that at least as many
         more go in before it is half full and rebuilt again), and never smaller than this one (a
         purge keeps the size the traffic grew it to, rather than growing back step by step)."""
-        keep = int(np.count_nonzero(self.exp[self.keys != _EMPTY] > alive_after))
+        keep = int(_live(self.keys, self.exp, alive_after))  # one pass, no whole-table temporaries
         bits = max(MIN_BITS, int(4 * (keep + room)).bit_length(), len(self.keys).bit_length() - 1)
         new = Table.empty(bits)
         new.meta[0] = _rebuild(

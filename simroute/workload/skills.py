@@ -196,6 +196,19 @@ def _urgency_of(profiles: list[SkillProfile], skill_idx: np.ndarray, u: np.ndarr
     return urgency.astype(str)
 
 
+def _deadlines(urgency: np.ndarray, deadlines_s: Mapping[str, float]) -> np.ndarray:
+    """Each unit's deadline (s): its urgency class's in ``deadlines_s`` (a class it lacks: KeyError)."""
+    out = np.empty(len(urgency), dtype=np.float64)
+    found = np.zeros(len(urgency), dtype=bool)
+    for word, seconds in deadlines_s.items():
+        m = urgency == word
+        out[m] = seconds
+        found |= m
+    if not found.all():
+        raise KeyError(str(urgency[np.argmin(found)]))
+    return out
+
+
 def sample_attributes(
     profiles: list[SkillProfile],
     skill_idx: np.ndarray,
@@ -247,7 +260,7 @@ def sample_attributes(
     )
     rd = np.array([p.risk_difficulty for p in profiles])[skill_idx]
     difficulty = difficulty + rd * n_risk
-    deadline = np.array([deadlines_s[x] for x in urg], dtype=np.float64)
+    deadline = _deadlines(urg, deadlines_s)
     out: dict[str, np.ndarray] = {
         "urgency": urg,
         "deadline_s": deadline,

@@ -39,8 +39,14 @@ from simroute.errors import ConfigError
 from simroute.workload import arrivals
 from simroute.workload.prefix_blocks import list_column, prefix_block_runs, session_blocks
 from simroute.workload.prefix_runs import PrefixRuns
-from simroute.workload.schema import RequestTable, empty_prefix_column
-from simroute.workload.skills import RISK_FEATURES, SkillCatalog, draw_urgency, sample_attributes
+from simroute.workload.schema import RequestTable, empty_prefix_column, word_codes, words_column
+from simroute.workload.skills import (
+    RISK_FEATURES,
+    URGENCIES,
+    SkillCatalog,
+    draw_urgency,
+    sample_attributes,
+)
 
 
 def generate(cfg: Mapping[str, Any], catalog: SkillCatalog, seed: int) -> RequestTable:
@@ -98,10 +104,11 @@ def generate(cfg: Mapping[str, Any], catalog: SkillCatalog, seed: int) -> Reques
             "session_id": sess[order],
             "step": step[order].astype(np.int32),
             "arrival_s": arrival[order],
-            "skill": np.asarray(catalog.names)[sk[order]],
+            "skill": words_column("skill", catalog.names, sk[order]),
             "prompt_tokens": walk.prompt[order],
             "output_tokens": out[order],
             **attrs,
+            "urgency": words_column("urgency", URGENCIES, word_codes(attrs["urgency"], URGENCIES)),
             "prefix_hashes": empty_prefix_column(n),  # the ids are held as runs (``prefixes``)
             "content_id": content[order],
             "intent_id": intent[order],
