@@ -205,10 +205,13 @@ def test_inputs_read_for_a_simulation_hold_only_its_columns(tmp_path: Path) -> N
     from simroute.sim.run import SIMULATION_COLUMNS
 
     _, inp, prefixes = _inputs(200)
-    back, _ = write_inputs(inp, prefixes, tmp_path / "in").read(SIMULATION_COLUMNS)
     kept = [c for c in inp.table.df.columns if c in SIMULATION_COLUMNS]
-    assert back.table.df.columns == kept and len(kept) < inp.table.df.width
-    assert back.table.df.equals(inp.table.df.select(kept))
+    for written in (None, SIMULATION_COLUMNS):  # all columns written, or only those (as a run does)
+        files = write_inputs(inp, prefixes, tmp_path / str(written is None), written)
+        back, _ = files.read(SIMULATION_COLUMNS)
+        assert back.table.df.columns == kept and len(kept) < inp.table.df.width
+        assert back.table.df.equals(inp.table.df.select(kept))
+    assert list(pl.read_ipc_schema(files.folder / "table.arrow")) == kept  # the rest never written
 
 
 def test_a_simulation_reads_no_column_but_its_own() -> None:

@@ -142,3 +142,21 @@ def test_deadlines_follow_the_urgency_class() -> None:
     assert _deadlines(urgency, {"a": 1.5, "b": 60.0, "c": 3600.0}).tolist() == [60.0, 1.5, 60.0, 3600.0]
     with pytest.raises(KeyError, match="c"):
         _deadlines(urgency, {"a": 1.5, "b": 60.0})
+
+
+def test_copies_in_order_follow_chains_of_repeats() -> None:
+    """The kernel copies row by row in turn, as the plain loop does: a repeat of a repeat gets the
+    root's value (checked against the loop on random chains)."""
+    from simroute.workload.synthetic import _copy_in_order
+
+    rng = np.random.default_rng(5)
+    for dtype in (np.float64, np.int64, np.bool_):
+        values = rng.integers(0, 2, 500).astype(dtype) if dtype is np.bool_ else rng.random(500).astype(dtype)
+        dst = np.sort(rng.choice(np.arange(1, 500), 200, replace=False))
+        src = np.array([rng.integers(0, d) for d in dst])
+        want = values.copy()
+        for d, s in zip(dst.tolist(), src.tolist(), strict=True):
+            want[d] = want[s]
+        got = values.copy()
+        _copy_in_order(got, dst, src)
+        assert np.array_equal(got, want)

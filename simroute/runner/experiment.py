@@ -329,7 +329,8 @@ class _BaselineWorker:
         """Write the run's inputs for the worker (:func:`~simroute.runner.input_files.write_inputs`)
         and tell it where they are."""
         try:
-            self.conn.send(("inputs", write_inputs(inp, prefixes, self.out_dir / _INPUTS)))
+            files = write_inputs(inp, prefixes, self.out_dir / _INPUTS, SIMULATION_COLUMNS)  # all it reads
+            self.conn.send(("inputs", files))
         except OSError:  # it ended before its inputs were ready
             self.process.join()
             raise RuntimeError(

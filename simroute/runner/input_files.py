@@ -53,11 +53,15 @@ class InputFiles:
         return replace(self.inputs, table=table), prefixes
 
 
-def write_inputs(inp: RunInputs, prefixes: PrefixRuns, folder: Path) -> InputFiles:
-    """Write ``inp``'s request table and ``prefixes`` into ``folder`` (created) for
-    :meth:`InputFiles.read` in another process."""
+def write_inputs(
+    inp: RunInputs, prefixes: PrefixRuns, folder: Path, columns: Collection[str] | None = None
+) -> InputFiles:
+    """Write ``inp``'s request table (only the columns ``columns`` names, if given: those the other
+    process reads) and ``prefixes`` into ``folder`` (created) for :meth:`InputFiles.read` in
+    another process."""
     folder.mkdir(parents=True, exist_ok=True)
-    inp.table.df.write_ipc(folder / "table.arrow")
+    df = inp.table.df
+    df.select(c for c in df.columns if columns is None or c in columns).write_ipc(folder / "table.arrow")
     for k in _RUNS:
         np.save(folder / f"{k}.npy", getattr(prefixes, k), allow_pickle=False)
     return InputFiles(folder, replace(inp, table=inp.table.with_frame(inp.table.df.clear())))

@@ -238,19 +238,22 @@ def sample_attributes(
     urg = _urgency_of(profiles, skill_idx, u[:, 0]) if urgency is None else np.asarray(urgency, dtype=str)
     z = rng.standard_normal(n)
     chain_draw = rng.random(n)
-    difficulty = np.empty(n)
-    cols = {k: np.zeros(n, dtype=bool) for k in RISK_FEATURES if k != "dependency_chain"}
+
+    def per_row(values: list[float]) -> np.ndarray:  # a per-skill parameter, row by row
+        return np.asarray(np.array(values, dtype=np.float64)[skill_idx])
+
+    flags = ("missing_repo_context", "risky_migration", "security_sensitive", "high_consequence_write")
+    cols = {k: u[:, j] < per_row([getattr(p.risk, k) for p in profiles]) for j, k in enumerate(flags, 1)}
+    difficulty = (
+        per_row([p.difficulty_mean for p in profiles]) + per_row([p.difficulty_sd for p in profiles]) * z
+    )
     chain = np.zeros(n, dtype=np.int64)
+    by_skill = np.argsort(skill_idx, kind="stable")  # each skill's rows, in row order
+    counts = np.bincount(skill_idx, minlength=len(profiles))
+    ends = np.cumsum(counts)
     for k, p in enumerate(profiles):
-        m = skill_idx == k
-        if not m.any():
-            continue
-        cols["missing_repo_context"][m] = u[m, 1] < p.risk.missing_repo_context
-        cols["risky_migration"][m] = u[m, 2] < p.risk.risky_migration
-        cols["security_sensitive"][m] = u[m, 3] < p.risk.security_sensitive
-        cols["high_consequence_write"][m] = u[m, 4] < p.risk.high_consequence_write
-        chain[m] = _poisson_inverse(chain_draw[m], p.risk.dependency_chain_mean)
-        difficulty[m] = p.difficulty_mean + p.difficulty_sd * z[m]
+        rows = by_skill[ends[k] - counts[k] : ends[k]]
+        chain[rows] = _poisson_inverse(chain_draw[rows], p.risk.dependency_chain_mean)
     n_risk = (
         cols["missing_repo_context"].astype(np.int64)
         + cols["risky_migration"]

@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
 import polars as pl
 
@@ -78,8 +79,9 @@ def generate(cfg: Mapping[str, Any], catalog: SkillCatalog, seed: int) -> Reques
         skill, starts, profiles, float(cfg.get("repeat_window_s", 86_400.0)), seed
     )
     rep = _repeat_rows(steps, src_sess, exact)
-    for i in rep.copy[rep.exact[rep.copy]]:  # in row order, so a repeat of a repeat copies the root's draws
-        fresh[i], out[i] = fresh[rep.src[i]], out[rep.src[i]]
+    rows = rep.copy[rep.exact[rep.copy]]  # in row order, so a repeat of a repeat copies the root's draws
+    _copy_in_order(fresh, rows, rep.src[rows])
+    _copy_in_order(out, rows, rep.src[rows])
     sys_tokens = np.array([p.system_prompt_tokens for p in profiles], dtype=np.int64)
     walk = session_blocks(
         sk,
@@ -167,14 +169,21 @@ def _repeat_rows(steps: np.ndarray, src_sess: np.ndarray, exact: np.ndarray) -> 
     return _Repeats(src_row, exact_row, np.flatnonzero(src_row >= 0))
 
 
+@numba.njit(cache=True)
+def _copy_in_order(values, dst, src):  # type: ignore[no-untyped-def]
+    """``values[dst[j]] = values[src[j]]`` for j = 0, 1, ... in turn (in place): a row copied from
+    a row that was itself copied earlier gets the earlier row's source value."""
+    for j in range(len(dst)):
+        values[dst[j]] = values[src[j]]
+
+
 def _duplicate_ids(rep: _Repeats, total: int) -> tuple[np.ndarray, np.ndarray]:
     """``content_id`` (equal for exact repeats) and ``intent_id`` (equal for any repeat) per row."""
     content = np.arange(total, dtype=np.int64)
     intent = np.arange(total, dtype=np.int64)
-    for i in rep.copy:
-        intent[i] = intent[rep.src[i]]
-        if rep.exact[i]:
-            content[i] = content[rep.src[i]]
+    _copy_in_order(intent, rep.copy, rep.src[rep.copy])
+    exact = rep.copy[rep.exact[rep.copy]]
+    _copy_in_order(content, exact, rep.src[exact])
     return content, intent
 
 
@@ -187,8 +196,7 @@ def _inherit_attributes(attrs: dict[str, Any], rep: _Repeats, order: np.ndarray,
     src = pos[rep.src[rep.copy]]
     ok = (dst >= 0) & (src >= 0)
     for c in ("difficulty", *RISK_FEATURES):  # the same task is as hard (and as risky) again
-        for d_, s_ in zip(dst[ok], src[ok], strict=True):  # row order: repeats of repeats see the root
-            attrs[c][d_] = attrs[c][s_]
+        _copy_in_order(attrs[c], dst[ok], src[ok])  # row order: repeats of repeats see the root
 
 
 def _draw_skills(
