@@ -368,3 +368,19 @@ def test_sigterm_ends_a_run_through_its_clean_up_and_stops_its_baseline_process(
             if _state(pid) not in ("", "Z"):
                 os.kill(pid, signal.SIGKILL)
         proc.wait()
+
+
+def test_a_table_written_while_the_summary_is_built_is_whole_or_its_error_raised(tmp_path: Path) -> None:
+    """``_writing``: the file is whole once the block ends; a write that fails raises then, and an
+    error of the block itself is the one raised (the write still finished first)."""
+    from simroute.runner.experiment import _writing
+
+    df = pl.DataFrame({"a": np.arange(100_000), "b": np.linspace(0.0, 1.0, 100_000)})
+    with _writing(df, tmp_path / "t.parquet"):
+        total = float(df["b"].sum())  # work beside the write
+    assert pl.read_parquet(tmp_path / "t.parquet").equals(df) and total > 0
+    with pytest.raises(OSError), _writing(df, tmp_path / "missing" / "t.parquet"):
+        pass
+    with pytest.raises(ValueError, match="the block's"), _writing(df, tmp_path / "u.parquet"):
+        raise ValueError("the block's")
+    assert pl.read_parquet(tmp_path / "u.parquet").equals(df)

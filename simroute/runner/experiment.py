@@ -15,8 +15,9 @@ import os
 import resource
 import shutil
 import time
-from collections.abc import Callable, Collection, Mapping
-from contextlib import ExitStack
+from collections.abc import Callable, Collection, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -389,19 +390,26 @@ class _ArmSessions:
     makespans: pl.DataFrame
 
 
-def _write_arm(
-    res: SimResult, policies: Policies, out_dir: Path, prefix: str, written: list[Path]
-) -> _ArmOutput:
-    """Write an arm's request table (``{prefix}requests.parquet``, added to ``written``) and keep
-    what the summary needs from it (its sessions come after it is freed: :func:`_write_sessions`)."""
-    written.append(out_dir / f"{prefix}requests.parquet")
-    res.requests.write_parquet(written[-1])
+@contextmanager
+def _writing(df: pl.DataFrame, path: Path) -> Iterator[None]:
+    """Write ``df`` to ``path`` (Parquet) in a thread while the block runs: Polars writes without
+    holding the GIL, so the block's work (an arm's summary) and the write overlap. The file is
+    whole when the block ends; a failed write raises then (a failing block's own error wins)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:  # its exit waits for the write, however the block ends
+        job = pool.submit(df.write_parquet, path)
+        yield
+        job.result()
+
+
+def _arm_output(res: SimResult, policies: Policies, path: Path) -> _ArmOutput:
+    """What the summary needs from an arm whose request table goes to ``path`` (its sessions come
+    after the table is freed: :func:`_write_sessions`)."""
     return _ArmOutput(
         headline(res),
         res.requests["correct"].to_numpy(),
         knowledge(policies, res),
         float(res.requests["arrival_s"].to_numpy().max()),
-        written[-1],
+        path,
     )
 
 
@@ -517,12 +525,14 @@ def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> 
         if len(inp.table) >= LARGE_RUN_REQUESTS:
             release_memory()  # as ArmJob.run does
         sim_s = time.perf_counter() - t_load
-        outs = {"policy": _write_arm(res, built["policy"], out_dir, "", written)}
-        summary = _Summary.of_policy(res, _meta(cfg, inp, replay, outs["policy"].span_s), outs["policy"])
-        n = len(inp.table)
-        title = f"{summary.body['policy']} on {Path(inp.table.source).name} ({n:,} requests, seed {seed})"
-        if cfg.get("figures", True):
-            written += _policy_figures(res, out_dir, title)
+        written.append(out_dir / "requests.parquet")
+        with _writing(res.requests, written[-1]):  # the summary and figures while it is written
+            outs = {"policy": _arm_output(res, built["policy"], written[-1])}
+            summary = _Summary.of_policy(res, _meta(cfg, inp, replay, outs["policy"].span_s), outs["policy"])
+            n = len(inp.table)
+            title = f"{summary.body['policy']} on {Path(inp.table.source).name} ({n:,} requests, seed {seed})"
+            if cfg.get("figures", True):
+                written += _policy_figures(res, out_dir, title)
         del res  # freed before the baseline's tables are built
         if n >= LARGE_RUN_REQUESTS:
             release_memory()  # and given back (about 350 MiB a million requests)
@@ -535,8 +545,10 @@ def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> 
                 else jobs.pop("baseline").run(built["baseline"], SUMMARY_ATTEMPT_COLUMNS)
             )
             sim_s += time.perf_counter() - t
-            outs["baseline"] = _write_arm(base, built["baseline"], out_dir, "baseline_", written)
-            summary.add_baseline(base, outs["baseline"])
+            written.append(out_dir / "baseline_requests.parquet")
+            with _writing(base.requests, written[-1]):
+                outs["baseline"] = _arm_output(base, built["baseline"], written[-1])
+                summary.add_baseline(base, outs["baseline"])
             del base
             if n >= LARGE_RUN_REQUESTS:
                 release_memory()
