@@ -50,7 +50,8 @@ class KernelMeter:
     Attributes:
         kernel_s: seconds inside kernel calls (compiled code and Numba's dispatch).
         run_calls: ``kernel.run`` calls (each runs steps).
-        wake_calls: ``kernel.next_wake`` calls (each plans a wake-up, runs no step).
+        wake_calls: wake-up plans: ``kernel.next_wake`` calls (after a request is added; each
+            runs no step) and ``kernel.run`` calls that plan the next wake-up in the same call.
         engine_steps: engine steps run.
         envs: the SimPy environments made meanwhile.
     """
@@ -75,6 +76,7 @@ def metered() -> Iterator[KernelMeter]:
         out = run(*a)
         m.kernel_s += time.perf_counter() - t
         m.run_calls += 1
+        m.wake_calls += bool(a[-1])  # ``want_wake``: it planned the next wake-up too
         m.engine_steps += int(out[0])
         return out
 

@@ -309,6 +309,39 @@ def test_waking_at_stretch_ends_equals_stepping(seed: int) -> None:
     assert np.count_nonzero(a.request_field(K.NCACHED) > 0) > 20
 
 
+@pytest.mark.parametrize("seed", [0, 3])
+def test_the_wake_up_planned_in_the_run_is_the_one_asked_for_after_it(seed: int) -> None:
+    """``run_before`` plans the next wake-up inside its kernel call; ``next_wake_s`` then returns
+    that plan. Asked afresh instead (the plan dropped), the kernel gives the same wake-ups, and the
+    engines run the same steps (the plan's change of the remembered lookup made once either way)."""
+    cfg = EngineConfig(max_num_batched_tokens=512, max_num_seqs=16, block_size=16, num_gpu_blocks=160)
+
+    def drive(fresh: bool) -> tuple[Replica, list[float]]:
+        g = np.random.default_rng(seed)
+        n = 200
+        arrivals = np.sort(g.uniform(0, 40, n))
+        prompts, outputs = g.integers(16, 900, n), g.integers(1, 400, n)
+        groups, lens = g.integers(0, 4, n), g.integers(0, 10, n)
+        rep = Replica(cfg, STEP, capacity=16, log_steps=200_000, compact=True)
+        wake, wakes, k = np.inf, [], 0
+        while k < n or wake < np.inf:
+            if k < n and arrivals[k] <= wake:
+                keys = int(groups[k]) * 1000 + np.arange(int(lens[k]), dtype=np.int64)
+                rep.add(int(prompts[k]), int(outputs[k]), arrival_s=float(arrivals[k]), prefix_keys=keys)
+                k += 1
+            else:
+                rep.run_before(np.nextafter(wake, np.inf))
+                if fresh:
+                    rep._planned = False  # the kernel asked again, as before the plan was kept
+            wake = rep.next_wake_s()
+            wakes.append(wake)
+        return rep, wakes
+
+    (a, wakes_a), (b, wakes_b) = drive(False), drive(True)
+    assert wakes_a == wakes_b and len(wakes_a) > 250
+    _assert_same_run(a, b)
+
+
 def test_run_before_starts_no_step_at_or_after_its_time() -> None:
     """``run_before(t)`` runs exactly the steps that start before ``t``: none when the clock is at
     or past ``t`` (even with work), and afterwards the clock is at or past ``t`` unless it ran

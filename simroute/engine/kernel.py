@@ -606,7 +606,7 @@ def _stretch(rq, bp, sc, run_q, wq, keys, cache, cfg, hits, max_k):
 
 
 @_kernel
-def next_wake(rq, rf, bp, sc, sf, run_q, wq, keys, cache, cfg, coef, ttab, order, mode, hits, log):
+def _next_wake(rq, rf, bp, sc, sf, run_q, wq, keys, cache, cfg, coef, ttab, order, mode, hits, log):
     """When (s) the engine next needs running if no request is added before: the start of its next
     step that is not part of a pure-decode stretch (the clock when its next step is not; when it
     is, the clock after the stretch, which :func:`run` then takes in one jump); ``inf`` when it is
@@ -628,6 +628,11 @@ def next_wake(rq, rf, bp, sc, sf, run_q, wq, keys, cache, cfg, coef, ttab, order
         rq, rf, bp, sc, sf, run_q, sc[S_NRUN], cfg, coef, ttab, order, mode, np.inf, 1, k, c0, log, False
     )
     return t
+
+
+next_wake = _next_wake
+"""The public name of :func:`_next_wake` (``run`` calls it by its own name: a caller that swaps
+this one, e.g. a profiler timing the calls, never changes what ``run`` compiles)."""
 
 
 @_kernel
@@ -1122,11 +1127,14 @@ def run(
     strict,
     sched,
     ctxb,
+    want_wake,
 ):
     """Run engine steps until idle with nothing pending, ``max_steps`` steps, or (after at least
     one step; with ``strict`` at once) the clock reaches ``limit_time``: with ``strict`` no step
     starts at or after ``limit_time``. Returns (steps run, requests finished, whether the engine is
-    now idle with nothing pending, its clock in s).
+    now idle with nothing pending, its clock in s, and — with ``want_wake``, else ``inf`` —
+    :func:`next_wake` as it stands after these steps: what a call of it just after would return,
+    with the same change of the remembered lookup, without a second call from Python).
 
     Step time (s) = ``ttab[min(tokens, len(ttab) - 1)] + coef · [1, prefill_tokens,
     decode_requests, scheduled_requests, prefill_tokens², context_tokens,
@@ -1172,4 +1180,7 @@ def run(
         )  # fmt: skip
         steps += 1
     idle = sc[S_NRUN] == 0 and sc[S_WLEN] == 0 and sc[S_NREQ] == sc[S_PNEXT]
-    return steps, ndone, idle, sf[0]
+    wake = np.inf
+    if want_wake:
+        wake = _next_wake(rq, rf, bp, sc, sf, run_q, wq, keys, cache, cfg, coef, ttab, order, mode, hits, log)
+    return steps, ndone, idle, sf[0], wake

@@ -7,6 +7,7 @@ reported with their step indices and times. No SimPy inside: the local tier driv
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Final, NamedTuple
 
@@ -112,6 +113,8 @@ class Replica:
         self.fast = fast_forward
         self.compact = compact
         self.base = 0  # the index of row 0 (rows of finished requests dropped before it)
+        self._planned = False  # whether _wake holds the plan of the last run (nothing changed since)
+        self._wake = math.inf
 
     # ---- requests -------------------------------------------------------------------------
     def add(
@@ -145,6 +148,7 @@ class Replica:
                 f"a request needs 1 <= prompt_tokens <= max_model_len ({self.config.max_model_len}) "
                 f"and max_tokens >= 1; got prompt_tokens={prompt_tokens}, max_tokens={max_tokens}"
             )
+        self._planned = False  # a new request: the last run's plan no longer holds
         n = int(self.sc[K.S_NREQ])
         if n == self.rq.shape[0] and not (self.compact and self._drop_finished()):
             self._grow()
@@ -241,8 +245,10 @@ class Replica:
 
     def run_before(self, t: float) -> Advanced:
         """Run every step that starts before ``t`` (s) and no other (a request added now with
-        ``arrival_s=t`` joins the first step at or after ``t``): what it did, read in one call."""
-        steps, nd, idle, _ = self._run(t, 2**62, strict=True)
+        ``arrival_s=t`` joins the first step at or after ``t``): what it did, read in one call.
+        The kernel plans the next wake-up in the same call: the next :meth:`next_wake_s`, if
+        nothing changes the engine first, returns that plan."""
+        steps, nd, idle, _ = self._run(t, 2**62, strict=True, want_wake=True)
         done = (self.done_buf[:nd] + self.base).tolist() if nd else []
         return Advanced(done, steps, idle)
 
@@ -253,16 +259,22 @@ class Replica:
         runs it then with :meth:`run_before` (just after that time), and asks again after every
         :meth:`add` (a request added inside a stretch stops it at its arrival), runs every step at
         the time a step-by-step simulation would; see :func:`kernel.next_wake`."""
+        if self._planned:  # planned by the run just before, nothing changed since
+            self._planned = False
+            return self._wake
         wake = K.next_wake(
             self.rq, self.rf, self.bp, self.sc, self.sf, self.run_q, self.wq, self.keys,
             self.cache, self.cfg, self.coef, self.ttab, self.order, self.mode, self.hits, self.log,
         )  # fmt: skip
         return float(wake)
 
-    def _run(self, limit_s: float, max_steps: int, strict: bool = False) -> tuple[int, int, bool, float]:
+    def _run(
+        self, limit_s: float, max_steps: int, strict: bool = False, want_wake: bool = False
+    ) -> tuple[int, int, bool, float]:
         """One kernel call: (steps run, requests finished into ``done_buf``, idle, clock s); with
-        ``strict`` no step starts at or after ``limit_s``, else at least one runs if there is work."""
-        return K.run(  # type: ignore[no-any-return]
+        ``strict`` no step starts at or after ``limit_s``, else at least one runs if there is work;
+        with ``want_wake`` the wake-up planned after it is kept for :meth:`next_wake_s`."""
+        steps, nd, idle, clock, wake = K.run(
             self.rq,
             self.rf,
             self.bp,
@@ -289,7 +301,10 @@ class Replica:
             strict,
             self.sched,
             self.ctxb,
+            want_wake,
         )
+        self._planned, self._wake = want_wake, float(wake)
+        return int(steps), int(nd), bool(idle), float(clock)
 
     def int_fields(self, i: int) -> np.ndarray:
         """Request ``i``'s int fields (``kernel.NCACHED`` ...; a view: read it before the next
@@ -318,6 +333,7 @@ class Replica:
     @clock_s.setter
     def clock_s(self, t: float) -> None:
         self.sf[0] = t
+        self._planned = False
 
     @property
     def steps(self) -> int:
