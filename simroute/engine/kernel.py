@@ -1132,15 +1132,10 @@ def run(
     """Run engine steps until idle with nothing pending, ``max_steps`` steps, or (after at least
     one step; with ``strict`` at once) the clock reaches ``limit_time``: with ``strict`` no step
     starts at or after ``limit_time``. Returns (steps run, requests finished, whether the engine is
-    now idle with nothing pending, its clock in s, and — with ``want_wake``, else ``inf`` —
-    :func:`next_wake` as it stands after these steps: what a call of it just after would return,
-    with the same change of the remembered lookup, without a second call from Python).
+    now idle with nothing pending, its clock in s, and with ``want_wake`` what :func:`next_wake`
+    called just after would return, made here, else ``inf``).
 
-    Step time (s) = ``ttab[min(tokens, len(ttab) - 1)] + coef · [1, prefill_tokens,
-    decode_requests, scheduled_requests, prefill_tokens², context_tokens,
-    prefill_attention_pairs, new_requests]`` (``coef`` has 8 entries; see ``_step_time``).
-
-    ``mode`` says how pending requests (``order[sc[S_PNEXT]:sc[S_NREQ]]``) arrive: MODE_STEP by
+    A step's time (s) is ``_step_time``'s. ``mode`` says how pending requests (``order[sc[S_PNEXT]:sc[S_NREQ]]``) arrive: MODE_STEP by
     ``rq[:, ARRSTEP]`` (shifted forward when the engine runs empty first), MODE_TIME by
     ``rf[:, ARRT]`` seconds (joining at the first step boundary at or after it).
 
@@ -1180,7 +1175,7 @@ def run(
         )  # fmt: skip
         steps += 1
     idle = sc[S_NRUN] == 0 and sc[S_WLEN] == 0 and sc[S_NREQ] == sc[S_PNEXT]
-    wake = np.inf
+    plan = np.inf  # planned only when asked: planning updates the remembered lookup
     if want_wake:
-        wake = _next_wake(rq, rf, bp, sc, sf, run_q, wq, keys, cache, cfg, coef, ttab, order, mode, hits, log)
-    return steps, ndone, idle, sf[0], wake
+        plan = _next_wake(rq, rf, bp, sc, sf, run_q, wq, keys, cache, cfg, coef, ttab, order, mode, hits, log)
+    return steps, ndone, idle, sf[0], plan

@@ -19,6 +19,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
+from functools import partial
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -476,6 +477,26 @@ class _Summary:
         return out
 
 
+def _baseline_outputs(
+    fetch: Callable[[], SimResult], policies: Policies, summary: _Summary, out_dir: Path, written: list[Path]
+) -> tuple[_ArmOutput, _ArmSessions, float]:
+    """The baseline arm's result (``fetch()``: simulated here, or from its process; the seconds it
+    took are returned last) written: its request table while the paired comparison is added to
+    ``summary``, then, the result freed, its session table."""
+    t = time.perf_counter()
+    base = fetch()
+    fetch_s = time.perf_counter() - t
+    written.append(out_dir / "baseline_requests.parquet")
+    with _writing(base.requests, written[-1]):
+        out = _arm_output(base, policies, written[-1])
+        summary.add_baseline(base, out)
+    large = base.requests.height >= LARGE_RUN_REQUESTS
+    del base  # the only reference: freed before its sessions are grouped
+    if large:
+        release_memory()
+    return out, _write_sessions(out, out_dir, "baseline_", written), fetch_s
+
+
 def _remove_on_error(paths: list[Path]) -> Callable[..., bool]:
     """An exit callback that removes ``paths`` if the block it guards raised (a failed run leaves
     no result files behind)."""
@@ -538,21 +559,15 @@ def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> 
             release_memory()  # and given back (about 350 MiB a million requests)
         sessions = {"policy": _write_sessions(outs["policy"], out_dir, "", written)}
         if "baseline" in arms:
-            t = time.perf_counter()
-            base = (
-                elsewhere.result(inp)
+            fetch = (
+                partial(elsewhere.result, inp)
                 if elsewhere is not None
-                else jobs.pop("baseline").run(built["baseline"], SUMMARY_ATTEMPT_COLUMNS)
+                else partial(jobs.pop("baseline").run, built["baseline"], SUMMARY_ATTEMPT_COLUMNS)
             )
-            sim_s += time.perf_counter() - t
-            written.append(out_dir / "baseline_requests.parquet")
-            with _writing(base.requests, written[-1]):
-                outs["baseline"] = _arm_output(base, built["baseline"], written[-1])
-                summary.add_baseline(base, outs["baseline"])
-            del base
-            if n >= LARGE_RUN_REQUESTS:
-                release_memory()
-            sessions["baseline"] = _write_sessions(outs["baseline"], out_dir, "baseline_", written)
+            outs["baseline"], sessions["baseline"], fetch_s = _baseline_outputs(
+                fetch, built["baseline"], summary, out_dir, written
+            )
+            sim_s += fetch_s
     out = summary.json(sessions)
     (out_dir / "summary.json").write_text(json.dumps(out, indent=2) + "\n")
     snapshot = policy_snapshot(cfg["policy"], inp.skills.names, inp.catalog, built["policy"].router)
