@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import io
 import operator
 import os
 import shutil
@@ -18,7 +19,7 @@ from array import array
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -130,7 +131,7 @@ class RecordLog:
         self._spill_rows = SPILL_ROWS if spill_rows is None else spill_rows
         self._flush_rows = min(FLUSH_ROWS, self._spill_rows)
         self._spilled = 0  # records in the spill file
-        self._file: IO[bytes] | None = None
+        self._file: io.BufferedRandom | None = None
         self._chunks: dict[str, list[_Chunk]] = {name: [] for name in self._schema}
 
     def __len__(self) -> int:
@@ -189,18 +190,21 @@ class RecordLog:
         """A logged number or flag column (int8 for flags; a copy)."""
         return self._values(name, _ARRAY_CODES[self._kind[name]][1])
 
-    def _values(self, name: str, dtype: type) -> np.ndarray:
-        """Column ``name``'s values, spilled chunks then buffer, as a new array of ``dtype``."""
+    def _values(self, name: str, dtype: type, out: np.ndarray | None = None) -> np.ndarray:
+        """Column ``name``'s values, spilled chunks then buffer, as a new array of ``dtype`` (or
+        into ``out``, of that dtype and length, returned). Each spilled chunk is read straight into
+        its place: no array of its own per chunk (fresh memory costs page faults)."""
         self._flush()
-        out: np.ndarray = np.empty(self._n, dtype)
+        if out is None:
+            out = np.empty(self._n, dtype)
         k = 0
         for c in self._chunks[name]:
             assert self._file is not None
             self._file.seek(c.offset)
-            got: np.ndarray = np.fromfile(self._file, dtype=dtype, count=c.count)
-            if len(got) != c.count:
-                raise OSError(f"short read from the record log's spill file ({len(got)} of {c.count} values)")
-            out[k : k + c.count] = got
+            want = c.count * out.itemsize
+            got = self._file.readinto(out[k : k + c.count].data.cast("B"))
+            if got != want:
+                raise OSError(f"short read from the record log's spill file ({got} of {want} bytes)")
             k += c.count
         buf = self._cols[name]
         if len(buf):
@@ -214,8 +218,9 @@ class RecordLog:
         ``columns``: only the fields it names (field order), if given. The log is emptied whether
         or not this raises (a log whose columns were partly freed is never left to read)."""
         names = [name for name in self._schema if columns is None or name in columns]
+        scratch: dict[type, np.ndarray] = {}  # each column read into one array, then put in order
         try:
-            series = [self._series(name, order) for name in names]
+            series = [self._series(name, order, scratch) for name in names]
         finally:  # emptied as documented even when a column fails: never left half-taken
             self._empty()
         return pl.DataFrame(series)
@@ -226,9 +231,10 @@ class RecordLog:
         never held whole here (:meth:`ColumnSpool.frame` reads it back equal to
         :meth:`take_frame`'s). The log is emptied whether or not this raises."""
         folder.mkdir(parents=True, exist_ok=True)
+        scratch: dict[type, np.ndarray] = {}
         try:
             for i, name in enumerate(self._schema):
-                np.save(folder / f"{i}.npy", self._ordered(name, order))
+                np.save(folder / f"{i}.npy", self._ordered(name, order, scratch))
             words = {name: self._words(name) for name in self._vocab}
         finally:  # emptied as documented even when a write fails: never left half-taken
             self._empty()
@@ -246,11 +252,18 @@ class RecordLog:
             self._file.close()
             self._file = None
 
-    def _ordered(self, name: str, order: np.ndarray | None) -> np.ndarray:
+    def _ordered(
+        self, name: str, order: np.ndarray | None, scratch: dict[type, np.ndarray] | None = None
+    ) -> np.ndarray:
         """Column ``name``'s values (string codes for a string column), in ``order`` and its
-        buffer then emptied if given."""
+        buffer then emptied if given; read into ``scratch``'s array of their dtype (made there
+        the first time) before they are put in order, if given: the columns of one take share it."""
         kind = self._kind[name]
-        vals = self._values(name, np.int32 if name in self._vocab else _ARRAY_CODES[kind][1])
+        dtype = np.int32 if name in self._vocab else _ARRAY_CODES[kind][1]
+        if order is None or scratch is None:
+            vals = self._values(name, dtype)
+        else:
+            vals = self._values(name, dtype, scratch.setdefault(dtype, np.empty(self._n, dtype)))
         if order is not None:
             del self._cols[name][:]
             vals = vals[order]
@@ -264,10 +277,12 @@ class RecordLog:
             words[code] = w
         return words
 
-    def _series(self, name: str, order: np.ndarray | None = None) -> pl.Series:
-        """Column ``name`` (in ``order``, its buffer then emptied, if given)."""
+    def _series(
+        self, name: str, order: np.ndarray | None = None, scratch: dict[type, np.ndarray] | None = None
+    ) -> pl.Series:
+        """Column ``name`` (in ``order``, its buffer then emptied, if given; see :meth:`_ordered`)."""
         words = self._words(name) if name in self._vocab else None
-        return _column(name, self._schema[name], self._kind[name], self._ordered(name, order), words)
+        return _column(name, self._schema[name], self._kind[name], self._ordered(name, order, scratch), words)
 
 
 def _column(

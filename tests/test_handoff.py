@@ -143,11 +143,11 @@ def test_a_log_whose_column_fails_to_read_is_left_empty_not_half_taken(
     by_attempt = np.lexsort((atts.column("attempt"), atts.column("idx")))
     real, calls = RecordLog._values, []
 
-    def flaky(self: RecordLog, name: str, dtype: type) -> np.ndarray:
+    def flaky(self: RecordLog, name: str, dtype: type, out: np.ndarray | None = None) -> np.ndarray:
         calls.append(name)
         if len(calls) == 3:
             raise OSError("short read from the record log's spill file (test)")
-        return real(self, name, dtype)
+        return real(self, name, dtype, out)
 
     monkeypatch.setattr(RecordLog, "_values", flaky)
     take = (

@@ -1135,7 +1135,8 @@ def run(
     now idle with nothing pending, its clock in s, and with ``want_wake`` what :func:`next_wake`
     called just after would return, made here, else ``inf``).
 
-    A step's time (s) is ``_step_time``'s. ``mode`` says how pending requests (``order[sc[S_PNEXT]:sc[S_NREQ]]``) arrive: MODE_STEP by
+    A step's time (s) is ``_step_time``'s. ``mode`` says how pending requests
+    (``order[sc[S_PNEXT]:sc[S_NREQ]]``) arrive: MODE_STEP by
     ``rq[:, ARRSTEP]`` (shifted forward when the engine runs empty first), MODE_TIME by
     ``rf[:, ARRT]`` seconds (joining at the first step boundary at or after it).
 
