@@ -260,10 +260,12 @@ class RecordLog:
         the first time) before they are put in order, if given: the columns of one take share it."""
         kind = self._kind[name]
         dtype = np.int32 if name in self._vocab else _ARRAY_CODES[kind][1]
-        if order is None or scratch is None:
-            vals = self._values(name, dtype)
-        else:
-            vals = self._values(name, dtype, scratch.setdefault(dtype, np.empty(self._n, dtype)))
+        buf = None
+        if order is not None and scratch is not None:
+            buf = scratch.get(dtype)
+            if buf is None:
+                buf = scratch[dtype] = np.empty(self._n, dtype)
+        vals = self._values(name, dtype, buf)
         if order is not None:
             del self._cols[name][:]
             vals = vals[order]
