@@ -197,6 +197,9 @@ class RecordLog:
         self._flush()
         if out is None:
             out = np.empty(self._n, dtype)
+        if out.dtype != dtype or len(out) != self._n:
+            have = f"{len(out)} of {out.dtype}"
+            raise ValueError(f"column {name!r} needs {self._n} values of {np.dtype(dtype)}, not {have}")
         k = 0
         for c in self._chunks[name]:
             assert self._file is not None

@@ -312,8 +312,8 @@ def test_waking_at_stretch_ends_equals_stepping(seed: int) -> None:
 @pytest.mark.parametrize("seed", [0, 3])
 def test_the_wake_up_planned_in_the_run_is_the_one_asked_for_after_it(seed: int) -> None:
     """``run_before`` plans the next wake-up inside its kernel call; ``next_wake_s`` then returns
-    that plan. Asked afresh instead (the plan dropped), the kernel gives the same wake-ups, and the
-    engines run the same steps (the plan's change of the remembered lookup made once either way)."""
+    that plan. Run without planning and asked afterwards (the order before the plan was kept), the
+    kernel gives the same wake-ups and the engines run the same steps."""
     cfg = EngineConfig(max_num_batched_tokens=512, max_num_seqs=16, block_size=16, num_gpu_blocks=160)
 
     def drive(fresh: bool) -> tuple[Replica, list[float]]:
@@ -329,10 +329,10 @@ def test_the_wake_up_planned_in_the_run_is_the_one_asked_for_after_it(seed: int)
                 keys = int(groups[k]) * 1000 + np.arange(int(lens[k]), dtype=np.int64)
                 rep.add(int(prompts[k]), int(outputs[k]), arrival_s=float(arrivals[k]), prefix_keys=keys)
                 k += 1
+            elif fresh:  # as before the plan was kept: the run plans nothing, the kernel is asked after
+                rep._run(np.nextafter(wake, np.inf), 2**62, strict=True, want_wake=False)
             else:
                 rep.run_before(np.nextafter(wake, np.inf))
-                if fresh:
-                    rep._planned = False  # the kernel asked again, as before the plan was kept
             wake = rep.next_wake_s()
             wakes.append(wake)
         return rep, wakes

@@ -246,9 +246,10 @@ class Replica:
     def run_before(self, t: float) -> Advanced:
         """Run every step that starts before ``t`` (s) and no other (a request added now with
         ``arrival_s=t`` joins the first step at or after ``t``): what it did, read in one call.
-        The kernel plans the next wake-up in the same call: the next :meth:`next_wake_s`, if
-        nothing changes the engine first, returns that plan."""
-        steps, nd, idle, _ = self._run(t, 2**62, strict=True, want_wake=True)
+        With fast-forward on, the kernel plans the next wake-up in the same call: the next
+        :meth:`next_wake_s`, if nothing changes the engine first, returns that plan (a stepwise
+        engine's driver wakes it at every step and asks only when it is idle)."""
+        steps, nd, idle, _ = self._run(t, 2**62, strict=True, want_wake=self.fast)
         done = (self.done_buf[:nd] + self.base).tolist() if nd else []
         return Advanced(done, steps, idle)
 

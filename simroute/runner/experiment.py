@@ -477,12 +477,21 @@ class _Summary:
         return out
 
 
+@dataclass(frozen=True)
+class _BaselineWritten:
+    """What writing the baseline arm left: its summary inputs, its sessions, and the seconds its
+    result took to come (simulated here, or from its process)."""
+
+    out: _ArmOutput
+    sessions: _ArmSessions
+    fetch_s: float
+
+
 def _baseline_outputs(
     fetch: Callable[[], SimResult], policies: Policies, summary: _Summary, out_dir: Path, written: list[Path]
-) -> tuple[_ArmOutput, _ArmSessions, float]:
-    """The baseline arm's result (``fetch()``: simulated here, or from its process; the seconds it
-    took are returned last) written: its request table while the paired comparison is added to
-    ``summary``, then, the result freed, its session table."""
+) -> _BaselineWritten:
+    """Get the baseline arm's result (``fetch()``) and write it: its request table while the paired
+    comparison is added to ``summary``; then, the result freed, its session table."""
     t = time.perf_counter()
     base = fetch()
     fetch_s = time.perf_counter() - t
@@ -494,7 +503,7 @@ def _baseline_outputs(
     del base  # the only reference: freed before its sessions are grouped
     if large:
         release_memory()
-    return out, _write_sessions(out, out_dir, "baseline_", written), fetch_s
+    return _BaselineWritten(out, _write_sessions(out, out_dir, "baseline_", written), fetch_s)
 
 
 def _remove_on_error(paths: list[Path]) -> Callable[..., bool]:
@@ -564,10 +573,9 @@ def execute(cfg: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> 
                 if elsewhere is not None
                 else partial(jobs.pop("baseline").run, built["baseline"], SUMMARY_ATTEMPT_COLUMNS)
             )
-            outs["baseline"], sessions["baseline"], fetch_s = _baseline_outputs(
-                fetch, built["baseline"], summary, out_dir, written
-            )
-            sim_s += fetch_s
+            done = _baseline_outputs(fetch, built["baseline"], summary, out_dir, written)
+            outs["baseline"], sessions["baseline"] = done.out, done.sessions
+            sim_s += done.fetch_s
     out = summary.json(sessions)
     (out_dir / "summary.json").write_text(json.dumps(out, indent=2) + "\n")
     snapshot = policy_snapshot(cfg["policy"], inp.skills.names, inp.catalog, built["policy"].router)

@@ -100,6 +100,8 @@ def generate(cfg: Mapping[str, Any], catalog: SkillCatalog, seed: int) -> Reques
     urgency = draw_urgency(profiles, skill, rng_mod.stream(seed, "workload.session_urgency"))[sess[order]]
     attrs = sample_attributes(profiles, sk[order], catalog.deadlines_s, rng, urgency=urgency)
     _inherit_attributes(attrs, rep, order, total)
+    attr_cols: dict[str, Any] = dict(attrs)  # urgency as its String column, in its place
+    attr_cols["urgency"] = words_column("urgency", URGENCIES, word_codes(attrs["urgency"], URGENCIES))
     df = pl.DataFrame(
         {
             "request_id": np.arange(n, dtype=np.int64),
@@ -109,8 +111,7 @@ def generate(cfg: Mapping[str, Any], catalog: SkillCatalog, seed: int) -> Reques
             "skill": words_column("skill", catalog.names, sk[order]),
             "prompt_tokens": walk.prompt[order],
             "output_tokens": out[order],
-            **attrs,
-            "urgency": words_column("urgency", URGENCIES, word_codes(attrs["urgency"], URGENCIES)),
+            **attr_cols,
             "prefix_hashes": empty_prefix_column(n),  # the ids are held as runs (``prefixes``)
             "content_id": content[order],
             "intent_id": intent[order],
