@@ -124,8 +124,8 @@ def test_urgency_is_a_property_of_the_session(cfg, skills) -> None:
 def test_string_columns_from_codes_equal_columns_from_strings() -> None:
     """``words_column``/``word_codes`` (the generator's fast path) give the column a NumPy str array
     gives; a value outside the vocabulary is refused, not coded as some other word."""
-    from simroute.workload.schema import word_codes, words_column
-    from simroute.workload.skills import URGENCIES
+    from simroute.workload.schema import words_column
+    from simroute.workload.skills import URGENCIES, word_codes
 
     rng = np.random.default_rng(0)
     values = np.asarray(URGENCIES)[rng.integers(0, len(URGENCIES), 1000)]
@@ -140,7 +140,7 @@ def test_deadlines_follow_the_urgency_class() -> None:
 
     urgency = np.asarray(["b", "a", "b", "c"])
     assert _deadlines(urgency, {"a": 1.5, "b": 60.0, "c": 3600.0}).tolist() == [60.0, 1.5, 60.0, 3600.0]
-    with pytest.raises(KeyError, match="c"):
+    with pytest.raises(ValueError, match="'c' is not one of"):
         _deadlines(urgency, {"a": 1.5, "b": 60.0})
 
 

@@ -178,16 +178,6 @@ def words_column(name: str, words: Sequence[str], codes: np.ndarray) -> pl.Serie
     return pl.Series(name, list(words), dtype=pl.String).gather(codes)
 
 
-def word_codes(values: np.ndarray, words: Sequence[str]) -> np.ndarray:
-    """Each of ``values`` (a NumPy str array) as its index in ``words`` (a value not in it: ValueError)."""
-    codes = np.full(len(values), -1, dtype=np.int64)
-    for k, word in enumerate(words):
-        codes[values == word] = k
-    if (codes < 0).any():
-        raise ValueError(f"{str(values[np.argmin(codes)])!r} is not one of {list(words)}")
-    return codes
-
-
 def _check_runs(prefixes: PrefixRuns, df: pl.DataFrame, source: str) -> None:
     """Prefix ids given as runs: one entry per row, ids >= 0, and not also given as lists."""
     if len(prefixes) != df.height:

@@ -8,7 +8,7 @@ uses them to fill in what real traces lack.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -196,17 +196,20 @@ def _urgency_of(profiles: list[SkillProfile], skill_idx: np.ndarray, u: np.ndarr
     return urgency.astype(str)
 
 
+def word_codes(values: np.ndarray, words: Sequence[str]) -> np.ndarray:
+    """Each of ``values`` (a NumPy str array) as its index in ``words`` (a value not in it: ValueError)."""
+    codes = np.full(len(values), -1, dtype=np.int64)
+    for k, word in enumerate(words):
+        codes[values == word] = k
+    if (codes < 0).any():
+        raise ValueError(f"{str(values[np.argmin(codes)])!r} is not one of {list(words)}")
+    return codes
+
+
 def _deadlines(urgency: np.ndarray, deadlines_s: Mapping[str, float]) -> np.ndarray:
-    """Each unit's deadline (s): its urgency class's in ``deadlines_s`` (a class it lacks: KeyError)."""
-    out = np.empty(len(urgency), dtype=np.float64)
-    found = np.zeros(len(urgency), dtype=bool)
-    for word, seconds in deadlines_s.items():
-        m = urgency == word
-        out[m] = seconds
-        found |= m
-    if not found.all():
-        raise KeyError(str(urgency[np.argmin(found)]))
-    return out
+    """Each unit's deadline (s): its urgency class's in ``deadlines_s`` (a class it lacks: ValueError)."""
+    words = list(deadlines_s)
+    return np.asarray(np.array([deadlines_s[w] for w in words], dtype=np.float64)[word_codes(urgency, words)])
 
 
 def sample_attributes(

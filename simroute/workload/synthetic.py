@@ -40,13 +40,14 @@ from simroute.errors import ConfigError
 from simroute.workload import arrivals
 from simroute.workload.prefix_blocks import list_column, prefix_block_runs, session_blocks
 from simroute.workload.prefix_runs import PrefixRuns
-from simroute.workload.schema import RequestTable, empty_prefix_column, word_codes, words_column
+from simroute.workload.schema import RequestTable, empty_prefix_column, words_column
 from simroute.workload.skills import (
     RISK_FEATURES,
     URGENCIES,
     SkillCatalog,
     draw_urgency,
     sample_attributes,
+    word_codes,
 )
 
 
