@@ -67,41 +67,48 @@ def test_run_all_raises_an_unhandled_failure_as_simpy_does() -> None:
     assert got[0] == got[1]
 
 
+def _simpy_timeout(env: simpy.Environment, delay: float, value: Any = None) -> simpy.Event:
+    return env.timeout(delay, value)
+
+
 def _started(
-    start: Callable[[simpy.Environment, Generator[simpy.Event, Any, None]], object],
+    start: Callable[[simpy.Environment, Generator[Any, Any, None]], object],
+    timeout: Callable[..., Any] = _simpy_timeout,
+    event: Callable[[simpy.Environment], Any] = simpy.Event,
+    runner: Callable[[simpy.Environment], object] = run_all,
 ) -> list[tuple[float, str]]:
     """A source starting request bodies with ``start`` (several at equal times, beside processes
     started the SimPy way), each body waiting on timeouts, an already-processed event and an event
     another body triggers: the order everything ran in."""
     env = simpy.Environment()
     trace: list[tuple[float, str]] = []
-    shared = env.event()
+    shared = event(env)
 
-    def body(k: int) -> Generator[simpy.Event, Any, None]:
+    def body(k: int) -> Generator[Any, Any, None]:
         trace.append((env.now, f"b{k} start"))
-        yield env.timeout(0.5 * (k % 3))
+        yield timeout(env, 0.5 * (k % 3))
         if k == 4:
             shared.succeed(f"from b{k}")
         got = yield shared
         trace.append((env.now, f"b{k} saw {got}"))
-        done = env.timeout(0.0, "done")
-        yield env.timeout(1.0)
+        done = timeout(env, 0.0, "done")
+        yield timeout(env, 1.0)
         trace.append((env.now, f"b{k} {(yield done)}"))  # processed long ago: goes on at once
 
-    def other(k: int) -> Generator[simpy.Event, Any, None]:
+    def other(k: int) -> Generator[Any, Any, None]:
         trace.append((env.now, f"o{k} start"))
-        yield env.timeout(0.5)
+        yield timeout(env, 0.5)
         trace.append((env.now, f"o{k} end"))
 
-    def source() -> Generator[simpy.Event, Any, None]:
+    def source() -> Generator[Any, Any, None]:
         for k in range(8):
             if k % 3 == 0:
-                yield env.timeout(0.5)
+                yield timeout(env, 0.5)
             env.process(other(k))
             start(env, body(k))
 
     env.process(source())
-    run_all(env)
+    runner(env)
     return trace
 
 
@@ -113,3 +120,30 @@ def test_a_lifecycle_task_runs_where_a_simpy_process_would() -> None:
     want = _started(lambda env, gen: env.process(gen))
     assert len(want) > 30
     assert _started(_start_now) == want
+
+
+def test_our_signals_run_where_simpys_events_would() -> None:
+    """The same bodies waiting on :mod:`simroute.sim.signals` (timeouts, a pending signal another
+    body triggers, one processed long ago) instead of SimPy's events run in the same order, with
+    the same values, under SimPy's own loop and under :func:`run_all`."""
+    from simroute.sim import signals
+    from simroute.sim.lifecycle import _start_now
+
+    want = _started(lambda env, gen: env.process(gen))
+    for runner in (lambda env: env.run(), run_all):
+        got = _started(_start_now, signals.timeout, signals.pending, runner)
+        assert got == want
+
+
+def test_a_signal_is_triggered_once_and_never_with_a_negative_delay() -> None:
+    from simroute.sim import signals
+
+    env = simpy.Environment()
+    ev = signals.pending(env)
+    ev.succeed(1)
+    with pytest.raises(RuntimeError, match="already been triggered"):
+        ev.succeed(2)
+    with pytest.raises(ValueError, match="Negative delay"):
+        signals.timeout(env, -1.0)
+    run_all(env)
+    assert ev.value == 1 and ev.callbacks is None

@@ -44,12 +44,14 @@ from simroute.sim.luck_blocks import Uniforms
 from simroute.sim.rows import RequestRows
 from simroute.sim.session_gate import ANSWERED, CANCELLED_GATE, UNANSWERED, SessionGate
 from simroute.sim.sessions import ReplayConfig
+from simroute.sim.signals import Signal, Waitable, pending, schedule, timeout
 from simroute.tiers.base import AttemptResult, Tier
 from simroute.tiers.realtime import RealtimeTier
 from simroute.workload.request import Request
 
-Sim = Generator[simpy.Event, Any, Any]
-"""A SimPy process body (or a step of one, run with ``yield from``)."""
+Sim = Generator[Waitable, Any, Any]
+"""A SimPy process body (or a step of one, run with ``yield from``): it waits for SimPy events and
+ours (:mod:`simroute.sim.signals`)."""
 
 
 @dataclass(frozen=True)
@@ -141,14 +143,14 @@ class _Task:
     def __init__(self, gen: Sim) -> None:
         self.gen = gen
 
-    def start_on(self, event: simpy.Event) -> None:
+    def start_on(self, event: Waitable) -> None:
         """Start the generator when ``event`` is processed (before the event's later callbacks)."""
         assert event.callbacks is not None
         event.callbacks.append(self._resume)
 
-    def _resume(self, event: simpy.Event) -> None:
+    def _resume(self, event: Any) -> None:
         """Send ``event``'s value into the generator, going on at once past events already
-        processed, and wait for the next one it yields."""
+        processed, and wait for the next one it yields (ours read natively)."""
         value = event._value
         while True:
             try:
@@ -157,6 +159,12 @@ class _Task:
                 nxt: Any = self.gen.send(value)
             except StopIteration:
                 return
+            if isinstance(nxt, Signal):
+                if nxt.callbacks is not None:
+                    nxt.callbacks.append(self._resume)
+                    return
+                value = nxt._value
+                continue
             if nxt.callbacks is not None:
                 nxt.callbacks.append(self._resume)
                 return
@@ -166,11 +174,9 @@ class _Task:
 def _start_now(env: simpy.Environment, gen: Sim) -> None:
     """Start ``gen`` where :meth:`simpy.Environment.process` would (an urgent event due now: after
     the urgent events already due now, before the normal ones), without the process's events."""
-    ev = simpy.Event(env)
-    ev._ok = True
-    ev._value = None
+    ev = Signal(env, None)
     _Task(gen).start_on(ev)
-    env.schedule(ev, URGENT)
+    schedule(env, ev, URGENT, 0.0)
 
 
 class TierStates:
@@ -239,6 +245,10 @@ class Lifecycle:
         self.gate: SessionGate | None = None
         self._rows: RequestRows | None = None
 
+    def start(self, requests: RequestRows) -> None:
+        """Start releasing ``requests`` (:meth:`source`) where ``env.process`` would start it."""
+        _start_now(self.env, self.source(requests))
+
     def source(self, requests: RequestRows) -> Sim:
         """Release the requests (sorted by arrival): open loop each at its ``arrival_s``; closed loop
         a request with ``after_ids`` when its gates are done plus its ``think_s`` (see
@@ -254,13 +264,13 @@ class Lifecycle:
         for i in np.flatnonzero(~gated).tolist():
             req = requests[i]
             if req.arrival_s > self.env.now:
-                yield self.env.timeout(req.arrival_s - self.env.now)
+                yield timeout(self.env, req.arrival_s - self.env.now)
             _start_now(self.env, self.handle(req))
 
     def _release(self, idx: int) -> None:
         """A held closed-loop step's gates are all terminal: go on with it at this point of the
         event order (its own event, processed after the events already due now)."""
-        ready = self.env.event()
+        ready = pending(self.env)
         _Task(self._gated(idx)).start_on(ready)
         ready.succeed()
 
@@ -273,7 +283,7 @@ class Lifecycle:
             self._cancel(self._rows.get(idx, arrival_s=self.env.now))
             return
         if gate.think_s > 0:
-            yield self.env.timeout(gate.think_s)
+            yield timeout(self.env, gate.think_s)
         yield from self.handle(self._rows.get(idx, arrival_s=self.env.now))
 
     def handle(self, req: Request) -> Sim:
@@ -295,7 +305,7 @@ class Lifecycle:
         p = self.policies
         label = p.classifier.classify(view)
         if p.classifier.latency_s > 0:
-            yield self.env.timeout(p.classifier.latency_s)
+            yield timeout(self.env, p.classifier.latency_s)
         return label, p.risk.assess(view)
 
     def _look_up(self, req: Request, view: RequestView, label: Label, risk: Risk) -> Sim:
@@ -309,7 +319,7 @@ class Lifecycle:
         lookup_usd = 0.0
         if lookup == "miss":
             lookup_usd = self.cache.lookup_cost_usd()
-            yield self.env.timeout(self.cache.lookup_latency_s())
+            yield timeout(self.env, self.cache.lookup_latency_s())
         return lookup, lookup_usd, hit
 
     def _decide(self, req: RequestView, label: Label, risk: Risk) -> Decision:
@@ -365,7 +375,7 @@ class Lifecycle:
             c.verify_usd += p.verifier.check_usd(req.prompt_tokens, req.output_tokens)
             wait = self._check_latency_s(req, k)
             if wait > 0:
-                yield self.env.timeout(wait)
+                yield timeout(self.env, wait)
             if self._learn is not None:
                 self._learn(view, label, c.route.tier, c.model, c.accepted)
         self.records.attempts.append(

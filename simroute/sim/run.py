@@ -166,7 +166,7 @@ def simulate_logs(
         route_deadline_s=route_deadlines(table.df) if (replay or ReplayConfig()).closed_loop else None,
     )
     counts0 = dict(lc.cache.counts) if lc.cache is not None else {}
-    env.process(lc.source(RequestRows(table, u_cls)))
+    lc.start(RequestRows(table, u_cls))
     with fewer_collections():
         run_all(env)  # env.run(), its loop compiled
     if bar is not None:

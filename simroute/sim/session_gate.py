@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import simpy
 
+from simroute.sim.signals import pending
+
 ANSWERED = "answered"
 UNANSWERED = "unanswered"
 CANCELLED_GATE = "cancelled"
@@ -88,8 +90,8 @@ class SessionGate:
             return
         self._state[k] = _STATE_CODE[state]
         waiting = list(self._steps[self._steps_off[k] : self._steps_off[k + 1]])
-        ev = self.env.event()
-        ev.callbacks.append(lambda _ev: self._count_down(waiting))
+        ev = pending(self.env)
+        ev.add_callback(lambda _ev: self._count_down(waiting))
         ev.succeed(state)
 
     def _count_down(self, waiting: list[int]) -> None:

@@ -6,9 +6,8 @@ import math
 from dataclasses import dataclass
 from typing import Protocol
 
-import simpy
-
 from simroute.policy.types import TierState
+from simroute.sim.signals import Waitable
 from simroute.workload.request import Request
 
 
@@ -87,7 +86,7 @@ class Tier(Protocol):
 
     name: str
 
-    def submit(self, request: Request, model: str, attempt: int = 0) -> simpy.Event:
+    def submit(self, request: Request, model: str, attempt: int = 0) -> Waitable:
         """Start attempt number ``attempt`` of ``request`` on ``model``; the returned event's value
         is an :class:`AttemptResult`. Random draws are keyed by (request, attempt), so the same
         attempt gets the same luck in every policy."""

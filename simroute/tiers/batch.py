@@ -25,6 +25,7 @@ from simroute import luck
 from simroute.economics.prompt_cache import PromptCache
 from simroute.errors import ConfigError
 from simroute.policy.types import TierState
+from simroute.sim.signals import Signal, pending
 from simroute.tiers.base import AttemptResult
 from simroute.workload.prefix_runs import PrefixRuns
 from simroute.workload.request import Request
@@ -85,19 +86,19 @@ class BatchTier:
         self.bytes_per_request = bytes_per_request
         self.prompt_cache = prompt_cache or {}
         self.prefix_ids = prefix_ids
-        self._pending: list[tuple[simpy.Event, float, Request, str]] = []
+        self._pending: list[tuple[Signal, float, Request, str]] = []
         self._bytes = 0.0
         self._running = 0
         self.jobs = 0
         self.expired_jobs = 0
 
-    def submit(self, request: Request, model: str, attempt: int = 0) -> simpy.Event:
+    def submit(self, request: Request, model: str, attempt: int = 0) -> Signal:
         """Add the request to the open job (one job window serves all models).
 
         A job's window opens with its first request; a job that reaches ``max_requests`` is
         submitted at once and the next request opens a new window.
         """
-        ev = self.env.event()
+        ev = pending(self.env)
         size = request.prompt_tokens * self.bytes_per_token + self.bytes_per_request
         if self._pending and self.max_bytes > 0 and self._bytes + size > self.max_bytes:
             self._flush()
@@ -124,7 +125,7 @@ class BatchTier:
         self.env.process(self._run(job, luck.normal(self.seed, _P_COMPLETION, slot, k)))
 
     def _run(
-        self, job: list[tuple[simpy.Event, float, Request, str]], z: float
+        self, job: list[tuple[Signal, float, Request, str]], z: float
     ) -> Generator[simpy.Event, Any, None]:
         start = self.env.now
         took = self.completion_median_s * float(np.exp(self.completion_sigma * z))

@@ -39,6 +39,7 @@ from simroute.engine.replica import Replica
 from simroute.engine.steptime import LinearStepTime, StepTimeModel, fit_run
 from simroute.errors import ConfigError, InputError
 from simroute.policy.types import TierState
+from simroute.sim.signals import Signal, pending, timeout
 from simroute.tiers.base import AttemptResult, delay_until
 from simroute.workload.prefix_runs import PrefixRuns
 from simroute.workload.request import Request
@@ -141,16 +142,6 @@ LATE = EventPriority(2)
 time, including those they trigger then, so every request submitted at a step's start joins it."""
 
 
-class _Wake(simpy.Event):
-    """An event ``delay`` s from now processed after the normal events due then (:data:`LATE`)."""
-
-    def __init__(self, env: simpy.Environment, delay: float) -> None:
-        super().__init__(env)
-        self._ok = True  # triggered as simpy's own Timeout is, at a lower priority
-        self._value = None
-        env.schedule(self, LATE, delay)
-
-
 class _Engine:
     """One replica: its engine and in-flight requests, when it must next run (s, ``inf`` when
     idle) and the number of its current wake-up (an earlier one that fires is stale)."""
@@ -160,7 +151,7 @@ class _Engine:
         self.rep = Replica(
             spec.engine, spec.step_time, mode="time", capacity=256, compact=True, fast_forward=not stepwise
         )
-        self.inflight: dict[int, tuple[simpy.Event, float, Request]] = {}
+        self.inflight: dict[int, tuple[Signal, float, Request]] = {}
         self.wake_s = math.inf
         self.wake_no = 0
 
@@ -222,12 +213,12 @@ class LocalTier:
         ids = self.prefix_hashes.ids(req.idx)
         return ids if len(ids) else None
 
-    def submit(self, request: Request, model: str, attempt: int = 0) -> simpy.Event:
+    def submit(self, request: Request, model: str, attempt: int = 0) -> Signal:
         """Queue the request on the least-loaded replica of ``model``'s pool."""
         if model not in self.engines:
             raise ConfigError(f"local tier has no pool for model {model!r}")
         now = self.env.now
-        ev = self.env.event()
+        ev = pending(self.env)
         eng = min(self.engines[model], key=lambda e: e.load)
         if self.affinity:
             key = (model, request.session_id)
@@ -264,7 +255,9 @@ class LocalTier:
         e.wake_no += 1
         if t < math.inf:
             no = e.wake_no
-            _Wake(self.env, delay_until(self.env.now, t)).callbacks.append(lambda _ev: self._woken(e, no))
+            # processed after the normal events due then (LATE)
+            wake = timeout(self.env, delay_until(self.env.now, t), None, LATE)
+            wake.add_callback(lambda _ev: self._woken(e, no))
 
     def _woken(self, e: _Engine, no: int) -> None:
         """Wake-up ``no`` of engine ``e`` (ignored if stale): run its steps that start by now (its
@@ -295,10 +288,10 @@ class LocalTier:
             cached_tokens=max(int(e.rep.int_fields(i)[K.NCACHED]), 0),  # prefix-cache hits (tokens)
         )
 
-        def fire(_t: simpy.Event) -> None:
+        def fire(_t: Signal) -> None:
             ev.succeed(res)
 
-        self.env.timeout(delay_until(self.env.now, res.end_s)).callbacks.append(fire)
+        timeout(self.env, delay_until(self.env.now, res.end_s)).add_callback(fire)
 
     def state(self) -> TierState:
         """Waiting and running requests over all replicas (counted again only after a request was

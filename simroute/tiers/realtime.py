@@ -33,6 +33,7 @@ from simroute import luck
 from simroute.economics.prompt_cache import PromptCache
 from simroute.errors import ConfigError
 from simroute.policy.types import TierState
+from simroute.sim.signals import Signal, Waitable, timeout
 from simroute.tiers.base import AttemptResult
 from simroute.tiers.latency_fit import LatencySpec
 from simroute.tiers.token_latency import TokenLatencySpec
@@ -196,7 +197,7 @@ class RealtimeTier:
             return False
         return any(o.start_s <= now < o.end_s and (not o.models or model in o.models) for o in self.outages)
 
-    def submit(self, request: Request, model: str, attempt: int = 0) -> simpy.Event:
+    def submit(self, request: Request, model: str, attempt: int = 0) -> Waitable:
         """Call the API for ``model`` (with retries). A call that is let through at once and needs
         no concurrency slot is one timeout event carrying its result; any other runs as a process."""
         why = self._refused(request, model, attempt, 0)
@@ -204,7 +205,7 @@ class RealtimeTier:
             return self._served(request, model, attempt)
         return self.env.process(self._call(request, model, attempt, why))
 
-    def _served(self, req: Request, model: str, attempt: int) -> simpy.Event:
+    def _served(self, req: Request, model: str, attempt: int) -> Signal:
         """A call let through now without a slot to wait for: an event at its end whose value is
         its :class:`AttemptResult` (its prompt-cache use and in-flight count as in :meth:`_call`)."""
         now = self.env.now
@@ -213,11 +214,11 @@ class RealtimeTier:
         self._in_flight += 1
         duration = ttft + (req.output_tokens - 1) * itl
         res = AttemptResult("completed", now, now, now + ttft, now + duration, 0.0, 0, 0, cached, written)
-        done = self.env.timeout(duration, res)
-        done.callbacks.append(self._landed)  # before the caller's resumption: as the process did
+        done = timeout(self.env, duration, res)
+        done.add_callback(self._landed)  # before the caller's resumption: as the process did
         return done
 
-    def _landed(self, _event: simpy.Event) -> None:
+    def _landed(self, _event: Signal) -> None:
         self._in_flight -= 1
 
     def _draw(self, req: Request, model: str, attempt: int) -> tuple[float, float]:
