@@ -102,6 +102,17 @@ class _Chunk:
     count: int
 
 
+def _codes(vocab: dict[str | None, int], words: Sequence[str | None]) -> array[int]:
+    """The words' codes in ``vocab``, a word not in it getting the next code the first time it is
+    seen (new words in order of first sight)."""
+    try:
+        return array("i", map(vocab.__getitem__, words))  # most flushes bring no new word
+    except KeyError:
+        for word in dict.fromkeys(words):
+            vocab.setdefault(word, len(vocab))
+        return array("i", map(vocab.__getitem__, words))
+
+
 class RecordLog:
     """An append-only log of records of one class, held by column: numbers and flags in typed
     ``array`` buffers (8 bytes a value, not a Python object each), strings as codes into a small
@@ -157,9 +168,8 @@ class RecordLog:
             buf = self._cols[name]
             vocab = self._vocab.get(name)
             if vocab is not None:
-                for word in dict.fromkeys(values):  # the new words in order of first sight
-                    vocab.setdefault(word, len(vocab))
-                values = tuple(map(vocab.__getitem__, values))  # noqa: PLW2901
+                moved.append(_codes(vocab, values))
+                continue
             try:
                 moved.append(array(buf.typecode, values))
             except TypeError as e:

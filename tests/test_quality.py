@@ -18,6 +18,25 @@ def test_p_success_is_sigmoid_of_ability_minus_difficulty(skills: SkillCatalog) 
     assert q.p_success("strong", "draft_reply", 0.0) == pytest.approx(1 / (1 + np.exp(-2)))
 
 
+def test_p_success_equals_numpy_bit_for_bit(skills: SkillCatalog) -> None:
+    """The scalar path (Python floats around NumPy's exp) gives exactly what NumPy scalars give,
+    and the plain-NumPy vectorised reference, over many abilities and difficulties."""
+    from simroute.economics.quality import p_success_reference
+
+    rng = np.random.default_rng(7)
+    ab = rng.normal(0.0, 3.0, size=(3, len(skills.names)))
+    q = QualityModel(("a", "b", "c"), skills.names, ab)
+    n = 20_000
+    mi = rng.integers(0, 3, n)
+    si = rng.integers(0, len(skills.names), n)
+    d = rng.normal(0.0, 4.0, n)
+    rows = list(zip(mi.tolist(), si.tolist(), d.tolist(), strict=True))
+    got = np.array([q.p_success(q.models[m], skills.names[s], x) for m, s, x in rows])
+    on_scalars = np.array([float(1.0 / (1.0 + np.exp(-(ab[m, s] - x)))) for m, s, x in rows])
+    assert np.array_equal(got, on_scalars)
+    assert np.array_equal(got, p_success_reference(ab, mi, si, d))
+
+
 def test_expected_quality_orders_models_and_skills(skills: SkillCatalog) -> None:
     ab = np.tile(np.array([[0.5], [2.0]]), (1, len(skills.names)))
     e = QualityModel(("weak", "strong"), skills.names, ab).expected(skills)

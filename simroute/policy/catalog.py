@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -34,16 +34,14 @@ class Offer:
     expected_quality: dict[str, float]
     standard_rates: np.ndarray | None = None
     capacity: int = 0
+    price_in: float = field(init=False, repr=False, compare=False)
+    """Marginal USD per (uncached) prompt token (``rates[0]``, read once: the rates never change)."""
+    price_out: float = field(init=False, repr=False, compare=False)
+    """Marginal USD per output token (``rates[3]``)."""
 
-    @property
-    def price_in(self) -> float:
-        """Marginal USD per (uncached) prompt token."""
-        return float(self.rates[0])
-
-    @property
-    def price_out(self) -> float:
-        """Marginal USD per output token."""
-        return float(self.rates[3])
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "price_in", float(self.rates[0]))
+        object.__setattr__(self, "price_out", float(self.rates[3]))
 
     def est_cost(self, prompt_tokens: int, output_tokens: float) -> float:
         """Estimated marginal USD of one attempt."""

@@ -280,11 +280,11 @@ class Lifecycle:
         assert self._rows is not None
         gate = self._rows.gate_of(idx)
         if not self.gate.may_go_on(gate.session_id, gate.after_ids):
-            self._cancel(self._rows.get(idx, arrival_s=self.env.now))
+            self._cancel(self._rows.get(idx, self.env.now, gate.after_ids))
             return
         if gate.think_s > 0:
             yield timeout(self.env, gate.think_s)
-        yield from self.handle(self._rows.get(idx, arrival_s=self.env.now))
+        yield from self.handle(self._rows.get(idx, self.env.now, gate.after_ids))
 
     def handle(self, req: Request) -> Sim:
         """One request from arrival (its issue, ``req.arrival_s == env.now``) to its terminal state."""

@@ -142,11 +142,14 @@ class RequestRows:
     def __getitem__(self, i: int) -> Request:
         return self.get(i)
 
-    def get(self, i: int, arrival_s: float | None = None) -> Request:
+    def get(
+        self, i: int, arrival_s: float | None = None, after_ids: tuple[int, ...] | None = None
+    ) -> Request:
         """Row ``i`` as a :class:`Request`, its ``arrival_s`` replaced by ``arrival_s`` if given
-        (the simulated issue time of a closed-loop step). Each field is read from its own column
-        by name (a typed view of the column's buffer gives the same Python value ``to_list()``
-        does; tested against the table's rows)."""
+        (the simulated issue time of a closed-loop step); ``after_ids``, if given, are its own
+        (read already, e.g. by :meth:`gate_of`). Each field is read from its own column by name
+        (a typed view of the column's buffer gives the same Python value ``to_list()`` does;
+        tested against the table's rows)."""
         v = self._views
         return Request(
             idx=i,
@@ -168,7 +171,7 @@ class RequestRows:
             content_id=v.content_id[i],
             intent_id=v.intent_id[i],
             prompt=v.prompt[i],
-            after_ids=self.after_ids(i),
+            after_ids=self.after_ids(i) if after_ids is None else after_ids,
             think_s=v.think_s[i],
             recorded_model=v.recorded_model_words[v.recorded_model[i]],
         )
