@@ -38,7 +38,7 @@ from types import ModuleType
 
 MODULES: tuple[str, ...] = (
     "simroute.sim.lifecycle",
-    "simroute.sim.signals",
+    "simroute.signals",
     "simroute.sim.event_loop",
     "simroute.sim.rows",
     "simroute.sim.session_gate",

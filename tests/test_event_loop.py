@@ -123,10 +123,10 @@ def test_a_lifecycle_task_runs_where_a_simpy_process_would() -> None:
 
 
 def test_our_signals_run_where_simpys_events_would() -> None:
-    """The same bodies waiting on :mod:`simroute.sim.signals` (timeouts, a pending signal another
+    """The same bodies waiting on :mod:`simroute.signals` (timeouts, a pending signal another
     body triggers, one processed long ago) instead of SimPy's events run in the same order, with
     the same values, under SimPy's own loop and under :func:`run_all`."""
-    from simroute.sim import signals
+    from simroute import signals
     from simroute.sim.lifecycle import _start_now
 
     want = _started(lambda env, gen: env.process(gen))
@@ -136,7 +136,7 @@ def test_our_signals_run_where_simpys_events_would() -> None:
 
 
 def test_a_signal_is_triggered_once_and_never_with_a_negative_delay() -> None:
-    from simroute.sim import signals
+    from simroute import signals
 
     env = simpy.Environment()
     ev = signals.pending(env)

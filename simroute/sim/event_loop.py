@@ -5,7 +5,7 @@ off the environment's queue in SimPy's order (time, priority, then scheduling or
 clock, runs each event's callbacks and raises a failed event's exception that no process handled;
 only its loop is compiled (:mod:`simroute.compiled`), so it saves SimPy's per-event Python call
 (``Environment.step``). The processes and queue are SimPy's own, the events SimPy's or ours
-(:class:`~simroute.sim.signals.Signal`, read natively). Tested to give the same results as
+(:class:`~simroute.signals.Signal`, read natively). Tested to give the same results as
 ``env.run()``.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 import simpy
 
-from simroute.sim.signals import Signal
+from simroute.signals import Signal
 
 
 def run_all(env: simpy.Environment) -> None:

@@ -40,18 +40,18 @@ from simroute.policy.response_cache import CacheConfig, Hit, ResponseCache
 from simroute.policy.types import Attempt, Label, RequestView, Risk, Route, TierState
 from simroute.record_types import AttemptRecord, RequestRecord
 from simroute.records import RecordLog
+from simroute.signals import Signal, Waitable, pending, schedule, timeout
 from simroute.sim.luck_blocks import Uniforms
 from simroute.sim.rows import RequestRows
 from simroute.sim.session_gate import ANSWERED, CANCELLED_GATE, UNANSWERED, SessionGate
 from simroute.sim.sessions import ReplayConfig
-from simroute.sim.signals import Signal, Waitable, pending, schedule, timeout
 from simroute.tiers.base import AttemptResult, Tier
 from simroute.tiers.realtime import RealtimeTier
 from simroute.workload.request import Request
 
 Sim = Generator[Waitable, Any, Any]
 """A SimPy process body (or a step of one, run with ``yield from``): it waits for SimPy events and
-ours (:mod:`simroute.sim.signals`)."""
+ours (:mod:`simroute.signals`)."""
 
 
 @dataclass(frozen=True)

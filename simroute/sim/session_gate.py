@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import simpy
 
-from simroute.sim.signals import pending
+from simroute.signals import pending
 
 ANSWERED = "answered"
 UNANSWERED = "unanswered"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from simroute.policy.types import TierState
-from simroute.sim.signals import Waitable
+from simroute.signals import Waitable
 from simroute.workload.request import Request
 
 

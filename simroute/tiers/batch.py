@@ -25,7 +25,7 @@ from simroute import luck
 from simroute.economics.prompt_cache import PromptCache
 from simroute.errors import ConfigError
 from simroute.policy.types import TierState
-from simroute.sim.signals import Signal, pending
+from simroute.signals import Signal, pending
 from simroute.tiers.base import AttemptResult
 from simroute.workload.prefix_runs import PrefixRuns
 from simroute.workload.request import Request

@@ -39,7 +39,7 @@ from simroute.engine.replica import Replica
 from simroute.engine.steptime import LinearStepTime, StepTimeModel, fit_run
 from simroute.errors import ConfigError, InputError
 from simroute.policy.types import TierState
-from simroute.sim.signals import Signal, pending, timeout
+from simroute.signals import Signal, pending, timeout
 from simroute.tiers.base import AttemptResult, delay_until
 from simroute.workload.prefix_runs import PrefixRuns
 from simroute.workload.request import Request

@@ -33,7 +33,7 @@ from simroute import luck
 from simroute.economics.prompt_cache import PromptCache
 from simroute.errors import ConfigError
 from simroute.policy.types import TierState
-from simroute.sim.signals import Signal, Waitable, timeout
+from simroute.signals import Signal, Waitable, timeout
 from simroute.tiers.base import AttemptResult
 from simroute.tiers.latency_fit import LatencySpec
 from simroute.tiers.token_latency import TokenLatencySpec
