@@ -30,3 +30,6 @@ def test_blocks_equal_the_whole_arrays(n: int, rho: float, monkeypatch: pytest.M
         j = i % u_q.shape[1]
         assert q[i, j] == u_q[i, j] and v[i, j] == u_verify[i, j]
         assert np.array_equal(c[i], u_cache[i])
+        got = (q.at(i, j), v.at(i, j), c.at(i, 0), c.at(i, 1))
+        assert got == (u_q[i, j], u_verify[i, j], u_cache[i, 0], u_cache[i, 1])
+        assert all(type(x) is float for x in got)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import operator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from simroute.workload.request import Request
 
@@ -78,17 +77,28 @@ class RequestView:
 
     @classmethod
     def of(cls, request: Request, deadline_s: float | None = None) -> RequestView:
-        """The observable view of a world request (fields copied by name), with ``deadline_s``
-        replaced when given (the deadline a closed-loop router sees)."""
-        vals = _view_values(request)
-        if deadline_s is not None:
-            vals = (*vals[:_DEADLINE_AT], deadline_s, *vals[_DEADLINE_AT + 1 :])
-        return cls(*vals)
-
-
-_VIEW_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(RequestView))
-_view_values = operator.attrgetter(*_VIEW_FIELDS)  # a request's view fields, in field order
-_DEADLINE_AT = _VIEW_FIELDS.index("deadline_s")
+        """The observable view of a world request (fields copied by name, written out: compiled,
+        each is read natively; every field is tested), with ``deadline_s`` replaced when given
+        (the deadline a closed-loop router sees)."""
+        r = request
+        return RequestView(  # not cls(...): a native call when compiled
+            idx=r.idx,
+            request_id=r.request_id,
+            session_id=r.session_id,
+            arrival_s=r.arrival_s,
+            urgency=r.urgency,
+            prompt_tokens=r.prompt_tokens,
+            deadline_s=r.deadline_s if deadline_s is None else deadline_s,
+            missing_repo_context=r.missing_repo_context,
+            dependency_chain=r.dependency_chain,
+            risky_migration=r.risky_migration,
+            security_sensitive=r.security_sensitive,
+            high_consequence_write=r.high_consequence_write,
+            content_id=r.content_id,
+            intent_id=r.intent_id,
+            prompt=r.prompt,
+            recorded_model=r.recorded_model,
+        )
 
 
 @dataclass(frozen=True, slots=True, init=False)

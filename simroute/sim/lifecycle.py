@@ -314,8 +314,12 @@ class Lifecycle:
         if self.cache is None:
             return LOOKUP_OFF, 0.0, None
         lookup = "miss" if self.cache.eligible(view, label.skill, risk.escalate) else "bypass"
-        u = self.u_cache[req.idx] if self.u_cache is not None else (0.5, 1.0)
-        hit = self.cache.lookup(view, label.skill, risk.escalate, self.env.now, float(u[0]), float(u[1]))
+        u0, u1 = (
+            (self.u_cache.at(req.idx, 0), self.u_cache.at(req.idx, 1))
+            if self.u_cache is not None
+            else (0.5, 1.0)
+        )
+        hit = self.cache.lookup(view, label.skill, risk.escalate, self.env.now, u0, u1)
         lookup_usd = 0.0
         if lookup == "miss":
             lookup_usd = self.cache.lookup_cost_usd()
@@ -369,8 +373,8 @@ class Lifecycle:
         if res.status == COMPLETED:
             col = min(k, self.u_quality.shape[1] - 1)
             p_ok = self.p_success(c.model, req.skill, req.difficulty)
-            c.success = bool(self.u_quality[req.idx, col] < p_ok)
-            uv = float(self.u_verify[req.idx, col]) if self.u_verify is not None else 0.5
+            c.success = self.u_quality.at(req.idx, col) < p_ok
+            uv = self.u_verify.at(req.idx, col) if self.u_verify is not None else 0.5
             c.accepted = p.verifier.accept(view, c.success, uv)
             c.verify_usd += p.verifier.check_usd(req.prompt_tokens, req.output_tokens)
             wait = self._check_latency_s(req, k)

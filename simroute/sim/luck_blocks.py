@@ -13,7 +13,7 @@ kept. Every value equals the whole array's (tested), so results do not change.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -73,11 +73,13 @@ class LuckStreams:
 
 
 class Uniforms(Protocol):
-    """Per-request uniforms as the lifecycle reads them: ``u[i]`` (a row), ``u[i, j]``, ``u.shape``
-    (an (n, width) array or :class:`BlockedUniforms`)."""
+    """Per-request uniforms as the lifecycle reads them: ``u.at(i, j)`` (a Python float) and
+    ``u.shape``; also ``u[i]`` (a row) and ``u[i, j]``, as an (n, width) array reads."""
 
     @property
     def shape(self) -> tuple[int, ...]: ...
+
+    def at(self, i: int, j: int) -> float: ...
 
     def __getitem__(self, key: Any) -> Any: ...
 
@@ -90,6 +92,8 @@ class BlockedUniforms:
         self._draw = draw
         self.shape = (n, width)
         self._blocks: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._last = -1  # the block read last (the most recently used: last in ``_blocks``)
+        self._last_values: Sequence[float] = np.empty(0).data  # its values, row after row
 
     def _block(self, b: int) -> np.ndarray:
         blk = self._blocks.get(b)
@@ -102,6 +106,16 @@ class BlockedUniforms:
         else:
             self._blocks.move_to_end(b)
         return blk
+
+    def at(self, i: int, j: int) -> float:
+        """``self[i, j]`` as a Python float (the same double): the block read last is read again
+        without a lookup (it is already the most recently used)."""
+        b = i // BLOCK_ROWS
+        if b != self._last:
+            self._last_values = np.ascontiguousarray(self._block(b)).reshape(-1).data
+            self._last = b
+        value: float = self._last_values[(i % BLOCK_ROWS) * self.shape[1] + j]
+        return value
 
     def __getitem__(self, key: int | tuple[int, int]) -> np.ndarray:
         if isinstance(key, tuple):
