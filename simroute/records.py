@@ -157,6 +157,18 @@ class RecordLog:
             if self._n - self._spilled >= self._spill_rows:
                 self._spill()
 
+    def extend(self, values: Sequence[tuple[Any, ...]]) -> None:
+        """Add records given as their values, each in field order (what a record's own
+        ``values()`` gives): as :meth:`append` of each, in one call."""
+        if not values:
+            return
+        self._rows.extend(values)
+        self._n += len(values)
+        if len(self._rows) >= self._flush_rows or self._n - self._spilled >= self._spill_rows:
+            self._flush()
+            if self._n - self._spilled >= self._spill_rows:
+                self._spill()
+
     def _flush(self) -> None:
         """Move the pending records' values into the column buffers, one column at a time (a
         string gets its column's next code the first time it is seen). All or nothing: a value

@@ -223,3 +223,24 @@ def test_engine_kernel_functions_are_compiled_without_reference_counting() -> No
     compiled = [v for v in vars(K).values() if isinstance(v, numba.core.registry.CPUDispatcher)]
     assert len(compiled) > 40
     assert all(f.targetoptions.get("_nrt") is False for f in compiled)
+
+
+def test_a_kernels_compiled_entry_gives_what_the_kernel_gives() -> None:
+    """``compiled_entry`` (what replicas call, skipping Numba's per-call type matching) returns
+    the kernel's own result for the same arguments, and a plain function (a profiler's wrapper)
+    unchanged."""
+    from simroute.engine import kernel as K
+
+    bp = np.zeros((64, K.N_BP), dtype=np.int64)
+    sc = np.zeros(K.N_SC, dtype=np.int64)
+    K.init_pool(bp, sc)
+    entry = K.compiled_entry(K._cdiv, (5, 3))
+    assert entry is not K._cdiv and entry(5, 3) == K._cdiv(5, 3) == 2 and entry(-7, 2) == K._cdiv(-7, 2)
+    bp2, sc2 = np.zeros_like(bp), np.zeros_like(sc)
+    K.compiled_entry(K.init_pool, (bp2, sc2))(bp2, sc2)
+    assert np.array_equal(bp2, bp) and np.array_equal(sc2, sc)
+
+    def wrapper(a: int, b: int) -> int:
+        return int(K._cdiv(a, b))
+
+    assert K.compiled_entry(wrapper, (5, 3)) is wrapper

@@ -175,6 +175,10 @@ def test_record_log_gives_the_table_to_frame_gives(cls: type, spill_rows: int) -
         if k in (9, 23):
             assert more.column(idx).tolist() == [getattr(x, idx) for x in recs[: k + 1]]
     assert more.frame().equals(records.to_frame(recs, cls))
+    batched = records.RecordLog(cls, spill_rows=spill_rows)  # given as values, in uneven batches
+    for a, b in ((0, 3), (3, 3), (3, 20), (20, 50)):
+        batched.extend([r.values() for r in recs[a:b]])
+    assert len(batched) == 50 and batched.frame().equals(records.to_frame(recs, cls))
     assert records.RecordLog(cls).frame().schema == records.to_frame([], cls).schema
     order = rng.permutation(50)
     assert log.take_frame(order).equals(records.to_frame([recs[i] for i in order], cls))

@@ -8,8 +8,9 @@ reported with their step indices and times. No SimPy inside: the local tier driv
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 
@@ -115,6 +116,8 @@ class Replica:
         self.base = 0  # the index of row 0 (rows of finished requests dropped before it)
         self._planned = False  # whether _wake holds the plan of the last run (nothing changed since)
         self._wake = math.inf
+        self._run_call: Callable[..., Any] | None = None  # K.run for these arguments' types
+        self._wake_call: Callable[..., Any] | None = None  # K.next_wake for them
 
     # ---- requests -------------------------------------------------------------------------
     def add(
@@ -263,11 +266,13 @@ class Replica:
         if self._planned:  # planned by the run just before, nothing changed since
             self._planned = False
             return self._wake
-        wake = K.next_wake(
+        args = (
             self.rq, self.rf, self.bp, self.sc, self.sf, self.run_q, self.wq, self.keys,
             self.cache, self.cfg, self.coef, self.ttab, self.order, self.mode, self.hits, self.log,
         )  # fmt: skip
-        return float(wake)
+        if self._wake_call is None:
+            self._wake_call = K.compiled_entry(K.next_wake, args)
+        return float(self._wake_call(*args))
 
     def _run(
         self, limit_s: float, max_steps: int, strict: bool = False, want_wake: bool = False
@@ -275,7 +280,7 @@ class Replica:
         """One kernel call: (steps run, requests finished into ``done_buf``, idle, clock s); with
         ``strict`` no step starts at or after ``limit_s``, else at least one runs if there is work;
         with ``want_wake`` the wake-up planned after it is kept for :meth:`next_wake_s`."""
-        steps, nd, idle, clock, wake = K.run(
+        args = (
             self.rq,
             self.rf,
             self.bp,
@@ -304,6 +309,9 @@ class Replica:
             self.ctxb,
             want_wake,
         )
+        if self._run_call is None:
+            self._run_call = K.compiled_entry(K.run, args)
+        steps, nd, idle, clock, wake = self._run_call(*args)
         self._planned, self._wake = want_wake, float(wake)
         return int(steps), int(nd), bool(idle), float(clock)
 

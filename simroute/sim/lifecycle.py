@@ -17,7 +17,7 @@ replica (bounded by load).
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -75,12 +75,43 @@ class Policies:
         return [f"{k}:{type(v).__name__}" for k, v in parts.items() if getattr(v, "oracle", False)]
 
 
-@dataclass
-class Records:
-    """Append-only logs, turned into tables after ``env.run()`` (one entry per request/attempt)."""
+RECORD_BATCH = 4096
+"""Records whose values wait in :class:`Records` before they are handed to their log in one call."""
 
-    requests: RecordLog = field(default_factory=lambda: RecordLog(RequestRecord))
-    attempts: RecordLog = field(default_factory=lambda: RecordLog(AttemptRecord))
+
+class Records:
+    """Append-only logs, turned into tables after ``env.run()`` (one entry per request/attempt).
+
+    A record's values (its own ``values()``, in field order, as a log stores them) wait in a list
+    and reach the log :data:`RECORD_BATCH` at a time: one call into the log per batch, not per
+    record. :meth:`flush` hands on the rest: the logs are whole only after it (the simulation
+    calls it when its events are done)."""
+
+    def __init__(self) -> None:
+        self.requests = RecordLog(RequestRecord)
+        self.attempts = RecordLog(AttemptRecord)
+        self._requests: list[tuple[object, ...]] = []
+        self._attempts: list[tuple[object, ...]] = []
+
+    def add_request(self, record: RequestRecord) -> None:
+        """Log a request's terminal record."""
+        self._requests.append(record.values())
+        if len(self._requests) >= RECORD_BATCH:
+            self.requests.extend(self._requests)
+            self._requests = []
+
+    def add_attempt(self, record: AttemptRecord) -> None:
+        """Log an attempt's record."""
+        self._attempts.append(record.values())
+        if len(self._attempts) >= RECORD_BATCH:
+            self.attempts.extend(self._attempts)
+            self._attempts = []
+
+    def flush(self) -> None:
+        """Hand the waiting records to their logs."""
+        self.requests.extend(self._requests)
+        self.attempts.extend(self._attempts)
+        self._requests, self._attempts = [], []
 
 
 @dataclass(frozen=True, init=False)
@@ -382,7 +413,7 @@ class Lifecycle:
                 yield timeout(self.env, wait)
             if self._learn is not None:
                 self._learn(view, label, c.route.tier, c.model, c.accepted)
-        self.records.attempts.append(
+        self.records.add_attempt(
             AttemptRecord(
                 idx=req.idx,
                 attempt=k,
@@ -428,7 +459,7 @@ class Lifecycle:
         assert c.last is not None
         end, res = self.env.now, c.last
         done = res.status == COMPLETED
-        self.records.requests.append(
+        self.records.add_request(
             RequestRecord(
                 idx=req.idx,
                 arrival_s=req.arrival_s,
@@ -467,7 +498,7 @@ class Lifecycle:
         """Record a request answered by the response cache (classified, no attempt)."""
         outcome = SUCCEEDED if hit.correct else FAILED
         e2e = self.env.now - req.arrival_s
-        self.records.requests.append(
+        self.records.add_request(
             RequestRecord(
                 idx=req.idx,
                 arrival_s=req.arrival_s,
@@ -509,7 +540,7 @@ class Lifecycle:
 
     def _cancel(self, req: Request) -> None:
         """Record a closed-loop step whose session ended before it was issued (no attempt, no cost)."""
-        self.records.requests.append(
+        self.records.add_request(
             RequestRecord(
                 idx=req.idx,
                 arrival_s=req.arrival_s,

@@ -169,6 +169,7 @@ def simulate_logs(
     lc.start(RequestRows(table, u_cls))
     with fewer_collections():
         run_all(env)  # env.run(), its loop compiled
+    lc.records.flush()
     if bar is not None:
         bar.close()
     if len(lc.records.requests) != n:  # conservation: every request reached a terminal state
