@@ -109,6 +109,24 @@ def test_logistic_risk_escalates_risky_requests() -> None:
     assert NeverEscalate().assess(make_request(risky_migration=True)) == Risk(0.0, False)
 
 
+def test_logistic_risk_scores_as_the_plain_formula() -> None:
+    """The score is exactly ``sigmoid(bias + sum over the features of weight * value)``, summed in
+    feature order as ``sum()`` sums, over random weights and requests."""
+    import math
+
+    from simroute.workload.skills import RISK_FEATURES
+
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        weights = {f: float(rng.normal(0, 2)) for f in RISK_FEATURES}
+        risk = LogisticRisk(weights, bias=float(rng.normal(-2, 1)), threshold=0.4)
+        kw = {f: bool(rng.random() < 0.5) for f in RISK_FEATURES if f != "dependency_chain"}
+        view = make_view(dependency_chain=int(rng.integers(0, 9)), **kw)
+        x = risk.bias + sum(weights[f] * float(getattr(view, f)) for f in RISK_FEATURES)
+        want = 1.0 / (1.0 + math.exp(-x))
+        assert risk.assess(view) == Risk(want, want >= 0.4)
+
+
 def test_logistic_risk_rejects_unknown_feature() -> None:
     with pytest.raises(ConfigError, match="unknown feature"):
         LogisticRisk({"vibes": 1.0})

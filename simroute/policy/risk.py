@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Mapping
 
 from simroute.errors import ConfigError
@@ -10,6 +11,7 @@ from simroute.policy.types import RequestView, Risk
 from simroute.workload.skills import RISK_FEATURES
 
 _FEATURES = RISK_FEATURES
+_feature_values = operator.attrgetter(*_FEATURES)  # a request's risk features, in feature order
 
 
 class NeverEscalate:
@@ -38,11 +40,15 @@ class LogisticRisk:
         if not 0.0 <= threshold <= 1.0:
             raise ConfigError(f"risk.threshold must be in [0, 1], got {threshold}")
         self.weights = {f: float(weights.get(f, 0.0)) for f in _FEATURES}
+        self._w = tuple(self.weights[f] for f in _FEATURES)
         self.bias = float(bias)
         self.threshold = float(threshold)
 
     def assess(self, request: RequestView) -> Risk:
         """Score the request's features."""
-        x = self.bias + sum(self.weights[f] * float(getattr(request, f)) for f in _FEATURES)
+        s = 0.0  # summed in feature order, as sum() over the features would (0 + the first is exact)
+        for w, v in zip(self._w, _feature_values(request), strict=True):
+            s += w * float(v)
+        x = self.bias + s
         score = 1.0 / (1.0 + math.exp(-x))
         return Risk(score, score >= self.threshold)

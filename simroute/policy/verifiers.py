@@ -131,11 +131,11 @@ class JudgeVerifier(NoisyVerifier):
         self._offer = offers[0]
         self.rubric_tokens = rubric_tokens
         self.verdict_tokens = verdict_tokens
+        std = self._offer.standard_rates if self._offer.standard_rates is not None else self._offer.rates
+        self._usd_in, self._usd_out = float(std[0]), float(std[3])  # read once: rates never change
 
     def check_usd(self, prompt_tokens: int, answer_tokens: int) -> float:
         """USD of one check: the judge reads prompt + answer + rubric and writes its verdict, at
         the model's standard real-time rates."""
-        o = self._offer
-        std = o.standard_rates if o.standard_rates is not None else o.rates
         tokens_in = prompt_tokens + answer_tokens + self.rubric_tokens
-        return float(tokens_in * std[0] + self.verdict_tokens * std[3])
+        return tokens_in * self._usd_in + self.verdict_tokens * self._usd_out
