@@ -539,3 +539,48 @@ def test_a_request_vllm_would_refuse_is_refused(prompt: int, out: int) -> None:
     rep.add(2048, 5)
     rep.run_until()
     assert rep.int_fields(0)[K.NOUT] == 1 and rep.idle
+
+
+def _fresh_lookup(rep: Replica, r: int, ntok: int) -> tuple[list[int], int]:
+    """The prefix hit of row ``r`` (``ntok`` tokens) looked up afresh, on copies (no memo): its
+    blocks and the key that missed."""
+    sc, bp, hits = rep.sc.copy(), rep.bp.copy(), np.zeros_like(rep.hits)
+    sc[K.S_MOK] = 0
+    n = K._prefix_hits(rep.rq, bp, sc, rep.keys, rep.cache, rep.cfg, r, ntok, hits)
+    return hits[:n].tolist(), int(sc[K.S_MMISS])
+
+
+@pytest.mark.parametrize(("seed", "blocks"), [(5, 60), (6, 70), (7, 90)])
+def test_the_remembered_lookup_equals_a_fresh_one_at_every_step(seed: int, blocks: int) -> None:
+    """A saturated engine (a long waiting queue, few KV blocks: remembered hits evicted, and the
+    key a lookup missed registered, at many steps), with session-like shared prefixes: after every
+    step the remembered lookup of the queue's head is what a fresh lookup gives, and it was kept
+    (cut short, or gone on from its missed key) rather than walked afresh at many of them."""
+    cfg = EngineConfig(max_num_batched_tokens=256, max_num_seqs=6, block_size=16, num_gpu_blocks=blocks)
+    rep = Replica(cfg, STEP, capacity=64, fast_forward=False)
+    g = np.random.default_rng(seed)
+    t, checked, cut, extended = 0.0, 0, 0, 0
+    last: tuple[int, int, int] | None = None  # the memo's request, stamp and hit at the last check
+    for _ in range(400):
+        t += float(g.exponential(0.02))
+        ids = int(g.integers(0, 6)) * 50 + np.arange(int(g.integers(1, 25)), dtype=np.int64)
+        rep.add(int(g.integers(20, 700)), int(g.integers(1, 40)), arrival_s=t, prefix_keys=ids)
+        while rep.clock_s < t and not rep.idle:
+            steps = rep.steps
+            rep.run_until(max_steps=1)
+            assert rep.steps == steps + 1
+            sc = rep.sc
+            if sc[K.S_WLEN] == 0 or sc[K.S_MOK] == 0 or int(sc[K.S_MREQ]) != int(rep.wq[sc[K.S_WHEAD]]):
+                continue
+            r = int(sc[K.S_MREQ])
+            ntok = int(rep.rq[r, K.PROMPT] + rep.rq[r, K.NOUT])
+            want = _fresh_lookup(rep, r, ntok)
+            n = K._prefix_hits(rep.rq, rep.bp, sc, rep.keys, rep.cache, rep.cfg, r, ntok, rep.hits)
+            assert (rep.hits[:n].tolist(), int(sc[K.S_MMISS])) == want
+            checked += 1
+            now = (int(rep.rq[r, K.RID]), int(sc[K.S_MSTAMP]), n)
+            if last is not None and last[:2] == now[:2]:  # the same lookup, kept
+                cut += now[2] < last[2]
+                extended += now[2] > last[2]
+            last = now
+    assert checked > 100 and cut + extended >= 2

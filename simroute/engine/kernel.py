@@ -25,12 +25,16 @@ decoding, KV connectors, LoRA or multimodal inputs, under FCFS scheduling with s
   or ``max_model_len`` tokens.
 
 Prefix-cache lookups of a waiting request that cannot be admitted are remembered (``hits``, its
-length, the request and the first key that missed) until a lookup could answer differently: the
-chain head of a remembered hit key is evicted (its block carries the lookup's stamp in
-``bp[:, MEMO]``), or the key that missed is registered. A saturated engine retries its queue's head
-at every step; without the memo each retry walks the head's whole cached prefix through the hash
-map (about 170 lookups a step in the agent fleet). The result is the same lookup, so every step is
-unchanged.
+length, the request and the first key that missed) and kept equal to what a fresh lookup would
+give as the cache changes: when the chain head of a remembered hit is evicted (its block carries
+the lookup's stamp in ``bp[:, MEMO]`` and its first position in ``bp[:, MEMOPOS]``), a fresh
+lookup would stop there, so the hit is cut there (or, if another block of that hash remains, the
+memo is dropped); when the key that missed is registered, the lookup goes on from there at its
+next use instead of starting over. A saturated engine retries its queue's head at every step;
+without the memo each retry walks the head's whole cached prefix through the hash map (about 170
+lookups a step in the agent fleet), and dropping the memo at every such change still left a fresh
+walk in a third of the agent fleet's steps. The result is the same lookup (tested against fresh
+lookups step by step), so every step is unchanged.
 
 Block hashes: the request's shared prefix is given as ``klen[r]`` ids (>= 0) of coarse blocks of
 ``kper[r]`` engine blocks each (``keys[kstart[r]:]``); engine block ``j`` inside it has key
@@ -102,8 +106,8 @@ N_RF = 6  # BUSY: engine seconds attributed to the request (its share of each st
 # status
 ST_PENDING, ST_WAITING, ST_RUNNING, ST_DONE = 0, 1, 2, 3
 # block pool fields (bp[:, X])
-PREV, NEXT, REF, HASH, INDICT, CHPREV, CHNEXT, MEMO = range(8)
-N_BP = 8  # MEMO: stamp of the remembered lookup that returned this block
+PREV, NEXT, REF, HASH, INDICT, CHPREV, CHNEXT, MEMO, MEMOPOS = range(9)
+N_BP = 9  # MEMO: stamp of the remembered lookup that returned this block; MEMOPOS: its first position there
 NOHASH = -(2**62)
 # scalars (sc[X])
 S_HEAD, S_TAIL, S_NFREE, S_NRUN, S_WHEAD, S_WLEN, S_STEP, S_PNEXT, S_NREQ, S_NSLOT, S_NDONE, S_SHIFT = range(
@@ -111,6 +115,7 @@ S_HEAD, S_TAIL, S_NFREE, S_NRUN, S_WHEAD, S_WLEN, S_STEP, S_PNEXT, S_NREQ, S_NSL
 )
 # the remembered prefix lookup: valid (0/1), its request, token count, hit blocks, missed key, stamp
 S_MOK, S_MREQ, S_MTOK, S_MHIT, S_MMISS, S_MSTAMP = range(12, 18)
+MEMO_VALID, MEMO_RESUME = 1, 2  # sc[S_MOK]: 0 none; the remembered lookup holds; its missed key is in
 N_SC = 18
 # settings (cfg[X]) — see EngineConfig.as_array
 C_BUDGET, C_MAXSEQS, C_BS, C_NB, C_PREFIX, C_LPT, C_MAXLEN, C_RESERVE, C_WM, C_CHUNKED = range(10)
@@ -280,8 +285,8 @@ def _chain_add(bp, sc, cache, k, b):
     bp[b, INDICT] = 1
     i = _ht_slot(cache, k)
     if cache[i, 0] != k:
-        if k == sc[S_MMISS]:  # the remembered lookup would now hit further
-            sc[S_MOK] = 0
+        if k == sc[S_MMISS] and sc[S_MOK] == MEMO_VALID:  # the remembered lookup would now hit further
+            sc[S_MOK] = MEMO_RESUME
         cache[i, 0] = k
         cache[i, 1] = b
         bp[b, CHPREV] = -1
@@ -297,8 +302,15 @@ def _chain_add(bp, sc, cache, k, b):
 def _chain_remove(bp, sc, cache, b):
     """Drop block ``b`` from its hash's entry (eviction)."""
     p, n = bp[b, CHPREV], bp[b, CHNEXT]
-    if p < 0 and bp[b, MEMO] == sc[S_MSTAMP]:  # a lookup of its hash now returns another block
-        sc[S_MOK] = 0
+    if p < 0 and bp[b, MEMO] == sc[S_MSTAMP] and sc[S_MOK] != 0 and bp[b, MEMOPOS] < sc[S_MHIT]:
+        # a remembered hit: a lookup of its hash now finds the chain's next block, or misses there
+        if n >= 0:
+            sc[S_MOK] = 0
+        else:
+            sc[S_MHIT] = bp[b, MEMOPOS]
+            sc[S_MMISS] = bp[b, HASH]
+            sc[S_MOK] = MEMO_VALID
+    bp[b, MEMO] = 0  # out of the cache: no longer a remembered hit
     if p >= 0:
         bp[p, CHNEXT] = n
     elif n >= 0:
@@ -834,22 +846,28 @@ def _prefix_hits(rq, bp, sc, keys, cache, cfg, r, ntok, hits):
     lookup is remembered, and reused while it would answer the same (see the module notes)."""
     if cfg[C_PREFIX] == 0:
         return 0
-    if sc[S_MOK] != 0 and sc[S_MREQ] == r and sc[S_MTOK] == ntok:
+    same = sc[S_MREQ] == r and sc[S_MTOK] == ntok
+    if sc[S_MOK] == MEMO_VALID and same:
         return sc[S_MHIT]
     stamp = sc[S_MSTAMP] + 1
     nhit = 0
+    if sc[S_MOK] == MEMO_RESUME and same:  # its missed key was registered: go on from there
+        stamp = sc[S_MSTAMP]
+        nhit = sc[S_MHIT]
     miss = NOHASH  # no key missed: every block in range hit
-    for j in range((ntok - 1) // cfg[C_BS]):
+    for j in range(nhit, (ntok - 1) // cfg[C_BS]):
         k = _key(rq, keys, r, j)
         b = _ht_get(cache, k)
         if b < 0:
             miss = k
             break
         hits[nhit] = b
-        bp[hits[nhit], MEMO] = stamp
+        if bp[b, MEMO] != stamp:  # its first position in this lookup
+            bp[b, MEMO] = stamp
+            bp[b, MEMOPOS] = nhit
         nhit += 1
     sc[S_MSTAMP] = stamp
-    sc[S_MOK] = 1
+    sc[S_MOK] = MEMO_VALID
     sc[S_MREQ] = r
     sc[S_MTOK] = ntok
     sc[S_MHIT] = nhit
