@@ -437,3 +437,17 @@ def test_delay_until_lands_on_the_time_or_the_first_one_after() -> None:
     assert exact > 0.97 * len(t)
     assert sum(n + (x - n) < x for n, x in zip(now, t, strict=True)) > 20  # the plain difference: early
     assert delay_until(5.0, 5.0) == 0.0 and delay_until(5.0, 4.0) == 0.0
+
+
+def test_the_standard_normal_quantile_is_normaldists() -> None:
+    """The latency draws' quantile gives ``NormalDist().inv_cdf`` exactly, and its error outside
+    (0, 1)."""
+    from statistics import NormalDist, StatisticsError
+
+    from simroute.tiers.realtime import _std_normal_quantile
+
+    us = [*np.random.default_rng(4).random(20_000).tolist(), 1e-300, 0.5, 1 - 1e-16, 2.0**-53]
+    assert [_std_normal_quantile(u) for u in us] == [NormalDist().inv_cdf(u) for u in us]
+    for bad in (0.0, 1.0, -0.5, 1.5):
+        with pytest.raises(StatisticsError):
+            _std_normal_quantile(bad)

@@ -127,6 +127,35 @@ MODE_STEP, MODE_TIME = 1, 2
 
 
 @_kernel
+def add_request(rq, rf, order, sc, prompt, maxout, arrival_step, arrival_s, kstart, klen, kper, rid):
+    """Register a request in row ``sc[S_NREQ]`` (pending; ``prompt`` tokens, ``maxout`` outputs,
+    arriving at ``arrival_s`` s or step ``arrival_step``; its shared prefix ids ``keys[kstart:
+    kstart + klen]``, ``kper`` blocks each; ``rid`` its index for good) and count it in."""
+    n = sc[S_NREQ]
+    for f in range(rq.shape[1]):
+        rq[n, f] = 0
+    rq[n, PROMPT] = prompt
+    rq[n, MAXOUT] = maxout
+    rq[n, SLOT] = -1
+    rq[n, FSTEP] = -1
+    rq[n, DSTEP] = -1
+    rq[n, NCACHED] = -1
+    rq[n, ARRSTEP] = arrival_step
+    rq[n, KSTART] = kstart
+    rq[n, KPER] = kper
+    rq[n, RID] = rid
+    rq[n, KLEN] = klen
+    rf[n, ARRT] = arrival_s
+    rf[n, ADDT] = np.nan
+    rf[n, FIRSTT] = np.nan
+    rf[n, DONET] = np.nan
+    rf[n, SCHEDT] = np.nan
+    rf[n, BUSY] = 0.0
+    order[n] = n
+    sc[S_NREQ] = n + 1
+
+
+@_kernel
 def init_pool(bp: np.ndarray, sc: np.ndarray) -> None:
     """Free queue = blocks 1..NB-1 in id order; block 0 is vLLM's null block (never allocated)."""
     nb = bp.shape[0]

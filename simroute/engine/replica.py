@@ -118,6 +118,7 @@ class Replica:
         self._wake = math.inf
         self._run_call: Callable[..., Any] | None = None  # K.run for these arguments' types
         self._wake_call: Callable[..., Any] | None = None  # K.next_wake for them
+        self._add_call: Callable[..., Any] | None = None  # K.add_request for them
 
     # ---- requests -------------------------------------------------------------------------
     def add(
@@ -155,30 +156,21 @@ class Replica:
         n = int(self.sc[K.S_NREQ])
         if n == self.rq.shape[0] and not (self.compact and self._drop_finished()):
             self._grow()
-        n = int(self.sc[K.S_NREQ])
-        rq = self.rq[n]
-        rq[:] = 0
-        rq[K.PROMPT] = prompt_tokens
-        rq[K.MAXOUT] = max_tokens
-        rq[K.SLOT] = -1
-        rq[K.FSTEP] = -1
-        rq[K.DSTEP] = -1
-        rq[K.NCACHED] = -1
-        rq[K.ARRSTEP] = arrival_step
-        rq[K.KSTART] = self.n_keys
-        rq[K.KPER] = blocks_per_key
-        rq[K.RID] = self.base + n
+        n = int(self._sc[_NREQ])
+        k = 0
         if prefix_keys is not None and len(prefix_keys):
             k = len(prefix_keys)
             if self.n_keys + k > len(self.keys):
                 self._make_key_room(k, n)
-                rq[K.KSTART] = self.n_keys
             self.keys[self.n_keys : self.n_keys + k] = prefix_keys
-            self.n_keys += k
-            rq[K.KLEN] = k
-        self.rf[n] = (arrival_s, np.nan, np.nan, np.nan, np.nan, 0.0)
-        self.order[n] = n
-        self.sc[K.S_NREQ] = n + 1
+        args = (
+            self.rq, self.rf, self.order, self.sc, int(prompt_tokens), int(max_tokens), int(arrival_step),
+            float(arrival_s), self.n_keys, k, int(blocks_per_key), self.base + n,
+        )  # fmt: skip
+        if self._add_call is None:
+            self._add_call = K.compiled_entry(K.add_request, args)
+        self._add_call(*args)
+        self.n_keys += k
         return self.base + n
 
     def _drop_finished(self) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Mapping
 
 from simroute.errors import ConfigError
@@ -11,7 +10,14 @@ from simroute.policy.types import RequestView, Risk
 from simroute.workload.skills import RISK_FEATURES
 
 _FEATURES = RISK_FEATURES
-_feature_values = operator.attrgetter(*_FEATURES)  # a request's risk features, in feature order
+if _FEATURES != (
+    "missing_repo_context",
+    "dependency_chain",
+    "risky_migration",
+    "security_sensitive",
+    "high_consequence_write",
+):  # LogisticRisk.assess reads them written out, in this order
+    raise ImportError("risk features changed: update LogisticRisk.assess")
 
 
 class NeverEscalate:
@@ -40,15 +46,19 @@ class LogisticRisk:
         if not 0.0 <= threshold <= 1.0:
             raise ConfigError(f"risk.threshold must be in [0, 1], got {threshold}")
         self.weights = {f: float(weights.get(f, 0.0)) for f in _FEATURES}
-        self._w = tuple(self.weights[f] for f in _FEATURES)
+        self._w = tuple(self.weights[f] for f in _FEATURES)  # read once: weights never change
         self.bias = float(bias)
         self.threshold = float(threshold)
 
     def assess(self, request: RequestView) -> Risk:
         """Score the request's features."""
-        s = 0.0  # summed in feature order, as sum() over the features would (0 + the first is exact)
-        for w, v in zip(self._w, _feature_values(request), strict=True):
-            s += w * float(v)
+        w = self._w  # the features written out (read natively when compiled), summed in feature
+        r = request  # order as sum() over them would, from 0
+        s = 0.0 + w[0] * float(r.missing_repo_context)
+        s += w[1] * float(r.dependency_chain)
+        s += w[2] * float(r.risky_migration)
+        s += w[3] * float(r.security_sensitive)
+        s += w[4] * float(r.high_consequence_write)
         x = self.bias + s
         score = 1.0 / (1.0 + math.exp(-x))
         return Risk(score, score >= self.threshold)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from simroute.errors import ConfigError
-from simroute.policy.catalog import ModelCatalog
+from simroute.policy.catalog import ModelCatalog, Offer
 from simroute.policy.protocols import Selector
 from simroute.policy.types import Label, RequestView, Route
 
@@ -39,19 +39,18 @@ class ThresholdSelector:
         """Model name for this request in ``route.tier``."""
         if route.strong:
             return self.catalog.strongest(route.tier, label.skill).model
-        ok = [o for o in self.catalog.offers(route.tier) if o.expected_quality[label.skill] >= self.threshold]
-        if not ok:
-            return self.catalog.strongest(route.tier, label.skill).model
         skill = label.skill
-        best = min(
-            ok,
-            key=lambda o: (
-                o.est_cost(request.prompt_tokens, self.expected_output_tokens),
-                -o.expected_quality[skill],
-                -o.capacity,
-                o.model,
-            ),
-        )
+        best: Offer | None = None
+        best_key: tuple[float, float, int, str] | None = None
+        for o in self.catalog.offers(route.tier):  # the first of the least keys, as min() picks
+            q = o.expected_quality[skill]
+            if not q >= self.threshold:  # as the filter it replaces: a NaN never meets it
+                continue
+            key = (o.est_cost(request.prompt_tokens, self.expected_output_tokens), -q, -o.capacity, o.model)
+            if best_key is None or key < best_key:
+                best, best_key = o, key
+        if best is None:
+            return self.catalog.strongest(route.tier, skill).model
         return best.model
 
 

@@ -69,6 +69,19 @@ class Outage:
 
 
 _STD_NORMAL = NormalDist()
+try:  # NormalDist.inv_cdf's own computation (C in CPython), without its method's Python call
+    from statistics import _normal_dist_inv_cdf  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - another Python: the method itself
+    _normal_dist_inv_cdf = None
+
+
+def _std_normal_quantile(u: float) -> float:
+    """``NormalDist().inv_cdf(u)``, the same value (tested); its error for ``u`` outside (0, 1)."""
+    if _normal_dist_inv_cdf is None or not 0.0 < u < 1.0:
+        return _STD_NORMAL.inv_cdf(u)
+    z: float = _normal_dist_inv_cdf(u, 0.0, 1.0)
+    return z
+
 _P_ERROR = luck.purpose_key("realtime.error")
 _P_JITTER = luck.purpose_key("realtime.jitter")
 _P_TTFT = luck.purpose_key("realtime.ttft")
@@ -123,11 +136,11 @@ class LatencyModel:
             return float(t[k]), float(i[k])
         if self.tokens is not None:
             f = self.tokens
-            factor = float(np.exp(f.sigma * _STD_NORMAL.inv_cdf(u_ttft)))
+            factor = float(np.exp(f.sigma * _std_normal_quantile(u_ttft)))
             return f.median_ttft_s(prompt_tokens) * factor, f.tpot_s * factor
         s = self.spec
         assert s is not None
-        z0, z1 = _STD_NORMAL.inv_cdf(u_ttft), _STD_NORMAL.inv_cdf(u_itl)
+        z0, z1 = _std_normal_quantile(u_ttft), _std_normal_quantile(u_itl)
         return (
             s.ttft_median_s * float(np.exp(s.ttft_sigma * z0)),
             s.itl_median_s * float(np.exp(s.itl_sigma * z1)),
