@@ -54,6 +54,7 @@ MODULES: tuple[str, ...] = (
     "simroute.policy.routers",
     "simroute.policy.running_quantile",
     "simroute.policy.selectors",
+    "simroute.policy.offer_pick",
     "simroute.policy.escalation",
     "simroute.policy.verifiers",
     "simroute.policy.response_cache",

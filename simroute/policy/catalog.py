@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from simroute.errors import ConfigError
 from simroute.outcomes import TIERS
+from simroute.policy import offer_pick
 
 
 @dataclass(frozen=True)
@@ -76,14 +76,9 @@ class ModelCatalog:
         raise ConfigError(f"model {model!r} is not offered in tier {tier!r}")
 
     def strongest(self, tier: str, skill: str) -> Offer:
-        """Highest expected quality for ``skill`` in ``tier`` (ties: cheapest)."""
-        offers = self.offers(tier)
-        best, top = offers[0], offers[0].expected_quality[skill]
-        for o in offers[1:]:  # the first highest, as argmax picks it (a NaN counts as highest)
-            q = o.expected_quality[skill]
-            if not math.isnan(top) and (q > top or math.isnan(q)):
-                best, top = o, q
-        return best
+        """Highest expected quality for ``skill`` in ``tier`` (ties: cheapest; see
+        :func:`~simroute.policy.offer_pick.strongest`)."""
+        return offer_pick.strongest(self.offers(tier), skill)
 
     def without_tier(self, tier: str) -> ModelCatalog:
         """The same offers (shared objects: learned expectations stay in sync) minus ``tier``'s."""

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from simroute.errors import ConfigError
 from simroute.outcomes import TIERS
 from simroute.policy.catalog import ModelCatalog
+from simroute.policy.offer_pick import strongest
 from simroute.policy.types import Attempt, Label, RequestView, Route
 
 
@@ -55,7 +56,7 @@ class StrongerModel:
         if last.status in ("rejected", "expired"):
             return Route(self.tier, False, f"{last.status} -> {self.tier}")
         best_tried = max(self._quality(a.tier, a.model, label.skill) for a in history)
-        top = self.catalog.strongest(self.tier, label.skill)
+        top = strongest(self.catalog.offers(self.tier), label.skill)
         if top.expected_quality[label.skill] > best_tried:
             return Route(self.tier, True, "escalate after failure")
         on_top = sum(a.model == top.model for a in history)  # on any tier: a failed batch answer too

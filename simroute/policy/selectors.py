@@ -8,6 +8,7 @@ from typing import Any
 
 from simroute.errors import ConfigError
 from simroute.policy.catalog import ModelCatalog, Offer
+from simroute.policy.offer_pick import strongest
 from simroute.policy.protocols import Selector
 from simroute.policy.types import Label, RequestView, Route
 
@@ -38,7 +39,7 @@ class ThresholdSelector:
     def select(self, request: RequestView, label: Label, route: Route) -> str:
         """Model name for this request in ``route.tier``."""
         if route.strong:
-            return self.catalog.strongest(route.tier, label.skill).model
+            return strongest(self.catalog.offers(route.tier), label.skill).model
         skill = label.skill
         best: Offer | None = None
         best_key: tuple[float, float, int, str] | None = None
@@ -50,7 +51,7 @@ class ThresholdSelector:
             if best_key is None or key < best_key:
                 best, best_key = o, key
         if best is None:
-            return self.catalog.strongest(route.tier, skill).model
+            return strongest(self.catalog.offers(route.tier), skill).model
         return best.model
 
 
@@ -62,7 +63,7 @@ class StrongestSelector:
 
     def select(self, request: RequestView, label: Label, route: Route) -> str:
         """Strongest model of the tier for the predicted skill."""
-        return self.catalog.strongest(route.tier, label.skill).model
+        return strongest(self.catalog.offers(route.tier), label.skill).model
 
 
 class ABSelector:
@@ -123,7 +124,7 @@ class RecordedSelector:
     def select(self, request: RequestView, label: Label, route: Route) -> str:
         """The recorded model (the tier's strongest on a ``strong`` route)."""
         if route.strong:
-            return self.catalog.strongest(route.tier, label.skill).model
+            return strongest(self.catalog.offers(route.tier), label.skill).model
         model = litellm_id(request.recorded_model)
         if not any(o.model == model for o in self.catalog.offers(route.tier)):
             offered = sorted(o.model for o in self.catalog.offers(route.tier))
