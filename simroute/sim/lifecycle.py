@@ -275,6 +275,7 @@ class Lifecycle:
         self.route_deadline_s = route_deadline_s
         self.gate: SessionGate | None = None
         self._rows: RequestRows | None = None
+        self._find_judge()
 
     def start(self, requests: RequestRows) -> None:
         """Start releasing ``requests`` (:meth:`source`) where ``env.process`` would start it."""
@@ -436,12 +437,24 @@ class Lifecycle:
 
     def _check_latency_s(self, req: Request, attempt: int) -> float:
         """Seconds the verifier's check takes: a judge model's real-time latency, else its own."""
+        if self._judge_tier is not None:
+            return self._judge_tier.check_latency_s(
+                self._judge_model, req, attempt, self._judge_tokens, self._rubric_tokens
+            )
+        return float(self.policies.verifier.latency_s)
+
+    def _find_judge(self) -> None:
+        """Whether the verifier is a judge model whose checks the real-time tier times: its tier,
+        model, verdict and rubric tokens (read once: a run's verifier and tiers do not change)."""
         v = self.policies.verifier
-        judge = getattr(v, "verdict_tokens", 0)
+        judge = int(getattr(v, "verdict_tokens", 0))
         rt = self.tiers.get("realtime")
+        self._judge_tier: RealtimeTier | None = None
+        self._judge_model = v.model or ""
+        self._judge_tokens = judge
+        self._rubric_tokens = int(getattr(v, "rubric_tokens", 0))
         if v.model is not None and judge and isinstance(rt, RealtimeTier):
-            return rt.check_latency_s(v.model, req, attempt, int(judge), int(getattr(v, "rubric_tokens", 0)))
-        return float(v.latency_s)
+            self._judge_tier = rt
 
     def _remember(self, view: RequestView, label: Label, risk: Risk, c: Chain) -> None:
         """After an accepted answer: the session's sticky model, and the response cache's entry."""

@@ -91,6 +91,7 @@ class BlockedUniforms:
     def __init__(self, draw: Callable[[int, int], np.ndarray], n: int, width: int) -> None:
         self._draw = draw
         self.shape = (n, width)
+        self._width = width
         self._blocks: OrderedDict[int, np.ndarray] = OrderedDict()
         self._last = -1  # the block read last (the most recently used: last in ``_blocks``)
         self._last_values: Sequence[float] = np.empty(0).data  # its values, row after row
@@ -114,7 +115,7 @@ class BlockedUniforms:
         if b != self._last:
             self._last_values = np.ascontiguousarray(self._block(b)).reshape(-1).data
             self._last = b
-        value: float = self._last_values[(i % BLOCK_ROWS) * self.shape[1] + j]
+        value: float = self._last_values[(i % BLOCK_ROWS) * self._width + j]
         return value
 
     def __getitem__(self, key: int | tuple[int, int]) -> np.ndarray:
