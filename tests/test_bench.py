@@ -59,13 +59,11 @@ def test_bench_engine_in_simulation_10k(benchmark) -> None:
     benchmark.extra_info["simulated_requests_per_s"] = 10_000 / benchmark.stats.stats.mean
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: the 1 M time target is missed (paper/scale_bench.json)")
 def test_bench_scale_target_1m(benchmark) -> None:
     """Issue 16's target: ``simroute run`` of 1,000,000 requests (both arms, a fresh process) in
     at most 60 s wall and 2 GiB peak resident memory over all its processes, as
-    ``experiments/scale_bench.py`` measures it (one round: about 2.5 minutes here). Expected to
-    fail, with the figures, while the time target is missed (strict: once it holds, the mark must
-    go)."""
+    ``experiments/scale_bench.py`` measures it (one round: about a minute here). It fails, with
+    the figures, when a target is missed (the time margin on this machine is a few seconds)."""
     import sys
 
     sys.path.insert(0, str(REPO_ROOT / "experiments"))

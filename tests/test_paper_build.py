@@ -53,6 +53,9 @@ def test_placeholders_read_csv_json_yaml_and_format() -> None:
     assert render.fmt("pp1", -0.0734) == "−7.3 pp"
     assert render.fmt("spct1", 0.275) == "+27.5 %"
     assert render.fmt("pct1", 0.661) == "66.1 %"
+    assert (render.fmt("met", True), render.fmt("met", False)) == ("met", "missed")
+    with pytest.raises(render.RenderError, match="true or false"):
+        render.fmt("met", 1.0)
 
 
 def test_csv_selector_needs_exactly_one_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -71,14 +71,19 @@ FORMAT = re.compile(r"(raw|int|[a-z_]+?)(\d?)$")
 
 
 def fmt(name: str, value: Any) -> str:
-    """Format ``value`` by ``name``: ``raw``, ``int`` or a kind of :data:`_KINDS` plus a digit count;
-    a stored null (``None``) is ``—`` whatever the format."""
+    """Format ``value`` by ``name``: ``raw``, ``int``, ``met`` (a stored true/false: met / missed) or
+    a kind of :data:`_KINDS` plus a digit count; a stored null (``None``) is ``—`` whatever the
+    format."""
     if value is None:
         return "—"
     if name == "raw":
         return str(value)
     if name == "int":
         return f"{round(float(value)):,}"
+    if name == "met":  # a stored verdict (e.g. a bench's meets_target)
+        if not isinstance(value, bool):
+            raise RenderError(f"format 'met' needs true or false, got {value!r}")
+        return "met" if value else "missed"
     m = FORMAT.match(name)
     if not m or m.group(1) not in _KINDS or not m.group(2):
         raise RenderError(f"unknown format {name!r} (raw, int or one of {sorted(_KINDS)} + digits)")

@@ -5,14 +5,23 @@ is this."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from simroute.policy.catalog import Offer
+from collections.abc import Mapping, Sequence
+from typing import Protocol, TypeVar
 
 
-def strongest(offers: Sequence[Offer], skill: str) -> Offer:
+class Rated(Protocol):
+    """What a pick reads of an offer (:class:`~simroute.policy.catalog.Offer`)."""
+
+    @property
+    def expected_quality(self) -> Mapping[str, float]:
+        """Expected success probability per skill."""
+        ...
+
+
+OfferT = TypeVar("OfferT", bound=Rated)
+
+
+def strongest(offers: Sequence[OfferT], skill: str) -> OfferT:
     """The offer of highest expected quality for ``skill`` (``offers`` cheapest first, not empty):
     the first highest, as argmax picks it (a NaN counts as highest), so ties go to the cheapest."""
     best = offers[0]

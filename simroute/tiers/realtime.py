@@ -82,6 +82,7 @@ def _std_normal_quantile(u: float) -> float:
     z: float = _normal_dist_inv_cdf(u, 0.0, 1.0)
     return z
 
+
 _P_ERROR = luck.purpose_key("realtime.error")
 _P_JITTER = luck.purpose_key("realtime.jitter")
 _P_TTFT = luck.purpose_key("realtime.ttft")
