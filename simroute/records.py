@@ -150,18 +150,11 @@ class RecordLog:
 
     def append(self, record: Any) -> None:
         """Add one record (an instance of the log's class)."""
-        self._rows.append(self._get(record))
-        self._n += 1
-        if len(self._rows) >= self._flush_rows or self._n - self._spilled >= self._spill_rows:
-            self._flush()
-            if self._n - self._spilled >= self._spill_rows:
-                self._spill()
+        self.extend((self._get(record),))
 
     def extend(self, values: Sequence[tuple[Any, ...]]) -> None:
         """Add records given as their values, each in field order (what a record's own
         ``values()`` gives): as :meth:`append` of each, in one call."""
-        if not values:
-            return
         self._rows.extend(values)
         self._n += len(values)
         if len(self._rows) >= self._flush_rows or self._n - self._spilled >= self._spill_rows:
