@@ -116,9 +116,7 @@ class Replica:
         self.base = 0  # the index of row 0 (rows of finished requests dropped before it)
         self._planned = False  # whether _wake holds the plan of the last run (nothing changed since)
         self._wake = math.inf
-        self._run_call: Callable[..., Any] | None = None  # K.run for these arguments' types
-        self._wake_call: Callable[..., Any] | None = None  # K.next_wake for them
-        self._add_call: Callable[..., Any] | None = None  # K.add_request for them
+        self._entries: dict[Any, Callable[..., Any]] = {}  # kernel -> its entry for our arguments' types
 
     # ---- requests -------------------------------------------------------------------------
     def add(
@@ -167,9 +165,7 @@ class Replica:
             self.rq, self.rf, self.order, self.sc, int(prompt_tokens), int(max_tokens), int(arrival_step),
             float(arrival_s), self.n_keys, k, int(blocks_per_key), self.base + n,
         )  # fmt: skip
-        if self._add_call is None:
-            self._add_call = K.compiled_entry(K.add_request, args)
-        self._add_call(*args)
+        self._call(K.add_request, args)
         self.n_keys += k
         return self.base + n
 
@@ -262,9 +258,7 @@ class Replica:
             self.rq, self.rf, self.bp, self.sc, self.sf, self.run_q, self.wq, self.keys,
             self.cache, self.cfg, self.coef, self.ttab, self.order, self.mode, self.hits, self.log,
         )  # fmt: skip
-        if self._wake_call is None:
-            self._wake_call = K.compiled_entry(K.next_wake, args)
-        return float(self._wake_call(*args))
+        return float(self._call(K.next_wake, args))
 
     def _run(
         self, limit_s: float, max_steps: int, strict: bool = False, want_wake: bool = False
@@ -301,11 +295,17 @@ class Replica:
             self.ctxb,
             want_wake,
         )
-        if self._run_call is None:
-            self._run_call = K.compiled_entry(K.run, args)
-        steps, nd, idle, clock, wake = self._run_call(*args)
+        steps, nd, idle, clock, wake = self._call(K.run, args)
         self._planned, self._wake = want_wake, float(wake)
         return int(steps), int(nd), bool(idle), float(clock)
+
+    def _call(self, kernel: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        """``kernel(*args)`` through its compiled entry point (:func:`kernel.compiled_entry`), found
+        at its first call: a replica's argument types never change."""
+        entry = self._entries.get(kernel)
+        if entry is None:
+            entry = self._entries[kernel] = K.compiled_entry(kernel, args)
+        return entry(*args)
 
     def int_fields(self, i: int) -> np.ndarray:
         """Request ``i``'s int fields (``kernel.NCACHED`` ...; a view: read it before the next
